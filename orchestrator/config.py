@@ -1,0 +1,319 @@
+"""The one configuration model: cameras, detector, tracker and outputs.
+
+Loaded from a YAML file plus ``PERISHIELD_*`` environment variables (nested with ``__``, e.g.
+``PERISHIELD_DETECTOR__SCORE_THRESHOLD=0.4``); environment variables win over the file. The same
+models validate what the control plane stores.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from orchestrator.classes import class_id
+
+Point = tuple[float, float]
+Anchor = Literal["bottom_center", "center", "top_center"]
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the file, the field and the fault."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class ObjectFilter(_Strict):
+    """Which tracked objects a rule looks at."""
+
+    classes: list[str | int] | None = Field(
+        None, description="Class names or ids a rule fires for; None = the detector's classes."
+    )
+    min_score: float = Field(0.0, ge=0, le=1, description="Minimum detection score.")
+    min_size: tuple[float, float] = Field(
+        (0, 0), description="Minimum box width and height in pixels."
+    )
+    max_size: tuple[float, float] | None = Field(
+        None, description="Maximum box width and height in pixels; None = no limit."
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, v: list[str | int] | None) -> list[str | int] | None:
+        for c in v or []:
+            class_id(c)
+        return v
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ObjectFilter:
+        if self.max_size is not None and any(
+            mx < mn for mn, mx in zip(self.min_size, self.max_size, strict=True)
+        ):
+            raise ValueError(f"max_size {self.max_size} is smaller than min_size {self.min_size}")
+        return self
+
+
+class RuleDefaults(_Strict):
+    """Settings every zone and line of a camera inherits unless it sets its own."""
+
+    anchor: Anchor = Field("bottom_center", description="Box point judged against the geometry.")
+    confirm_frames: int = Field(
+        3, ge=1, le=100, description="Analysed frames an object must hold a side / the inside."
+    )
+    cooldown_s: float = Field(
+        30.0, ge=0, description="Seconds before the same track may fire the same rule again."
+    )
+    filter: ObjectFilter = Field(default_factory=ObjectFilter)
+
+
+class _RuleBase(_Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    points: list[Point]
+    anchor: Anchor | None = None
+    confirm_frames: int | None = Field(None, ge=1, le=100)
+    cooldown_s: float | None = Field(None, ge=0)
+    filter: ObjectFilter | None = None
+
+
+class ZoneConfig(_RuleBase):
+    """A polygon; an object is inside when its anchor point is."""
+
+    min_dwell_s: float = Field(0.0, ge=0, description="Seconds inside before the event fires.")
+
+    @field_validator("points")
+    @classmethod
+    def _polygon(cls, v: list[Point]) -> list[Point]:
+        if len(v) < 3:
+            raise ValueError(f"polygon needs >=3 points, got {len(v)}")
+        return v
+
+
+class LineConfig(_RuleBase):
+    """A tripwire: a line or polyline (e.g. a wall edge) crossed in a direction.
+
+    Side A is on your right when you walk along the line from its first point to its last,
+    as drawn on the image (image y grows downwards).
+    """
+
+    direction: Literal["a_to_b", "b_to_a", "any"] = "any"
+
+    @field_validator("points")
+    @classmethod
+    def _polyline(cls, v: list[Point]) -> list[Point]:
+        if len(v) < 2:
+            raise ValueError(f"line needs >=2 points, got {len(v)}")
+        for a, b in zip(v, v[1:], strict=False):
+            if a == b:
+                raise ValueError(f"line has a zero-length segment at {a}")
+        return v
+
+
+class CameraConfig(_Strict):
+    """One video source and the rules judged on it."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str | None = None
+    source: str = Field(min_length=1, description="Video file path or rtsp:// URL.")
+    enabled: bool = True
+    analysis_fps: float = Field(5.0, gt=0, le=60, description="Frames analysed per second.")
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    realtime: bool | None = Field(
+        None,
+        description="Live mode: drop frames the analysis cannot keep up with. "
+        "None = live for rtsp://, as fast as possible (no drops) for files.",
+    )
+    loop: bool = Field(False, description="Restart a file source at its end (simulated camera).")
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    lines: list[LineConfig] = Field(default_factory=list)
+    rules: RuleDefaults = Field(default_factory=RuleDefaults)
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> CameraConfig:
+        names = [r.name for r in [*self.zones, *self.lines]]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"rule names must be unique per camera, repeated: {sorted(dup)}")
+        return self
+
+    @property
+    def is_live(self) -> bool:
+        if self.realtime is not None:
+            return self.realtime
+        return self.source.startswith(("rtsp://", "rtsps://"))
+
+
+class DetectorConfig(_Strict):
+    """The object detector."""
+
+    backend: Literal["onnxruntime"] = "onnxruntime"
+    model: str | None = Field(
+        None, description="Path to the ONNX model; None = the bundled default yolox_nano.onnx."
+    )
+    format: Literal["yolox", "fastestdet"] = Field(
+        "yolox", description="Output layout of the model (how to decode its tensor)."
+    )
+    input_size: tuple[int, int] | None = Field(
+        None, description="Model input width, height; None = read from the model."
+    )
+    score_threshold: float = Field(0.3, gt=0, le=1)
+    nms_iou: float = Field(0.45, gt=0, le=1)
+    classes: list[str | int] = Field(
+        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+        description="Classes kept; others are dropped right after decoding.",
+    )
+    threads: int = Field(2, ge=1, le=64, description="ONNX Runtime intra-op threads.")
+    max_batch: int = Field(8, ge=1, le=64, description="Frames of several cameras per call.")
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, v: list[str | int]) -> list[str | int]:
+        if not v:
+            raise ValueError("keep at least one class")
+        for c in v:
+            class_id(c)
+        return v
+
+
+class TrackerConfig(_Strict):
+    """ByteTrack thresholds."""
+
+    high_threshold: float = Field(0.5, gt=0, le=1, description="First-stage detection score.")
+    low_threshold: float = Field(0.1, ge=0, le=1, description="Second-stage detection score.")
+    new_track_threshold: float = Field(0.6, gt=0, le=1, description="Score to start a track.")
+    match_iou: float = Field(0.2, gt=0, le=1, description="Minimum IoU of a first-stage match.")
+    lost_s: float = Field(1.5, gt=0, description="Seconds a lost track is kept for re-matching.")
+    min_hits: int = Field(2, ge=1, description="Matched frames before a track is confirmed.")
+
+    @model_validator(mode="after")
+    def _order(self) -> TrackerConfig:
+        if self.low_threshold >= self.high_threshold:
+            raise ValueError(
+                f"low_threshold ({self.low_threshold}) must be below "
+                f"high_threshold ({self.high_threshold})"
+            )
+        return self
+
+
+class OutputConfig(_Strict):
+    """Where events and their evidence go."""
+
+    data_dir: Path = Field(Path("perishield-data"), description="Root of events.db and evidence/.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the event store; None = sqlite in data_dir."
+    )
+    pre_roll_s: float = Field(3.0, ge=0, le=60, description="Clip seconds before the event.")
+    post_roll_s: float = Field(3.0, ge=0, le=60, description="Clip seconds after the event.")
+    snapshot_quality: int = Field(90, ge=10, le=100)
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'events.db'}"
+
+
+class Settings(BaseSettings):
+    """Everything PeriShield needs to run, built once in the entry point and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PERISHIELD_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    outputs: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> Settings:
+        ids = [c.id for c in self.cameras]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"camera ids must be unique, repeated: {dup}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first (wins), then the YAML document passed as init kwargs.
+        return (env_settings, init_settings)
+
+
+def _format_error(origin: str, err: ValidationError) -> str:
+    lines = [f"{origin}: invalid configuration ({err.error_count()} problem(s))"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(doc: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make file paths in the document relative to the config file's folder."""
+
+    def rel(p: str) -> str:
+        if "://" in p or Path(p).is_absolute():
+            return p
+        return str((base / p).resolve())
+
+    for cam in doc.get("cameras") or []:
+        if isinstance(cam, dict) and isinstance(cam.get("source"), str):
+            cam["source"] = rel(cam["source"])
+    det = doc.get("detector")
+    if isinstance(det, dict) and isinstance(det.get("model"), str):
+        det["model"] = rel(det["model"])
+    out = doc.get("outputs")
+    if isinstance(out, dict) and isinstance(out.get("data_dir"), str):
+        out["data_dir"] = rel(out["data_dir"])
+    return doc
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a YAML file (optional) and the environment.
+
+    Relative paths inside the file are taken from the file's folder.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or a field is wrong; the message says which.
+    """
+    doc: dict[str, Any] = {}
+    origin = "environment"
+    if path is not None:
+        p = Path(path)
+        origin = str(p)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{p}: expected a mapping at the top level, got {type(loaded).__name__}"
+            )
+        doc = _resolve_paths(loaded, p.parent.resolve())
+    doc.update(overrides)
+    try:
+        return Settings(**doc)
+    except ValidationError as e:
+        env = sorted(k for k in os.environ if k.startswith("PERISHIELD_"))
+        msg = _format_error(origin, e)
+        if env:
+            msg += f"\n  (environment overrides in effect: {', '.join(env)})"
+        raise ConfigError(msg) from None

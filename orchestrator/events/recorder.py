@@ -1,0 +1,136 @@
+"""Turns rule hits into durable events: snapshot on disk, row in the store, clip when ready."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.classes import class_name
+from orchestrator.config import CameraConfig, OutputConfig
+from orchestrator.detections import Detections
+from orchestrator.events.model import Event, new_ulid, utc
+from orchestrator.events.snapshot import annotate, encode_jpeg
+from orchestrator.events.store import EventStore
+from orchestrator.ingest import AnalysisFrame, PacketRing, write_clip
+from orchestrator.rules import RuleHit
+from orchestrator.rules.rules import Trajectory
+
+log = logging.getLogger(__name__)
+EventCallback = Callable[[Event], None]
+
+
+@dataclass(slots=True)
+class _PendingClip:
+    event: Event
+    start: float  # seconds on the camera clock
+    end: float
+
+
+class EventRecorder:
+    """Records the events of one camera.
+
+    The snapshot is written and the row committed before the event is announced
+    (``on_event``); the clip follows once the post-roll has been received, or at end of stream,
+    and ``on_evidence`` announces the event again with its clip.
+    """
+
+    def __init__(self, camera: CameraConfig, outputs: OutputConfig, store: EventStore,
+                 ring: PacketRing | None, on_event: EventCallback | None = None,
+                 on_evidence: EventCallback | None = None) -> None:
+        self.camera = camera
+        self.outputs = outputs
+        self.store = store
+        self.ring = ring
+        self.on_event = on_event
+        self.on_evidence = on_evidence
+        self.root = outputs.evidence_dir
+        self._pending: list[_PendingClip] = []
+        self.recorded = 0
+
+    def _paths(self, ev: Event) -> tuple[str, str]:
+        day = ev.capture_time.strftime("%Y-%m-%d")
+        rel = Path(self.camera.id) / day / ev.id
+        return str(rel.with_suffix(".jpg")), str(rel.with_suffix(".mp4"))
+
+    def _build(self, hit: RuleHit, frame: AnalysisFrame, det: Detections,
+               trajectory: Trajectory | None) -> Event:
+        to_utc = frame.capture_time - frame.timestamp  # camera clock → UTC epoch
+        traj = [] if trajectory is None else [
+            [round(t + to_utc, 3), round(x, 1), round(y, 1)]
+            for t, (x, y) in zip(trajectory.times, trajectory.points, strict=True)]
+        cid = int(det.class_id[hit.index])
+        ev = Event(
+            id=new_ulid(), camera=self.camera.id, rule=hit.rule, rule_kind=hit.kind,
+            direction=hit.direction, track_id=hit.track_id, class_id=cid,
+            class_name=class_name(cid), score=round(float(det.confidence[hit.index]), 4),
+            box=[round(float(v), 1) for v in det.xyxy[hit.index]], trajectory=traj,
+            video_time=round(frame.video_time, 3), capture_time=utc(frame.capture_time),
+            detected_at=utc(time.time()))
+        ev.snapshot, ev.clip = self._paths(ev)
+        if self.ring is None:
+            ev.clip, ev.clip_status = None, "failed"
+        return ev
+
+    def _write_snapshot(self, ev: Event, frame: AnalysisFrame, det: Detections, index: int,
+                        trajectory: Trajectory | None) -> None:
+        assert ev.snapshot is not None
+        caption = (f"{self.camera.id} {ev.rule} {ev.direction or ''} "
+                   f"{ev.capture_time:%Y-%m-%d %H:%M:%S}Z")
+        img = annotate(frame.image, self.camera, det, index, ev.rule,
+                       trajectory.points if trajectory else [], caption)
+        path = self.root / ev.snapshot
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(encode_jpeg(img, self.outputs.snapshot_quality))
+        tmp.replace(path)
+
+    async def record(self, hit: RuleHit, frame: AnalysisFrame, det: Detections,
+                     trajectory: Trajectory | None) -> Event:
+        ev = self._build(hit, frame, det, trajectory)
+        await asyncio.to_thread(self._write_snapshot, ev, frame, det, hit.index, trajectory)
+        await asyncio.to_thread(self.store.insert, ev)
+        self.recorded += 1
+        log.info("event %s camera=%s rule=%s %s track=%d %s t=%.2fs", ev.id, ev.camera, ev.rule,
+                 ev.direction, ev.track_id, ev.class_name, ev.video_time)
+        if self.on_event:
+            self.on_event(ev)
+        if self.ring is not None:
+            self._pending.append(_PendingClip(ev, frame.timestamp - self.outputs.pre_roll_s,
+                                              frame.timestamp + self.outputs.post_roll_s))
+        elif self.on_evidence:
+            self.on_evidence(ev)
+        return ev
+
+    async def poll(self, final: bool = False) -> None:
+        """Write the clips whose post-roll has arrived (all of them when ``final``)."""
+        if not self._pending or self.ring is None:
+            return
+        latest = self.ring.latest_time
+        due = [p for p in self._pending if final or latest >= p.end]
+        if not due:
+            return
+        self._pending = [p for p in self._pending if p not in due]
+        for p in due:
+            await self._write_clip(p)
+
+    async def _write_clip(self, p: _PendingClip) -> None:
+        assert self.ring is not None and p.event.clip is not None
+        ev = p.event
+        packets = self.ring.slice(p.start, p.end)
+        try:
+            if not packets:
+                raise ValueError("no packets for the clip's time range in the ring buffer")
+            if self.ring.template is None:
+                raise ValueError("the source never opened a video stream")
+            await asyncio.to_thread(write_clip, packets, self.ring.template, self.root / ev.clip)
+            ev.clip_status = "ready"
+        except Exception as e:  # noqa: BLE001 - a failed clip never loses the event
+            log.warning("event %s: clip failed: %s", ev.id, e)
+            ev.clip_status, ev.clip = "failed", None
+        await asyncio.to_thread(self.store.set_clip, ev.id, ev.clip_status, ev.clip)
+        if self.on_evidence:
+            self.on_evidence(ev)

@@ -1,0 +1,127 @@
+"""The event store: SQLite by default, the same schema on PostgreSQL (SQLAlchemy Core).
+
+Calls are blocking; the pipeline runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from orchestrator.events.model import Event
+
+metadata = sa.MetaData()
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("rule_kind", sa.String(8), nullable=False),
+    sa.Column("direction", sa.String(8)),
+    sa.Column("track_id", sa.Integer, nullable=False),
+    sa.Column("class_id", sa.Integer, nullable=False),
+    sa.Column("class_name", sa.String(32), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("box", sa.JSON, nullable=False),
+    sa.Column("trajectory", sa.JSON, nullable=False),
+    sa.Column("video_time", sa.Float, nullable=False),
+    sa.Column("capture_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("snapshot_path", sa.Text),
+    sa.Column("clip_path", sa.Text),
+    sa.Column("clip_status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Index("ix_events_camera_time", "camera_id", "capture_time"),
+    sa.Index("ix_events_capture_time", "capture_time"),
+)
+
+
+class StoreError(Exception):
+    """The event store cannot be reached or used."""
+
+
+class EventStore:
+    """Stores events and answers queries by camera, rule, class and time range.
+
+    Example:
+        >>> store = EventStore("sqlite:///perishield-data/events.db")   # doctest: +SKIP
+        >>> store.insert(event); store.query(camera="gate-1")            # doctest: +SKIP
+    """
+
+    def __init__(self, url: str) -> None:
+        u = make_url(url)
+        if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        try:
+            self._engine = sa.create_engine(url, future=True)
+            metadata.create_all(self._engine)
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"event store {u.render_as_string(hide_password=True)}: {e}") from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    def insert(self, ev: Event) -> None:
+        with self._tx() as c:
+            c.execute(events.insert().values(
+                id=ev.id, camera_id=ev.camera, rule=ev.rule, rule_kind=ev.rule_kind,
+                direction=ev.direction, track_id=ev.track_id, class_id=ev.class_id,
+                class_name=ev.class_name, score=ev.score, box=ev.box, trajectory=ev.trajectory,
+                video_time=ev.video_time, capture_time=ev.capture_time,
+                detected_at=ev.detected_at, snapshot_path=ev.snapshot, clip_path=ev.clip,
+                clip_status=ev.clip_status))
+
+    def set_clip(self, event_id: str, status: str, path: str | None) -> None:
+        with self._tx() as c:
+            c.execute(events.update().where(events.c.id == event_id)
+                      .values(clip_status=status, clip_path=path))
+
+    def query(self, camera: str | None = None, rule: str | None = None,
+              class_name: str | None = None, since: datetime | None = None,
+              until: datetime | None = None, limit: int = 100) -> list[Event]:
+        """Newest first."""
+        q = sa.select(events)
+        if camera:
+            q = q.where(events.c.camera_id == camera)
+        if rule:
+            q = q.where(events.c.rule == rule)
+        if class_name:
+            q = q.where(events.c.class_name == class_name)
+        if since:
+            q = q.where(events.c.capture_time >= since)
+        if until:
+            q = q.where(events.c.capture_time < until)
+        q = q.order_by(events.c.capture_time.desc(), events.c.id.desc()).limit(limit)
+        with self._engine.connect() as c:
+            return [_row_to_event(r._mapping) for r in c.execute(q)]
+
+    def get(self, event_id: str) -> Event | None:
+        with self._engine.connect() as c:
+            row = c.execute(sa.select(events).where(events.c.id == event_id)).first()
+        return _row_to_event(row._mapping) if row else None
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _row_to_event(r: Any) -> Event:
+    return Event(
+        id=r["id"], camera=r["camera_id"], rule=r["rule"], rule_kind=r["rule_kind"],
+        direction=r["direction"], track_id=r["track_id"], class_id=r["class_id"],
+        class_name=r["class_name"], score=r["score"], box=list(r["box"]),
+        trajectory=list(r["trajectory"]), video_time=r["video_time"],
+        capture_time=_aware(r["capture_time"]), detected_at=_aware(r["detected_at"]),
+        snapshot=r["snapshot_path"], clip=r["clip_path"], clip_status=r["clip_status"])

@@ -1,0 +1,250 @@
+"""Video sources (files and RTSP) decoded in a worker thread, handed to asyncio by timestamp.
+
+The thread demuxes every packet (kept in the camera's ``PacketRing`` for clips), decodes every
+frame, and converts to BGR only the frames picked for analysis: one per ``1/analysis_fps`` seconds
+of stream time. Live sources hand over through a newest-frame-wins slot (stale frames are dropped
+and counted); files hand over with back-pressure, so file analysis never drops a frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.ingest.packets import PacketRing, StoredPacket
+
+log = logging.getLogger(__name__)
+MAX_CONSECUTIVE_DECODE_ERRORS = 50
+
+
+class SourceError(Exception):
+    """A source that cannot be opened or read; the message says which and why."""
+
+
+def redact(uri: str) -> str:
+    """The URI with any password hidden, safe for logs."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
+
+
+@dataclass(slots=True)
+class AnalysisFrame:
+    """A decoded frame picked for analysis.
+
+    Attributes:
+        index: 0-based number of the frame among all decoded frames of the source.
+        video_time: seconds since the start of the stream (file position).
+        timestamp: seconds on the camera's monotonic clock (rules, tracking, clips use it).
+        capture_time: UTC wall-clock seconds (epoch) at which the frame was captured.
+        image: BGR uint8 (H, W, 3).
+    """
+
+    index: int
+    video_time: float
+    timestamp: float
+    capture_time: float
+    image: npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfStream:
+    reason: str
+    error: bool = False
+
+
+class _Handover:
+    """Thread → asyncio hand-over: newest-wins for live sources, blocking for files."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, live: bool) -> None:
+        self._loop = loop
+        self._live = live
+        self._queue: asyncio.Queue[AnalysisFrame | EndOfStream] = asyncio.Queue(maxsize=2)
+        self.dropped = 0
+
+    def _offer_latest(self, item: AnalysisFrame | EndOfStream) -> None:
+        if self._queue.full() and isinstance(item, AnalysisFrame):
+            self._queue.get_nowait()
+            self.dropped += 1
+        if isinstance(item, EndOfStream):
+            while self._queue.full():
+                self._queue.get_nowait()
+        self._queue.put_nowait(item)
+
+    def put(self, item: AnalysisFrame | EndOfStream, stop: threading.Event) -> None:
+        if self._live or isinstance(item, EndOfStream) and stop.is_set():
+            self._loop.call_soon_threadsafe(self._offer_latest, item)
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        while not stop.is_set():
+            try:
+                fut.result(timeout=0.2)
+                return
+            except TimeoutError:
+                continue
+        fut.cancel()
+
+    async def get(self) -> AnalysisFrame | EndOfStream:
+        return await self._queue.get()
+
+
+class VideoSource:
+    """One camera's stream: open, demux, decode, pick frames for analysis.
+
+    Use as an async iterator of ``AnalysisFrame``; it ends at the end of a file and raises
+    ``SourceError`` when the source cannot be opened or breaks.
+    """
+
+    def __init__(self, uri: str, analysis_fps: float, ring: PacketRing | None = None,
+                 live: bool | None = None, rtsp_transport: str = "tcp", loop_file: bool = False,
+                 open_timeout_s: float = 10.0) -> None:
+        self.uri = uri
+        self.is_rtsp = uri.startswith(("rtsp://", "rtsps://"))
+        self.live = self.is_rtsp if live is None else live
+        self.period = 1.0 / analysis_fps
+        self.ring = ring
+        self.rtsp_transport = rtsp_transport
+        self.loop_file = loop_file
+        self.open_timeout_s = open_timeout_s
+        self.decoded = 0
+        self.analysed = 0
+        self.decode_errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handover: _Handover | None = None
+        self.fps: float | None = None
+        self.size: tuple[int, int] | None = None
+
+    @property
+    def dropped(self) -> int:
+        return self._handover.dropped if self._handover else 0
+
+    def _open(self) -> Any:
+        if not self.is_rtsp and "://" not in self.uri and not Path(self.uri).is_file():
+            raise SourceError(f"video file not found: {self.uri}")
+        options = {}
+        if self.is_rtsp:
+            options = {"rtsp_transport": self.rtsp_transport,
+                       "timeout": str(int(self.open_timeout_s * 1e6))}
+        try:
+            container = av.open(self.uri, options=options, timeout=self.open_timeout_s)
+        except (av.FFmpegError, OSError) as e:
+            raise SourceError(f"cannot open {redact(self.uri)}: {e}") from None
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"{redact(self.uri)}: no video stream")
+        return container
+
+    async def __aiter__(self) -> Any:
+        loop = asyncio.get_running_loop()
+        container = await asyncio.to_thread(self._open)
+        self._handover = _Handover(loop, self.live)
+        self._thread = threading.Thread(target=self._run, args=(container,), daemon=True,
+                                        name=f"decode:{redact(self.uri)[-40:]}")
+        self._thread.start()
+        try:
+            while True:
+                item = await self._handover.get()
+                if isinstance(item, EndOfStream):
+                    if item.error:
+                        raise SourceError(item.reason)
+                    return
+                yield item
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread:
+            self._thread.join(timeout)
+
+    # -- decode thread ----------------------------------------------------------------------
+
+    def _run(self, container: Any) -> None:
+        assert self._handover is not None
+        end = EndOfStream("end of stream")
+        try:
+            offset = 0.0
+            while not self._stop.is_set():
+                duration = self._decode(container, offset)
+                if not (self.loop_file and not self.is_rtsp) or self._stop.is_set():
+                    break
+                container.close()
+                container = self._open()
+                offset += duration
+        except SourceError as e:
+            end = EndOfStream(str(e), error=True)
+        except Exception as e:  # noqa: BLE001 - any decoder failure ends this camera only
+            end = EndOfStream(f"{redact(self.uri)}: {type(e).__name__}: {e}", error=True)
+        finally:
+            container.close()
+        self._handover.put(end, self._stop)
+
+    def _decode(self, container: Any, offset: float) -> float:
+        """Decode one pass over the container; returns its duration in seconds."""
+        assert self._handover is not None
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = float(stream.time_base)
+        start_pts = stream.start_time or 0
+        self.fps = float(stream.average_rate or 25)
+        self.size = (stream.codec_context.width, stream.codec_context.height)
+        if self.ring is not None:
+            self.ring.reset(stream)
+        wall0, mono0 = time.time(), time.monotonic()
+        next_t = None
+        consecutive_errors = 0
+        last_t = 0.0
+        for packet in container.demux(stream):
+            if self._stop.is_set():
+                break
+            if packet.pts is not None and self.ring is not None and packet.size:
+                ptime = (time.monotonic() if self.live
+                         else offset + (packet.pts - start_pts) * tb)
+                dts = packet.dts if packet.dts is not None else packet.pts
+                self.ring.append(StoredPacket(bytes(packet), packet.pts, dts, ptime,
+                                              packet.is_keyframe))
+            try:
+                frames = packet.decode()
+                consecutive_errors = 0
+            except av.FFmpegError as e:
+                self.decode_errors += 1
+                consecutive_errors += 1
+                log.warning("%s: corrupt packet skipped (%s)", redact(self.uri), e)
+                if consecutive_errors >= MAX_CONSECUTIVE_DECODE_ERRORS:
+                    raise SourceError(f"{redact(self.uri)}: {consecutive_errors} corrupt packets "
+                                      "in a row; giving up") from None
+                continue
+            for frame in frames:
+                self.decoded += 1
+                pts = frame.pts if frame.pts is not None else 0
+                vt = (pts - start_pts) * tb + offset if frame.pts is not None else last_t
+                last_t = vt
+                if next_t is not None and vt < next_t - 1e-6:
+                    continue
+                next_t = vt + self.period if next_t is None or vt - next_t > self.period \
+                    else next_t + self.period
+                self._emit(frame, vt, wall0, mono0, offset)
+        return last_t - offset + 1.0 / self.fps
+
+    def _emit(self, frame: Any, vt: float, wall0: float, mono0: float, offset: float) -> None:
+        assert self._handover is not None
+        if self.live and not self.is_rtsp:  # a file played as a simulated camera
+            time.sleep(max(0.0, mono0 + (vt - offset) - time.monotonic()))
+        image = frame.to_ndarray(format="bgr24")
+        if self.live:
+            ts, capture = time.monotonic(), time.time()
+        else:
+            ts, capture = vt, wall0 + vt
+        self.analysed += 1
+        self._handover.put(AnalysisFrame(self.decoded - 1, vt, ts, capture, image), self._stop)

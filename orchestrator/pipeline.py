@@ -1,0 +1,187 @@
+"""One camera's chain (ingest → detect → track → rules → events) and the service running many."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.config import CameraConfig, Settings, TrackerConfig
+from orchestrator.detect import DetectionBatcher, create_detector
+from orchestrator.detections import Detections
+from orchestrator.events.model import Event
+from orchestrator.events.recorder import EventCallback, EventRecorder
+from orchestrator.events.store import EventStore
+from orchestrator.ingest import AnalysisFrame, PacketRing, SourceError, VideoSource, redact
+from orchestrator.rules import RuleEngine
+from trackers import ByteTrack, ByteTrackConfig
+
+log = logging.getLogger(__name__)
+FrameCallback = Callable[[AnalysisFrame, Detections], None]
+
+
+def tracker_for(config: TrackerConfig) -> ByteTrack:
+    return ByteTrack(ByteTrackConfig(
+        high_threshold=config.high_threshold, low_threshold=config.low_threshold,
+        new_track_threshold=config.new_track_threshold, match_iou=config.match_iou,
+        lost_s=config.lost_s, min_hits=config.min_hits))
+
+
+@dataclass(slots=True)
+class CameraStats:
+    """What a camera has done so far (read by the CLI and, later, the monitor)."""
+
+    state: str = "idle"  # idle | connecting | live | ended | failed
+    reason: str = ""
+    frames_analysed: int = 0
+    frames_decoded: int = 0
+    frames_dropped: int = 0
+    decode_errors: int = 0
+    events: int = 0
+    last_video_time: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class CameraPipeline:
+    """Runs one camera until its source ends (files) or it is cancelled."""
+
+    def __init__(self, camera: CameraConfig, settings: Settings, batcher: DetectionBatcher,
+                 store: EventStore, on_event: EventCallback | None = None,
+                 on_evidence: EventCallback | None = None,
+                 on_frame: FrameCallback | None = None) -> None:
+        self.camera = camera
+        self.settings = settings
+        self.batcher = batcher
+        out = settings.outputs
+        self.ring = PacketRing(out.pre_roll_s + out.post_roll_s + 5.0)
+        self.tracker = tracker_for(settings.tracker)
+        self.rules = RuleEngine(camera, forget_after_s=max(10.0, 4 * settings.tracker.lost_s))
+        self.recorder = EventRecorder(camera, out, store, self.ring, on_event, on_evidence)
+        self.on_frame = on_frame
+        self.stats = CameraStats()
+        self.source: VideoSource | None = None
+
+    async def run(self) -> CameraStats:
+        """Analyse the source to its end. Raises ``SourceError`` when it cannot be read."""
+        cam = self.camera
+        self.source = VideoSource(cam.source, cam.analysis_fps, self.ring, live=cam.is_live,
+                                  rtsp_transport=cam.rtsp_transport, loop_file=cam.loop)
+        self.stats.state = "connecting"
+        try:
+            async for frame in self.source:
+                self.stats.state = "live"
+                await self._analyse(frame)
+            self.stats.state, self.stats.reason = "ended", "end of stream"
+        except SourceError as e:
+            self.stats.state, self.stats.reason = "failed", str(e)
+            raise
+        finally:
+            self.source.stop()
+            self._count()
+            await self.recorder.poll(final=True)
+        return self.stats
+
+    async def _analyse(self, frame: AnalysisFrame) -> None:
+        det = await self.batcher.detect(frame.image)
+        det.tracker_id = self.tracker.update(det.xyxy, det.confidence, det.class_id,
+                                             frame.timestamp)
+        hits = self.rules.update(det, frame.timestamp)
+        for hit in hits:
+            await self.recorder.record(hit, frame, det, self.rules.trajectories.get(hit.track_id))
+            self.stats.events += 1
+        self.stats.frames_analysed += 1
+        self.stats.last_video_time = frame.video_time
+        if self.on_frame:
+            self.on_frame(frame, det)
+        await self.recorder.poll()
+
+    def _count(self) -> None:
+        if self.source:
+            self.stats.frames_decoded = self.source.decoded
+            self.stats.frames_dropped = self.source.dropped
+            self.stats.decode_errors = self.source.decode_errors
+
+
+class Service:
+    """All enabled cameras of a configuration in one asyncio process.
+
+    A camera whose source fails is restarted with exponential backoff and jitter; it never
+    takes the others down. ``run(until_sources_end=True)`` returns once every file ended.
+    """
+
+    def __init__(self, settings: Settings, on_event: EventCallback | None = None,
+                 on_evidence: EventCallback | None = None,
+                 on_frame: Callable[[str, AnalysisFrame, Detections], None] | None = None,
+                 max_restart_delay_s: float = 30.0) -> None:
+        self.settings = settings
+        self.on_event = on_event
+        self.on_evidence = on_evidence
+        self.on_frame = on_frame
+        self.max_restart_delay_s = max_restart_delay_s
+        self.pipelines: dict[str, CameraPipeline] = {}
+        self.events: list[Event] = []
+
+    async def run(self, restart_failed: bool = True) -> dict[str, CameraStats]:
+        cameras = [c for c in self.settings.cameras if c.enabled]
+        detector = await asyncio.to_thread(create_detector, self.settings.detector)
+        store = await asyncio.to_thread(EventStore, self.settings.outputs.store_url)
+        try:
+            async with DetectionBatcher(detector) as batcher:
+                async with asyncio.TaskGroup() as tg:
+                    for cam in cameras:
+                        tg.create_task(self._camera(cam, batcher, store, restart_failed),
+                                       name=f"camera:{cam.id}")
+        finally:
+            store.close()
+            detector.close()
+        return {cid: p.stats for cid, p in self.pipelines.items()}
+
+    async def _camera(self, cam: CameraConfig, batcher: DetectionBatcher, store: EventStore,
+                      restart_failed: bool) -> None:
+        delay = 1.0
+        errors: list[str] = []
+        while True:
+            on_frame = None
+            if self.on_frame is not None:
+                cb = self.on_frame
+                on_frame = lambda f, d, _id=cam.id: cb(_id, f, d)  # noqa: E731
+            pipe = CameraPipeline(cam, self.settings, batcher, store, self._event,
+                                  self.on_evidence, on_frame)
+            pipe.stats.errors = errors
+            self.pipelines[cam.id] = pipe
+            try:
+                await pipe.run()
+            except SourceError as e:
+                errors.append(str(e))
+                log.error("camera %s: %s", cam.id, e)
+                if not restart_failed:
+                    return
+            except Exception as e:  # noqa: BLE001 - one camera's bug never stops the others
+                errors.append(f"{type(e).__name__}: {e}")
+                pipe.stats.state, pipe.stats.reason = "failed", errors[-1]
+                log.exception("camera %s crashed", cam.id)
+                if not restart_failed:
+                    return
+            else:
+                if not cam.is_live:
+                    return  # a file ended
+                log.warning("camera %s (%s): stream ended, reconnecting", cam.id,
+                            redact(cam.source))
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self.max_restart_delay_s)
+
+    def _event(self, ev: Event) -> None:
+        self.events.append(ev)
+        if self.on_event:
+            self.on_event(ev)
+
+
+async def cancel_on(stop: asyncio.Event, task: asyncio.Task[object]) -> None:
+    """Cancel ``task`` when ``stop`` is set."""
+    await stop.wait()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,190 @@
+"""Zone-intrusion and line-crossing rules with per-track state.
+
+Geometry tests run once per frame over every anchor (numpy); the small per-track state machines
+(confirmation counters, dwell, cooldown) are plain Python over the tracks of that frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.classes import class_id
+from orchestrator.config import LineConfig, ObjectFilter, RuleDefaults, ZoneConfig
+from orchestrator.detections import Detections
+from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Polygon, Polyline
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """A rule that fired for one track in one frame."""
+
+    rule: str
+    kind: str  # "zone" | "line"
+    direction: str | None  # "a_to_b" | "b_to_a" for lines, "enter" for zones
+    track_id: int
+    index: int  # row in the frame's detections
+    timestamp: float
+
+
+class CompiledFilter:
+    """An ``ObjectFilter`` turned into one mask expression over detections."""
+
+    def __init__(self, f: ObjectFilter) -> None:
+        self.classes = (None if f.classes is None
+                        else np.array([class_id(c) for c in f.classes], np.int64))
+        self.min_score = f.min_score
+        self.min_wh = np.asarray(f.min_size, np.float32)
+        self.max_wh = None if f.max_size is None else np.asarray(f.max_size, np.float32)
+
+    def mask(self, det: Detections) -> npt.NDArray[np.bool_]:
+        wh = det.xyxy[:, 2:] - det.xyxy[:, :2]
+        ok = (det.confidence >= self.min_score) & np.all(wh >= self.min_wh, axis=1)
+        if self.max_wh is not None:
+            ok &= np.all(wh <= self.max_wh, axis=1)
+        if self.classes is not None:
+            ok &= np.isin(det.class_id, self.classes)
+        return ok
+
+
+@dataclass(slots=True)
+class _Settings:
+    name: str
+    anchor: str
+    confirm_frames: int
+    cooldown_s: float
+    filter: CompiledFilter
+
+    @classmethod
+    def resolve(cls, rule: ZoneConfig | LineConfig, defaults: RuleDefaults) -> _Settings:
+        return cls(
+            name=rule.name,
+            anchor=rule.anchor or defaults.anchor,
+            confirm_frames=rule.confirm_frames or defaults.confirm_frames,
+            cooldown_s=defaults.cooldown_s if rule.cooldown_s is None else rule.cooldown_s,
+            filter=CompiledFilter(rule.filter or defaults.filter),
+        )
+
+
+@dataclass(slots=True)
+class _ZoneTrack:
+    inside: bool = False
+    run: int = 0  # consecutive frames disagreeing with ``inside``
+    entered_at: float = 0.0
+    fired: bool = False
+    last_fire: float = -np.inf
+
+
+class ZoneRule:
+    """Fires once per stay when a track's anchor has been inside the polygon for
+    ``confirm_frames`` analysed frames and at least ``min_dwell_s`` seconds."""
+
+    kind = "zone"
+
+    def __init__(self, config: ZoneConfig, defaults: RuleDefaults) -> None:
+        self.config = config
+        self.s = _Settings.resolve(config, defaults)
+        self.polygon = Polygon(config.points)
+        self.min_dwell_s = config.min_dwell_s
+        self._tracks: dict[int, _ZoneTrack] = {}
+
+    def update(self, track_ids: list[int], anchors: npt.NDArray[np.float32],
+               rows: list[int], t: float) -> list[RuleHit]:
+        inside = self.polygon.contains(anchors).tolist()
+        hits = []
+        for tid, row, now_in in zip(track_ids, rows, inside, strict=True):
+            st = self._tracks.get(tid)
+            if st is None:
+                st = self._tracks[tid] = _ZoneTrack()
+            if now_in != st.inside:
+                st.run += 1
+                if st.run == 1 and now_in:
+                    st.entered_at = t
+                if st.run >= self.s.confirm_frames:
+                    st.inside, st.run = now_in, 0
+                    if not now_in:
+                        st.fired = False
+            else:
+                st.run = 0
+            if st.inside and not st.fired and t - st.entered_at >= self.min_dwell_s:
+                st.fired = True  # once per stay; a stay starting inside the cooldown is silent
+                if t - st.last_fire >= self.s.cooldown_s:
+                    st.last_fire = t
+                    hits.append(RuleHit(self.s.name, self.kind, "enter", tid, row, t))
+        return hits
+
+    def forget(self, track_id: int) -> None:
+        self._tracks.pop(track_id, None)
+
+
+@dataclass(slots=True)
+class _LineTrack:
+    side: int = OFF_LINE  # side held last
+    last_pt: tuple[float, float] = (0.0, 0.0)  # last anchor seen on ``side``
+    run: int = 0  # consecutive frames on the other side
+    first_other: tuple[float, float] = (0.0, 0.0)
+    last_fire: float = -np.inf
+
+
+class LineRule:
+    """Fires when a track that was seen on one side holds the other side for
+    ``confirm_frames`` analysed frames and its path between the two sides meets the line.
+
+    Jitter on the line never fires (the other side is not held), a crossing counts once, and a
+    track lost on one side and regained on the other still counts (its path crosses).
+    """
+
+    kind = "line"
+
+    def __init__(self, config: LineConfig, defaults: RuleDefaults) -> None:
+        self.config = config
+        self.s = _Settings.resolve(config, defaults)
+        self.line = Polyline(config.points)
+        self.direction = config.direction
+        self._tracks: dict[int, _LineTrack] = {}
+
+    def update(self, track_ids: list[int], anchors: npt.NDArray[np.float32],
+               rows: list[int], t: float) -> list[RuleHit]:
+        sides = self.line.sides(anchors).tolist()
+        pts = anchors.tolist()
+        hits = []
+        for tid, row, side, pt in zip(track_ids, rows, sides, pts, strict=True):
+            st = self._tracks.get(tid)
+            if st is None:
+                st = self._tracks[tid] = _LineTrack()
+            if side == OFF_LINE:
+                st.run = 0
+                continue
+            if st.side in (OFF_LINE, side):
+                st.side, st.last_pt, st.run = side, (pt[0], pt[1]), 0
+                continue
+            st.run += 1
+            if st.run == 1:
+                st.first_other = (pt[0], pt[1])
+            if st.run < self.s.confirm_frames:
+                continue
+            crossed = self.line.crossed_by(st.last_pt, st.first_other)
+            direction = "a_to_b" if st.side == SIDE_A else "b_to_a"
+            st.side, st.last_pt, st.run = side, (pt[0], pt[1]), 0
+            if (crossed and self.direction in ("any", direction)
+                    and t - st.last_fire >= self.s.cooldown_s):
+                st.last_fire = t
+                hits.append(RuleHit(self.s.name, self.kind, direction, tid, row, t))
+        return hits
+
+    def forget(self, track_id: int) -> None:
+        self._tracks.pop(track_id, None)
+
+
+Rule = ZoneRule | LineRule
+
+
+@dataclass(slots=True)
+class Trajectory:
+    """Anchor points of one track with their times (for replay on a map)."""
+
+    times: list[float] = field(default_factory=list)
+    points: list[tuple[float, float]] = field(default_factory=list)
+    last_seen: float = 0.0

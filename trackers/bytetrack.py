@@ -1,0 +1,191 @@
+"""ByteTrack (Zhang et al., ECCV 2022): associate every detection box, high scores first.
+
+All tracks of a camera live in parallel numpy arrays, so prediction, gating and the Kalman
+update run as a few array operations per frame whatever the number of objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from trackers import kalman
+from trackers.matching import iou_matrix, linear_assignment
+
+TRACKED, LOST = 0, 1
+_CLASS_MISMATCH = 2.0  # added to a cost: boxes of another class never match a track
+
+
+@dataclass(frozen=True, slots=True)
+class ByteTrackConfig:
+    """Thresholds of ByteTrack.
+
+    Attributes:
+        high_threshold: detections at or above this score take part in the first association.
+        low_threshold: detections between this and ``high_threshold`` only extend existing tracks.
+        new_track_threshold: unmatched high detections at or above this start a track.
+        match_iou: minimum IoU of a first-stage match.
+        low_match_iou: minimum IoU of a second-stage (low score) match.
+        new_match_iou: minimum IoU matching a tentative track.
+        lost_s: seconds a lost track waits to be matched again before it is dropped.
+        min_hits: matched frames before a track is confirmed and gets an id.
+    """
+
+    high_threshold: float = 0.5
+    low_threshold: float = 0.1
+    new_track_threshold: float = 0.6
+    match_iou: float = 0.2
+    low_match_iou: float = 0.5
+    new_match_iou: float = 0.3
+    lost_s: float = 1.5
+    min_hits: int = 2
+
+
+class _Tracks:
+    """Parallel arrays of every live track."""
+
+    def __init__(self) -> None:
+        self.mean = np.zeros((0, 8))
+        self.cov = np.zeros((0, 8, 8))
+        self.ids = np.zeros(0, np.int64)  # -1 while tentative
+        self.state = np.zeros(0, np.int8)
+        self.hits = np.zeros(0, np.int64)
+        self.last_seen = np.zeros(0, np.float64)
+        self.class_id = np.zeros(0, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def keep(self, mask: npt.NDArray[np.bool_]) -> None:
+        for name in ("mean", "cov", "ids", "state", "hits", "last_seen", "class_id"):
+            setattr(self, name, getattr(self, name)[mask])
+
+    def add(self, xyxy: npt.NDArray[np.float32], class_id: npt.NDArray[np.int64],
+            ids: npt.NDArray[np.int64], t: float) -> None:
+        mean, cov = kalman.initiate(kalman.xyxy_to_xyah(xyxy))
+        n = len(xyxy)
+        self.mean = np.concatenate([self.mean, mean])
+        self.cov = np.concatenate([self.cov, cov])
+        self.ids = np.concatenate([self.ids, ids])
+        self.state = np.concatenate([self.state, np.full(n, TRACKED, np.int8)])
+        self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
+        self.last_seen = np.concatenate([self.last_seen, np.full(n, t)])
+        self.class_id = np.concatenate([self.class_id, class_id])
+
+
+class ByteTrack:
+    """ByteTrack for one camera.
+
+    Example:
+        >>> bt = ByteTrack()
+        >>> boxes = np.array([[10, 10, 50, 120]], np.float32)
+        >>> [bt.update(boxes, np.array([0.9], np.float32), np.array([0]), t / 10)[0]
+        ...  for t in range(3)]
+        [-1, 1, 1]
+    """
+
+    def __init__(self, config: ByteTrackConfig | None = None) -> None:
+        self.config = config or ByteTrackConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self._tracks = _Tracks()
+        self._next_id = 1
+
+    @property
+    def active_count(self) -> int:
+        """Tracks currently followed (tracked or lost)."""
+        return len(self._tracks)
+
+    def update(self, xyxy: npt.NDArray[np.float32], confidence: npt.NDArray[np.float32],
+               class_id: npt.NDArray[np.int64], timestamp: float) -> npt.NDArray[np.int64]:
+        """Associate this frame's boxes; returns a track id per box, -1 where none."""
+        cfg, tr = self.config, self._tracks
+        out = np.full(len(xyxy), -1, np.int64)
+        self._predict()
+        high = np.flatnonzero(confidence >= cfg.high_threshold)
+        low = np.flatnonzero((confidence >= cfg.low_threshold) & (confidence < cfg.high_threshold))
+
+        confirmed = np.flatnonzero(tr.ids >= 0)
+        m1, left_tracks, left_high = self._associate(confirmed, high, xyxy, class_id,
+                                                     1 - cfg.match_iou)
+        self._apply(m1, xyxy, class_id, timestamp, out)
+
+        still_tracked = left_tracks[tr.state[left_tracks] == TRACKED]
+        m2, unmatched, _ = self._associate(still_tracked, low, xyxy, class_id,
+                                           1 - cfg.low_match_iou)
+        self._apply(m2, xyxy, class_id, timestamp, out)
+        tr.state[unmatched] = LOST
+
+        tentative = np.flatnonzero(tr.ids < 0)
+        m3, dead, new_high = self._associate(tentative, left_high, xyxy, class_id,
+                                             1 - cfg.new_match_iou)
+        self._apply(m3, xyxy, class_id, timestamp, out)
+
+        born = new_high[confidence[new_high] >= cfg.new_track_threshold]
+        self._drop(dead, timestamp)
+        self._birth(born, xyxy, class_id, timestamp, out)
+        return out
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _predict(self) -> None:
+        tr = self._tracks
+        if not len(tr):
+            return
+        tr.mean[tr.state != TRACKED, 7] = 0.0  # a lost box keeps its size
+        tr.mean, tr.cov = kalman.predict(tr.mean, tr.cov)
+
+    def _associate(self, tracks: npt.NDArray[np.int64], dets: npt.NDArray[np.int64],
+                   xyxy: npt.NDArray[np.float32], class_id: npt.NDArray[np.int64],
+                   max_cost: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                             npt.NDArray[np.int64]]:
+        """Match track indices to detection indices by IoU; returns global index pairs."""
+        tr = self._tracks
+        cost = 1.0 - iou_matrix(kalman.xyah_to_xyxy(tr.mean[tracks]), xyxy[dets])
+        cost += _CLASS_MISMATCH * (tr.class_id[tracks][:, None] != class_id[dets][None, :])
+        pairs, un_t, un_d = linear_assignment(cost, max_cost)
+        matches = np.stack([tracks[pairs[:, 0]], dets[pairs[:, 1]]], axis=1)
+        return matches, tracks[un_t], dets[un_d]
+
+    def _apply(self, matches: npt.NDArray[np.int64], xyxy: npt.NDArray[np.float32],
+               class_id: npt.NDArray[np.int64], t: float, out: npt.NDArray[np.int64]) -> None:
+        """Kalman-update matched tracks, confirm those with enough hits, write their ids."""
+        if not len(matches):
+            return
+        tr = self._tracks
+        ti, di = matches[:, 0], matches[:, 1]
+        tr.mean[ti], tr.cov[ti] = kalman.update(tr.mean[ti], tr.cov[ti],
+                                                kalman.xyxy_to_xyah(xyxy[di]))
+        tr.state[ti] = TRACKED
+        tr.hits[ti] += 1
+        tr.last_seen[ti] = t
+        tr.class_id[ti] = class_id[di]
+        self._confirm(ti[(tr.ids[ti] < 0) & (tr.hits[ti] >= self.config.min_hits)])
+        out[di] = tr.ids[ti]
+
+    def _confirm(self, idx: npt.NDArray[np.int64]) -> None:
+        n = len(idx)
+        self._tracks.ids[idx] = np.arange(self._next_id, self._next_id + n)
+        self._next_id += n
+
+    def _drop(self, tentative_unmatched: npt.NDArray[np.int64], t: float) -> None:
+        tr = self._tracks
+        keep = np.ones(len(tr), bool)
+        keep[tentative_unmatched] = False
+        keep &= ~((tr.state == LOST) & (t - tr.last_seen > self.config.lost_s))
+        tr.keep(keep)
+
+    def _birth(self, dets: npt.NDArray[np.int64], xyxy: npt.NDArray[np.float32],
+               class_id: npt.NDArray[np.int64], t: float, out: npt.NDArray[np.int64]) -> None:
+        if not len(dets):
+            return
+        tr = self._tracks
+        first = len(tr)
+        tr.add(xyxy[dets], class_id[dets], np.full(len(dets), -1, np.int64), t)
+        if self.config.min_hits <= 1:
+            new = np.arange(first, len(tr))
+            self._confirm(new)
+            out[dets] = tr.ids[new]
