@@ -122,9 +122,9 @@ class ZoneRule:
 @dataclass(slots=True)
 class _LineTrack:
     side: int = OFF_LINE  # side held last
-    last_pt: tuple[float, float] = (0.0, 0.0)  # last anchor seen on ``side``
+    prev_pt: tuple[float, float] | None = None  # anchor in the track's previous frame
     run: int = 0  # consecutive frames on the other side
-    first_other: tuple[float, float] = (0.0, 0.0)
+    step: tuple[tuple[float, float], tuple[float, float]] | None = None  # move onto it
     last_fire: float = -np.inf
 
 
@@ -154,20 +154,23 @@ class LineRule:
             st = self._tracks.get(tid)
             if st is None:
                 st = self._tracks[tid] = _LineTrack()
+            here = (pt[0], pt[1])
+            prev, st.prev_pt = st.prev_pt, here
             if side == OFF_LINE:
                 st.run = 0
                 continue
             if st.side in (OFF_LINE, side):
-                st.side, st.last_pt, st.run = side, (pt[0], pt[1]), 0
+                st.side, st.run = side, 0
                 continue
             st.run += 1
             if st.run == 1:
-                st.first_other = (pt[0], pt[1])
+                st.step = (prev or here, here)
             if st.run < self.s.confirm_frames:
                 continue
-            crossed = self.line.crossed_by(st.last_pt, st.first_other)
+            # The move onto the new side must pass through the line, not around its end.
+            crossed = st.step is not None and self.line.crossed_by(*st.step)
             direction = "a_to_b" if st.side == SIDE_A else "b_to_a"
-            st.side, st.last_pt, st.run = side, (pt[0], pt[1]), 0
+            st.side, st.run = side, 0
             if (crossed and self.direction in ("any", direction)
                     and t - st.last_fire >= self.s.cooldown_s):
                 st.last_fire = t

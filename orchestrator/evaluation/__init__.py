@@ -1,0 +1,1 @@
+"""Accuracy harness: events and tracks of the pipeline against labelled video."""

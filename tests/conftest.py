@@ -1,0 +1,45 @@
+"""Shared fixtures: the real demo video, its ground truth and the real detector weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from orchestrator.paths import PROJECT_ROOT, find_data, find_model
+
+EXAMPLE = PROJECT_ROOT / "examples" / "demo.yaml"
+
+
+@pytest.fixture(scope="session")
+def stadtmitte() -> Path:
+    return find_data("TUD-Stadtmitte.mp4")
+
+
+@pytest.fixture(scope="session")
+def stadtmitte_gt() -> Path:
+    return find_data("TUD-Stadtmitte.gt.txt")
+
+
+@pytest.fixture(scope="session")
+def campus() -> Path:
+    return find_data("TUD-Campus.mp4")
+
+
+@pytest.fixture(scope="session")
+def yolox_model() -> Path:
+    return find_model("yolox_nano.onnx")
+
+
+@pytest.fixture(scope="session")
+def stadtmitte_frames(stadtmitte: Path) -> list[np.ndarray]:
+    """The first 16 frames as BGR arrays."""
+    with av.open(str(stadtmitte)) as c:
+        return [f.to_ndarray(format="bgr24") for _, f in zip(range(16), c.decode(video=0))]
+
+
+@pytest.fixture(scope="session")
+def demo_config() -> Path:
+    return EXAMPLE

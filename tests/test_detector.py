@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator.config import DetectorConfig
+from orchestrator.detect import DetectorError, create_detector
+from orchestrator.detect.postprocess import letterbox, nms
+from orchestrator.evaluation.groundtruth import GroundTruth
+from orchestrator.paths import MissingAssetError
+from trackers.matching import iou_matrix
+
+
+@pytest.fixture(scope="module")
+def yolox() -> object:
+    return create_detector(DetectorConfig(classes=["person"]))
+
+
+def test_yolox_finds_the_labelled_people(yolox: object, stadtmitte_frames: list[np.ndarray],
+                                         stadtmitte_gt: Path) -> None:
+    gt = GroundTruth.load(stadtmitte_gt)
+    det = yolox.detect(stadtmitte_frames[:1])[0]  # type: ignore[attr-defined]
+    _, gt_boxes = gt.frames[1]
+    iou = iou_matrix(gt_boxes, det.xyxy)
+    matched = (iou.max(axis=1) >= 0.5).sum()
+    assert matched >= len(gt_boxes) - 2, f"found {matched} of {len(gt_boxes)} labelled people"
+    assert set(det.class_id.tolist()) == {0}
+    assert (det.confidence >= 0.3).all()
+
+
+def test_batch_of_eight_equals_one_by_one(yolox: object,
+                                          stadtmitte_frames: list[np.ndarray]) -> None:
+    frames = stadtmitte_frames[:8]
+    batched = yolox.detect(frames)  # type: ignore[attr-defined]
+    assert yolox.batched  # type: ignore[attr-defined]
+    for f, b in zip(frames, batched, strict=True):
+        single = yolox.detect([f])[0]  # type: ignore[attr-defined]
+        np.testing.assert_allclose(single.xyxy, b.xyxy, atol=0.05)
+
+
+def test_fixed_batch_model_runs_frame_by_frame(stadtmitte_frames: list[np.ndarray]) -> None:
+    det = create_detector(DetectorConfig(model="fastestdet.onnx", format="fastestdet"))
+    assert not det.batched  # type: ignore[attr-defined]  # its graph has literal batch-1 reshapes
+    out = det.detect(stadtmitte_frames[:3])
+    assert len(out) == 3 and all(len(d) >= 3 for d in out)
+
+
+def test_missing_model_says_where_to_put_it(tmp_path: Path) -> None:
+    with pytest.raises(MissingAssetError, match="looked in: .*models"):
+        create_detector(DetectorConfig(model="night_finetune.onnx"))
+    with pytest.raises(MissingAssetError, match="not found at"):
+        create_detector(DetectorConfig(model=str(tmp_path / "x.onnx")))
+
+
+def test_wrong_format_is_a_clear_error() -> None:
+    with pytest.raises(DetectorError, match="does not match detector.format='yolox'"):
+        create_detector(DetectorConfig(model="fastestdet.onnx", format="yolox"))
+
+
+def test_not_an_onnx_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(DetectorError, match="cannot load ONNX model"):
+        create_detector(DetectorConfig(model=str(bad)))
+
+
+def test_letterbox_keeps_aspect_and_pads() -> None:
+    img = np.full((480, 640, 3), 7, np.uint8)
+    out, t = letterbox(img, (416, 416))
+    assert out.shape == (416, 416, 3) and out.dtype == np.uint8
+    assert t.scale_x == pytest.approx(0.65)
+    assert (out[312:, :] == 114).all() and (out[:312, :] == 7).all()
+
+
+def test_nms_keeps_best_of_overlapping() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], np.float32)
+    keep = nms(boxes, np.array([0.5, 0.9, 0.8], np.float32), 0.5)
+    assert keep.tolist() == [1, 2]

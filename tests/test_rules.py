@@ -1,0 +1,157 @@
+"""Rules on synthetic tracks: the anchor (bottom-centre) path is what the rules judge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orchestrator.config import CameraConfig
+from orchestrator.detections import Detections
+from orchestrator.rules import Polygon, Polyline, RuleEngine, RuleHit
+
+VERTICAL = {"name": "gate", "points": [[100, 0], [100, 200]]}  # side A is x < 100
+SQUARE = {"name": "yard", "points": [[0, 0], [100, 0], [100, 100], [0, 100]]}
+
+
+def camera(lines: list | None = None, zones: list | None = None, **rules: object) -> CameraConfig:
+    return CameraConfig.model_validate({"id": "c", "source": "x.mp4", "lines": lines or [],
+                                        "zones": zones or [], "rules": rules})
+
+
+def box_at(x: float, y: float, w: float = 20, h: float = 40) -> list[float]:
+    """A box whose bottom-centre is (x, y)."""
+    return [x - w / 2, y - h, x + w / 2, y]
+
+
+def frame(*tracks: tuple[int, float, float], cls: int = 0, score: float = 0.9) -> Detections:
+    if not tracks:
+        return Detections.empty()
+    ids = [t[0] for t in tracks]
+    return Detections(np.array([box_at(x, y) for _, x, y in tracks]),
+                      np.full(len(ids), score), np.full(len(ids), cls), np.array(ids))
+
+
+def run(engine: RuleEngine, path: list[list[tuple[int, float, float]]], fps: float = 10
+        ) -> list[RuleHit]:
+    hits: list[RuleHit] = []
+    for i, tracks in enumerate(path):
+        hits += engine.update(frame(*tracks), i / fps)
+    return hits
+
+
+def walk(tid: int, xs: list[float], y: float = 100) -> list[list[tuple[int, float, float]]]:
+    return [[(tid, x, y)] for x in xs]
+
+
+@pytest.mark.parametrize(("direction", "xs", "expected"), [
+    ("any", [80, 90, 95, 105, 110, 120], ["a_to_b"]),
+    ("any", [120, 110, 105, 95, 90, 80], ["b_to_a"]),
+    ("a_to_b", [120, 110, 105, 95, 90, 80], []),
+    ("b_to_a", [120, 110, 105, 95, 90, 80], ["b_to_a"]),
+    ("a_to_b", [80, 90, 95, 105, 110, 120], ["a_to_b"]),
+])
+def test_line_direction(direction: str, xs: list[float], expected: list[str]) -> None:
+    eng = RuleEngine(camera([{**VERTICAL, "direction": direction}], confirm_frames=3))
+    assert [h.direction for h in run(eng, walk(1, xs))] == expected
+
+
+def test_jitter_on_the_line_never_fires() -> None:
+    eng = RuleEngine(camera([VERTICAL], confirm_frames=3))
+    xs = [90, 99, 101, 99, 102, 98, 101, 101, 99, 100.5, 99.5, 98]
+    assert run(eng, walk(1, xs)) == []
+
+
+def test_crossing_counts_once_despite_jitter_after_it() -> None:
+    eng = RuleEngine(camera([VERTICAL], confirm_frames=2, cooldown_s=0))
+    xs = [80, 90, 110, 115, 99, 112, 118, 125, 130]
+    hits = run(eng, walk(1, xs))
+    assert [h.direction for h in hits] == ["a_to_b"]
+    assert hits[0].timestamp == pytest.approx(0.3)  # confirmed on the 2nd frame past the line
+
+
+def test_track_lost_and_regained_on_the_other_side() -> None:
+    eng = RuleEngine(camera([VERTICAL], confirm_frames=2))
+    path = walk(7, [60, 70, 80]) + [[], [], []] + walk(7, [130, 140, 150])
+    hits = run(eng, path)
+    assert [(h.track_id, h.direction) for h in hits] == [(7, "a_to_b")]
+
+
+def test_walking_around_the_end_of_a_line_is_not_a_crossing() -> None:
+    eng = RuleEngine(camera([VERTICAL], confirm_frames=2))
+    path = [[(1, x, y)] for x, y in [(80, 150), (80, 210), (90, 240), (110, 240), (120, 240),
+                                     (120, 210), (120, 150), (125, 140)]]
+    assert run(eng, path) == []
+
+
+def test_polyline_with_several_segments() -> None:
+    wall = {"name": "wall", "points": [[100, 0], [140, 100], [100, 200], [140, 300]]}
+    eng = RuleEngine(camera([wall], confirm_frames=2, cooldown_s=0))
+    # crosses the 1st, 2nd and 3rd segment (each a different track), then one that grazes a bend
+    path = (walk(1, [90, 100, 125, 140, 150], y=50) + walk(2, [150, 140, 120, 100, 90], y=150)
+            + walk(3, [80, 100, 125, 150, 160], y=250))
+    hits = run(eng, path)
+    assert [(h.track_id, h.direction) for h in hits] == [(1, "a_to_b"), (2, "b_to_a"),
+                                                          (3, "a_to_b")]
+    sides = Polyline(wall["points"]).sides(np.array([[130, 100], [150, 100], [120, 350],
+                                                     [120, -10]], np.float32))
+    assert sides.tolist() == [1, -1, 0, 0]
+
+
+def test_zone_entry_fires_once_per_stay() -> None:
+    eng = RuleEngine(camera(zones=[SQUARE], confirm_frames=2, cooldown_s=0))
+    path = walk(1, [130, 120, 90, 80, 70, 60, 50], y=50) + walk(1, [130, 140, 150], y=50) \
+        + walk(1, [90, 80, 70], y=50)
+    hits = run(eng, path)
+    assert [h.direction for h in hits] == ["enter", "enter"]
+
+
+def test_box_grazing_a_zone_does_not_fire() -> None:
+    # The box overlaps the square but its bottom-centre stays 5 px below it.
+    eng = RuleEngine(camera(zones=[SQUARE], confirm_frames=1))
+    assert run(eng, [[(1, x, 105)] for x in range(10, 90, 10)]) == []
+
+
+def test_dwell_time() -> None:
+    eng = RuleEngine(camera(zones=[{**SQUARE, "min_dwell_s": 2.0}], confirm_frames=2))
+    hits = run(eng, [[(1, 50, 50)]] * 30, fps=10)
+    assert len(hits) == 1 and hits[0].timestamp == pytest.approx(2.0)
+    eng = RuleEngine(camera(zones=[{**SQUARE, "min_dwell_s": 2.0}], confirm_frames=2))
+    assert run(eng, [[(1, 50, 50)]] * 15, fps=10) == []  # left after 1.5 s
+
+
+def test_cooldown_per_track_and_rule() -> None:
+    eng = RuleEngine(camera([VERTICAL], confirm_frames=1, cooldown_s=5))
+    back_and_forth = [80, 120, 80, 120]
+    hits = run(eng, walk(1, back_and_forth) + walk(2, back_and_forth), fps=10)
+    # each track fires its first crossing only; the cooldown is per track
+    assert [(h.track_id, h.direction) for h in hits] == [(1, "a_to_b"), (2, "a_to_b")]
+    eng = RuleEngine(camera([VERTICAL], confirm_frames=1, cooldown_s=0.15))
+    assert len(run(eng, walk(1, back_and_forth), fps=10)) == 2  # 0.2 s apart > 0.15 s
+
+
+def test_object_filter_class_score_and_size() -> None:
+    line = {**VERTICAL, "filter": {"classes": ["car"], "min_score": 0.5, "min_size": [10, 30]}}
+    eng = RuleEngine(camera([line], confirm_frames=1))
+    xs = [80, 120]
+    assert [run(eng, [[(1, x, 100)] for x in xs])] == [[]]  # person: filtered out
+    hits = []
+    for i, x in enumerate([80, 120]):
+        hits += eng.update(frame((2, x, 100), cls=2), i / 10)
+    assert len(hits) == 1
+    for i, x in enumerate([80, 120]):
+        hits += eng.update(frame((3, x, 100), cls=2, score=0.3), 1 + i / 10)
+    assert len(hits) == 1  # low score
+
+
+def test_untracked_boxes_are_ignored() -> None:
+    eng = RuleEngine(camera([VERTICAL], confirm_frames=1))
+    hits = []
+    for i, x in enumerate([80, 120]):
+        hits += eng.update(frame((-1, x, 100)), i / 10)
+    assert hits == []
+
+
+def test_polygon_contains_vectorised() -> None:
+    poly = Polygon([(0, 0), (10, 0), (10, 10), (0, 10)])
+    pts = np.array([[5, 5], [11, 5], [-1, -1], [9.9, 0.1]], np.float32)
+    assert poly.contains(pts).tolist() == [True, False, False, True]
