@@ -150,8 +150,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     bar = _progress(args.video, disable=args.json or args.quiet)
     service = Service(settings, on_evidence=on_evidence,
                       on_frame=lambda _c, f, _d: bar.update(f.index + 1 - bar.n))
-    stats = asyncio.run(service.run(restart_failed=False))[cam.id]
-    bar.close()
+    try:
+        stats = asyncio.run(service.run(restart_failed=False))[cam.id]
+    finally:
+        bar.close()
     if stats.state == "failed":
         raise SourceError(stats.reason)
     if not args.json:

@@ -153,7 +153,9 @@ class DetectorConfig(_Strict):
 
     backend: Literal["onnxruntime"] = "onnxruntime"
     model: str | None = Field(
-        None, description="Path to the ONNX model; None = the bundled default yolox_nano.onnx."
+        None,
+        description="ONNX model: a path (relative to the config file), or a bare file name "
+        "looked up in PERISHIELD_MODELS_DIR and ../shared/models; None = yolox_nano.onnx.",
     )
     format: Literal["yolox", "fastestdet"] = Field(
         "yolox", description="Output layout of the model (how to decode its tensor)."
@@ -274,8 +276,8 @@ def _resolve_paths(doc: dict[str, Any], base: Path) -> dict[str, Any]:
         if isinstance(cam, dict) and isinstance(cam.get("source"), str):
             cam["source"] = rel(cam["source"])
     det = doc.get("detector")
-    if isinstance(det, dict) and isinstance(det.get("model"), str):
-        det["model"] = rel(det["model"])
+    if isinstance(det, dict) and isinstance(det.get("model"), str) and "/" in det["model"]:
+        det["model"] = rel(det["model"])  # a bare file name is looked up in the model folders
     out = doc.get("outputs")
     if isinstance(out, dict) and isinstance(out.get("data_dir"), str):
         out["data_dir"] = rel(out["data_dir"])

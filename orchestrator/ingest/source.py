@@ -33,7 +33,7 @@ class SourceError(Exception):
 
 def redact(uri: str) -> str:
     """The URI with any password hidden, safe for logs."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
+    return re.sub(r"(://[^:/@\s]+):[^@/\s]*@", r"\1:***@", uri)
 
 
 @dataclass(slots=True)
@@ -62,26 +62,34 @@ class EndOfStream:
 
 
 class _Handover:
-    """Thread → asyncio hand-over: newest-wins for live sources, blocking for files."""
+    """Thread → asyncio hand-over.
+
+    Live sources: one newest-frame-wins slot; a frame not taken before the next one arrives is
+    dropped and counted. Files: a small queue the decode thread waits on (no drops).
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, live: bool) -> None:
         self._loop = loop
         self._live = live
         self._queue: asyncio.Queue[AnalysisFrame | EndOfStream] = asyncio.Queue(maxsize=2)
+        self._slot: AnalysisFrame | None = None
+        self._end: EndOfStream | None = None
+        self._wake = asyncio.Event()
         self.dropped = 0
 
-    def _offer_latest(self, item: AnalysisFrame | EndOfStream) -> None:
-        if self._queue.full() and isinstance(item, AnalysisFrame):
-            self._queue.get_nowait()
-            self.dropped += 1
+    def _offer(self, item: AnalysisFrame | EndOfStream) -> None:
         if isinstance(item, EndOfStream):
-            while self._queue.full():
-                self._queue.get_nowait()
-        self._queue.put_nowait(item)
+            self._end = item
+        else:
+            if self._slot is not None:
+                self.dropped += 1
+            self._slot = item
+        self._wake.set()
 
     def put(self, item: AnalysisFrame | EndOfStream, stop: threading.Event) -> None:
+        """Called from the decode thread."""
         if self._live or isinstance(item, EndOfStream) and stop.is_set():
-            self._loop.call_soon_threadsafe(self._offer_latest, item)
+            self._loop.call_soon_threadsafe(self._offer, item)
             return
         fut = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
         while not stop.is_set():
@@ -93,7 +101,16 @@ class _Handover:
         fut.cancel()
 
     async def get(self) -> AnalysisFrame | EndOfStream:
-        return await self._queue.get()
+        if not self._live and self._end is None:
+            return await self._queue.get()
+        while True:
+            if self._slot is not None:
+                item, self._slot = self._slot, None
+                return item
+            if self._end is not None:
+                return self._end
+            self._wake.clear()
+            await self._wake.wait()
 
 
 class VideoSource:
@@ -137,7 +154,7 @@ class VideoSource:
         try:
             container = av.open(self.uri, options=options, timeout=self.open_timeout_s)
         except (av.FFmpegError, OSError) as e:
-            raise SourceError(f"cannot open {redact(self.uri)}: {e}") from None
+            raise SourceError(f"cannot open {redact(self.uri)}: {redact(str(e))}") from None
         if not container.streams.video:
             container.close()
             raise SourceError(f"{redact(self.uri)}: no video stream")
@@ -185,7 +202,8 @@ class VideoSource:
         except SourceError as e:
             end = EndOfStream(str(e), error=True)
         except Exception as e:  # noqa: BLE001 - any decoder failure ends this camera only
-            end = EndOfStream(f"{redact(self.uri)}: {type(e).__name__}: {e}", error=True)
+            end = EndOfStream(f"{redact(self.uri)}: {type(e).__name__}: {redact(str(e))}",
+                              error=True)
         finally:
             container.close()
         self._handover.put(end, self._stop)

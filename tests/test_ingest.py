@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import av
+import pytest
+
+from orchestrator.ingest import PacketRing, SourceError, VideoSource, redact, write_clip
+
+
+async def collect(src: VideoSource) -> list:
+    return [f async for f in src]
+
+
+def test_analysis_rate_picks_frames_by_timestamp(stadtmitte: Path) -> None:
+    src = VideoSource(str(stadtmitte), analysis_fps=10)
+    frames = asyncio.run(collect(src))
+    assert src.decoded == 179  # every frame decoded ...
+    assert len(frames) == 72  # ... one analysed per 0.1 s of video (25 fps: 2 or 3 apart)
+    gaps = {round(b.video_time - a.video_time, 2) for a, b in zip(frames, frames[1:])}
+    assert gaps <= {0.08, 0.12}
+    assert frames[0].image.shape == (480, 640, 3)
+    assert [f.index for f in frames[:4]] == [0, 3, 5, 8]
+    assert all(b.capture_time > a.capture_time for a, b in zip(frames, frames[1:]))
+
+
+def test_file_at_full_rate_drops_nothing(stadtmitte: Path) -> None:
+    src = VideoSource(str(stadtmitte), analysis_fps=25)
+    assert len(asyncio.run(collect(src))) == 179 and src.dropped == 0
+
+
+def test_live_mode_drops_stale_frames_instead_of_queueing(stadtmitte: Path) -> None:
+    async def slow_consumer() -> tuple[int, int]:
+        src = VideoSource(str(stadtmitte), analysis_fps=25, live=True)
+        n = 0
+        async for _ in src:
+            n += 1
+            await asyncio.sleep(0.2)  # analysis five times slower than the camera
+        return n, src.dropped
+
+    n, dropped = asyncio.run(slow_consumer())
+    assert dropped > 100 and n + dropped == 179
+
+
+def test_missing_file_is_reported() -> None:
+    with pytest.raises(SourceError, match="video file not found: /nope.mp4"):
+        asyncio.run(collect(VideoSource("/nope.mp4", 5)))
+
+
+def test_not_a_video_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00garbage" * 1000)
+    with pytest.raises(SourceError, match="cannot open"):
+        asyncio.run(collect(VideoSource(str(bad), 5)))
+
+
+def test_unreachable_rtsp_is_reported_without_password() -> None:
+    src = VideoSource("rtsp://admin:s3cret@127.0.0.1:1/Streaming/Channels/101", 5,
+                      open_timeout_s=2)
+    with pytest.raises(SourceError) as e:
+        asyncio.run(collect(src))
+    assert "s3cret" not in str(e.value) and "admin:***@127.0.0.1" in str(e.value)
+    assert redact("rtsp://u:p@h/x") == "rtsp://u:***@h/x"
+
+
+def corrupt_copy(src: Path, dst: Path) -> None:
+    data = bytearray(src.read_bytes())
+    for off in range(len(data) // 3, 2 * len(data) // 3, 4096):
+        data[off:off + 64] = b"\xff" * 64  # damage inside the frame data
+    dst.write_bytes(bytes(data))
+
+
+def test_corrupt_packets_are_skipped_and_decoding_recovers(stadtmitte: Path,
+                                                           tmp_path: Path) -> None:
+    bad = tmp_path / "corrupt.mp4"
+    corrupt_copy(stadtmitte, bad)
+    src = VideoSource(str(bad), analysis_fps=25)
+    frames = asyncio.run(collect(src))
+    assert len(frames) > 150  # damaged frames may be lost, the rest is analysed
+    assert frames[-1].video_time > 7.0  # decoding went on to the end
+
+
+def test_packet_ring_clip_starts_on_keyframe_and_decodes(stadtmitte: Path,
+                                                         tmp_path: Path) -> None:
+    ring = PacketRing(seconds=4.0)
+    asyncio.run(collect(VideoSource(str(stadtmitte), 5, ring=ring)))
+    assert ring.latest_time == pytest.approx(7.12)
+    assert ring.slice(0, 10)[0].time >= 7.12 - 4.0 - 0.5  # older packets were evicted
+    packets = ring.slice(5.0, 6.0)
+    assert packets[0].keyframe and packets[0].time <= 5.0
+    assert packets[-1].time <= 6.0
+    out = tmp_path / "clip.mp4"
+    duration = write_clip(packets, ring.template, out)
+    with av.open(str(out)) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    assert n == len(packets) and duration == pytest.approx(packets[-1].time - packets[0].time)
