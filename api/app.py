@@ -32,7 +32,8 @@ def create_app(store: EventStore) -> web.Application:
     """The API over an event store.
 
     Example:
-        >>> web.run_app(create_app(EventStore("sqlite:///perishield-data/events.db")))  # doctest: +SKIP
+        >>> store = EventStore("sqlite:///perishield-data/events.db")  # doctest: +SKIP
+        >>> web.run_app(create_app(store))  # doctest: +SKIP
     """
     app = web.Application()
     app[STORE] = store

@@ -7,6 +7,7 @@ models validate what the control plane stores.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from orchestrator.classes import class_id
 
 Point = tuple[float, float]
+VEHICLES_AND_PEOPLE: tuple[str | int, ...] = ("person", "bicycle", "car", "motorcycle", "bus",
+                                              "truck")
 Anchor = Literal["bottom_center", "center", "top_center"]
 
 
@@ -69,16 +72,20 @@ class RuleDefaults(_Strict):
     cooldown_s: float = Field(
         30.0, ge=0, description="Seconds before the same track may fire the same rule again."
     )
-    filter: ObjectFilter = Field(default_factory=ObjectFilter)
+    filter: ObjectFilter = Field(default_factory=ObjectFilter,
+                                 description="Which objects the rules look at.")
 
 
 class _RuleBase(_Strict):
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    points: list[Point]
-    anchor: Anchor | None = None
-    confirm_frames: int | None = Field(None, ge=1, le=100)
-    cooldown_s: float | None = Field(None, ge=0)
-    filter: ObjectFilter | None = None
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
+                      description="Unique per camera; letters, digits, _ . -")
+    points: list[Point] = Field(description="[[x, y], ...] in image pixels.")
+    anchor: Anchor | None = Field(None, description="None = the camera's rules.anchor.")
+    confirm_frames: int | None = Field(None, ge=1, le=100,
+                                       description="None = the camera's rules.confirm_frames.")
+    cooldown_s: float | None = Field(None, ge=0,
+                                     description="None = the camera's rules.cooldown_s.")
+    filter: ObjectFilter | None = Field(None, description="None = the camera's rules.filter.")
 
 
 class ZoneConfig(_RuleBase):
@@ -101,14 +108,15 @@ class LineConfig(_RuleBase):
     as drawn on the image (image y grows downwards).
     """
 
-    direction: Literal["a_to_b", "b_to_a", "any"] = "any"
+    direction: Literal["a_to_b", "b_to_a", "any"] = Field(
+        "any", description="Which crossings alarm: from side A to B, B to A, or both.")
 
     @field_validator("points")
     @classmethod
     def _polyline(cls, v: list[Point]) -> list[Point]:
         if len(v) < 2:
             raise ValueError(f"line needs >=2 points, got {len(v)}")
-        for a, b in zip(v, v[1:], strict=False):
+        for a, b in itertools.pairwise(v):
             if a == b:
                 raise ValueError(f"line has a zero-length segment at {a}")
         return v
@@ -117,21 +125,23 @@ class LineConfig(_RuleBase):
 class CameraConfig(_Strict):
     """One video source and the rules judged on it."""
 
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    name: str | None = None
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
+                    description="Unique camera id; letters, digits, _ . -")
+    name: str | None = Field(None, description="Human-readable name.")
     source: str = Field(min_length=1, description="Video file path or rtsp:// URL.")
-    enabled: bool = True
+    enabled: bool = Field(True, description="Disabled cameras are not run.")
     analysis_fps: float = Field(5.0, gt=0, le=60, description="Frames analysed per second.")
-    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
     realtime: bool | None = Field(
         None,
         description="Live mode: drop frames the analysis cannot keep up with. "
         "None = live for rtsp://, as fast as possible (no drops) for files.",
     )
     loop: bool = Field(False, description="Restart a file source at its end (simulated camera).")
-    zones: list[ZoneConfig] = Field(default_factory=list)
-    lines: list[LineConfig] = Field(default_factory=list)
-    rules: RuleDefaults = Field(default_factory=RuleDefaults)
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Polygon zones.")
+    lines: list[LineConfig] = Field(default_factory=list, description="Tripwire lines.")
+    rules: RuleDefaults = Field(default_factory=RuleDefaults,
+                                description="Defaults for this camera's zones and lines.")
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> CameraConfig:
@@ -151,7 +161,7 @@ class CameraConfig(_Strict):
 class DetectorConfig(_Strict):
     """The object detector."""
 
-    backend: Literal["onnxruntime"] = "onnxruntime"
+    backend: Literal["onnxruntime"] = Field("onnxruntime", description="Inference backend.")
     model: str | None = Field(
         None,
         description="ONNX model: a path (relative to the config file), or a bare file name "
@@ -163,10 +173,10 @@ class DetectorConfig(_Strict):
     input_size: tuple[int, int] | None = Field(
         None, description="Model input width, height; None = read from the model."
     )
-    score_threshold: float = Field(0.3, gt=0, le=1)
-    nms_iou: float = Field(0.45, gt=0, le=1)
+    score_threshold: float = Field(0.3, gt=0, le=1, description="Minimum detection score.")
+    nms_iou: float = Field(0.45, gt=0, le=1, description="IoU above which NMS drops a box.")
     classes: list[str | int] = Field(
-        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+        default_factory=lambda: list(VEHICLES_AND_PEOPLE),
         description="Classes kept; others are dropped right after decoding.",
     )
     threads: int = Field(2, ge=1, le=64, description="ONNX Runtime intra-op threads.")
@@ -211,7 +221,7 @@ class OutputConfig(_Strict):
     )
     pre_roll_s: float = Field(3.0, ge=0, le=60, description="Clip seconds before the event.")
     post_roll_s: float = Field(3.0, ge=0, le=60, description="Clip seconds after the event.")
-    snapshot_quality: int = Field(90, ge=10, le=100)
+    snapshot_quality: int = Field(90, ge=10, le=100, description="JPEG quality of snapshots.")
 
     @property
     def evidence_dir(self) -> Path:

@@ -43,7 +43,7 @@ class Detections:
         n = len(self.xyxy)
         self.confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
         self.class_id = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
-        if self.tracker_id is None or len(self.tracker_id) == 0 and n:
+        if self.tracker_id is None or (len(self.tracker_id) == 0 and n):
             self.tracker_id = _empty_ids(n)
         self.tracker_id = np.asarray(self.tracker_id, dtype=np.int64).reshape(-1)
         for name in ("confidence", "class_id", "tracker_id"):

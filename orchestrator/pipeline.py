@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -129,11 +130,10 @@ class Service:
         detector = await asyncio.to_thread(create_detector, self.settings.detector)
         store = await asyncio.to_thread(EventStore, self.settings.outputs.store_url)
         try:
-            async with DetectionBatcher(detector) as batcher:
-                async with asyncio.TaskGroup() as tg:
-                    for cam in cameras:
-                        tg.create_task(self._camera(cam, batcher, store, restart_failed),
-                                       name=f"camera:{cam.id}")
+            async with DetectionBatcher(detector) as batcher, asyncio.TaskGroup() as tg:
+                for cam in cameras:
+                    tg.create_task(self._camera(cam, batcher, store, restart_failed),
+                                   name=f"camera:{cam.id}")
         finally:
             store.close()
             detector.close()
@@ -144,10 +144,7 @@ class Service:
         delay = 1.0
         errors: list[str] = []
         while True:
-            on_frame = None
-            if self.on_frame is not None:
-                cb = self.on_frame
-                on_frame = lambda f, d, _id=cam.id: cb(_id, f, d)  # noqa: E731
+            on_frame = None if self.on_frame is None else functools.partial(self.on_frame, cam.id)
             pipe = CameraPipeline(cam, self.settings, batcher, store, self._event,
                                   self.on_evidence, on_frame)
             pipe.stats.errors = errors
@@ -159,7 +156,7 @@ class Service:
                 log.error("camera %s: %s", cam.id, e)
                 if not restart_failed:
                     return
-            except Exception as e:  # noqa: BLE001 - one camera's bug never stops the others
+            except Exception as e:
                 errors.append(f"{type(e).__name__}: {e}")
                 pipe.stats.state, pipe.stats.reason = "failed", errors[-1]
                 log.exception("camera %s crashed", cam.id)

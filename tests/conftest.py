@@ -37,7 +37,8 @@ def yolox_model() -> Path:
 def stadtmitte_frames(stadtmitte: Path) -> list[np.ndarray]:
     """The first 16 frames as BGR arrays."""
     with av.open(str(stadtmitte)) as c:
-        return [f.to_ndarray(format="bgr24") for _, f in zip(range(16), c.decode(video=0))]
+        frames = c.decode(video=0)
+        return [next(frames).to_ndarray(format="bgr24") for _ in range(16)]
 
 
 @pytest.fixture(scope="session")

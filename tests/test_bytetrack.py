@@ -6,8 +6,7 @@ import numpy as np
 
 from orchestrator.config import load_settings
 from orchestrator.evaluation.harness import evaluate
-from trackers import ByteTrack, ByteTrackConfig
-from trackers import kalman
+from trackers import ByteTrack, ByteTrackConfig, kalman
 
 
 def step(bt: ByteTrack, boxes: list[list[float]], t: float, scores: list[float] | None = None,

@@ -32,7 +32,8 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("cameras:\n  - id: a\n    source: x.mp4\n    zones:\n      - name: z\n"
-     "        points: [[0, 0], [1, 1]]\n", "cameras.0.zones.0.points: polygon needs >=3 points, got 2"),
+     "        points: [[0, 0], [1, 1]]\n",
+     "cameras.0.zones.0.points: polygon needs >=3 points, got 2"),
     ("cameras:\n  - id: a\n    source: x.mp4\n    colour: red\n", "cameras.0.colour: Extra inputs"),
     ("detector:\n  score_threshold: 2\n", "detector.score_threshold"),
     ("tracker:\n  low_threshold: 0.7\n  high_threshold: 0.5\n", "must be below"),
@@ -66,3 +67,11 @@ def test_live_mode_defaults() -> None:
 def test_line_rejects_zero_length_segment() -> None:
     with pytest.raises(ValueError, match="zero-length segment"):
         LineConfig(name="l", points=[(0, 0), (0, 0)])
+
+
+def test_configuration_reference_is_up_to_date() -> None:
+    from orchestrator.configdoc import render
+    from orchestrator.paths import PROJECT_ROOT
+
+    committed = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
+    assert committed == render(), "run: python -m orchestrator.configdoc > docs/configuration.md"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import av
@@ -18,11 +19,11 @@ def test_analysis_rate_picks_frames_by_timestamp(stadtmitte: Path) -> None:
     frames = asyncio.run(collect(src))
     assert src.decoded == 179  # every frame decoded ...
     assert len(frames) == 72  # ... one analysed per 0.1 s of video (25 fps: 2 or 3 apart)
-    gaps = {round(b.video_time - a.video_time, 2) for a, b in zip(frames, frames[1:])}
+    gaps = {round(b.video_time - a.video_time, 2) for a, b in itertools.pairwise(frames)}
     assert gaps <= {0.08, 0.12}
     assert frames[0].image.shape == (480, 640, 3)
     assert [f.index for f in frames[:4]] == [0, 3, 5, 8]
-    assert all(b.capture_time > a.capture_time for a, b in zip(frames, frames[1:]))
+    assert all(b.capture_time > a.capture_time for a, b in itertools.pairwise(frames))
 
 
 def test_file_at_full_rate_drops_nothing(stadtmitte: Path) -> None:

@@ -72,8 +72,9 @@ class OnnxDetector:
             raise DetectorError(f"{self.model_path}: expected an input of shape [N,3,H,W], "
                                 f"got {shape}")
         model_hw = (shape[3], shape[2])
+        self.input_size: tuple[int, int]
         if config.input_size is not None:
-            self.input_size = tuple(config.input_size)
+            self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
         elif all(isinstance(v, int) for v in model_hw):
             self.input_size = (int(model_hw[0]), int(model_hw[1]))
         else:

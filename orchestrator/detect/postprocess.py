@@ -36,10 +36,10 @@ def letterbox(frame: npt.NDArray[np.uint8], size: tuple[int, int],
     h, w = frame.shape[:2]
     mw, mh = size
     if not keep_ratio:
-        out = cv2.resize(frame, (mw, mh), interpolation=cv2.INTER_LINEAR)
+        out = np.asarray(cv2.resize(frame, (mw, mh), interpolation=cv2.INTER_LINEAR), np.uint8)
         return out, FrameTransform(mw / w, mh / h, w, h)
     r = min(mw / w, mh / h)
-    nw, nh = int(round(w * r)), int(round(h * r))
+    nw, nh = round(w * r), round(h * r)
     canvas = np.full((mh, mw, 3), LETTERBOX_PAD, dtype=np.uint8)
     resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR) if r != 1 else frame
     canvas[:nh, :nw] = resized
@@ -61,7 +61,8 @@ def yolox_grids(size: tuple[int, int], strides: tuple[int, ...] = (8, 16, 32)
 
 def decode_yolox(raw: npt.NDArray[np.float32], grids: npt.NDArray[np.float32],
                  strides: npt.NDArray[np.float32]
-                 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+                 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32],
+                            npt.NDArray[np.int64]]:
     """One image's YOLOX output (A, 5 + C) → boxes xyxy in model pixels, scores, class ids."""
     if raw.shape[0] != len(grids):
         raise ValueError(f"YOLOX output has {raw.shape[0]} anchors, expected {len(grids)} "
@@ -123,7 +124,7 @@ def finish(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],
         offset = cids[:, None].astype(np.float32) * 8192.0
         keep = nms(boxes + offset, scores, nms_iou)
         boxes, scores, cids = boxes[keep], scores[keep], cids[keep]
-    boxes = boxes / np.array([t.scale_x, t.scale_y, t.scale_x, t.scale_y], np.float32)
+    boxes = (boxes / np.array([t.scale_x, t.scale_y, t.scale_x, t.scale_y])).astype(np.float32)
     np.clip(boxes[:, 0::2], 0, t.width, out=boxes[:, 0::2])
     np.clip(boxes[:, 1::2], 0, t.height, out=boxes[:, 1::2])
     return Detections(boxes, scores, cids)

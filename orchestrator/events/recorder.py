@@ -118,15 +118,16 @@ class EventRecorder:
             await self._write_clip(p)
 
     async def _write_clip(self, p: _PendingClip) -> None:
-        assert self.ring is not None and p.event.clip is not None
         ev = p.event
+        assert self.ring is not None and ev.clip is not None
+        clip_path = self.root / ev.clip
         packets = self.ring.slice(p.start, p.end)
         try:
             if not packets:
                 raise ValueError("no packets for the clip's time range in the ring buffer")
             if self.ring.template is None:
                 raise ValueError("the source never opened a video stream")
-            await asyncio.to_thread(write_clip, packets, self.ring.template, self.root / ev.clip)
+            await asyncio.to_thread(write_clip, packets, self.ring.template, clip_path)
             ev.clip_status = "ready"
         except Exception as e:  # noqa: BLE001 - a failed clip never loses the event
             log.warning("event %s: clip failed: %s", ev.id, e)

@@ -1,4 +1,4 @@
-"""Annotated snapshot: rules drawn, every tracked box, the offending box and its path highlighted."""
+"""Annotated snapshot: the rules, every tracked box, the offending box and its path."""
 
 from __future__ import annotations
 

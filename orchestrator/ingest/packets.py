@@ -105,7 +105,7 @@ def write_clip(packets: list[StoredPacket], template: StreamTemplate, path: Path
     tmp = path.with_suffix(".part.mp4")
     base = min(p.dts for p in packets)
     with av.open(str(tmp), "w", format="mp4") as out:
-        stream = out.add_stream(template.codec, rate=template.rate)
+        stream: Any = out.add_stream(template.codec, rate=template.rate)
         stream.width, stream.height = template.width, template.height
         if template.pix_fmt:
             stream.pix_fmt = template.pix_fmt

@@ -88,7 +88,7 @@ class _Handover:
 
     def put(self, item: AnalysisFrame | EndOfStream, stop: threading.Event) -> None:
         """Called from the decode thread."""
-        if self._live or isinstance(item, EndOfStream) and stop.is_set():
+        if self._live or (isinstance(item, EndOfStream) and stop.is_set()):
             self._loop.call_soon_threadsafe(self._offer, item)
             return
         fut = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)

@@ -1,0 +1,56 @@
+"""Several cameras in one process: batching across cameras, failures stay local."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from orchestrator.config import Settings
+from orchestrator.events.store import EventStore
+from orchestrator.pipeline import Service
+
+GATE = {"name": "gate", "points": [[320, 200], [320, 460]]}
+
+
+def settings(tmp_path: Path, cameras: list[dict]) -> Settings:
+    return Settings.model_validate({"cameras": cameras, "outputs": {"data_dir": str(tmp_path)}})
+
+
+def test_dead_camera_does_not_stop_the_others(tmp_path: Path, stadtmitte: Path) -> None:
+    s = settings(tmp_path, [
+        {"id": "good-1", "source": str(stadtmitte), "analysis_fps": 10, "lines": [GATE]},
+        {"id": "dead", "source": str(tmp_path / "missing.mp4"), "lines": [GATE]},
+        {"id": "good-2", "source": str(stadtmitte), "analysis_fps": 10, "lines": [GATE]},
+    ])
+    service = Service(s)
+    stats = asyncio.run(service.run(restart_failed=False))
+    assert stats["dead"].state == "failed" and "not found" in stats["dead"].reason
+    for cam in ("good-1", "good-2"):
+        assert stats[cam].state == "ended" and stats[cam].frames_analysed == 72
+    by_cam = {cam: sorted((e.rule, e.direction) for e in service.events if e.camera == cam)
+              for cam in ("good-1", "good-2")}
+    assert by_cam["good-1"] == by_cam["good-2"] == [("gate", "a_to_b"), ("gate", "b_to_a")]
+    store = EventStore(s.outputs.store_url)
+    assert len(store.query(camera="good-1")) == 2 and store.query(camera="dead") == []
+
+
+def test_failed_camera_is_restarted_with_backoff(tmp_path: Path, stadtmitte: Path) -> None:
+    target = tmp_path / "late.mp4"
+    s = settings(tmp_path, [{"id": "late", "source": str(target), "lines": [GATE]}])
+    service = Service(s, max_restart_delay_s=0.5)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(service.run())
+        await asyncio.sleep(1.5)  # the file is missing: the camera fails and retries
+        target.write_bytes(stadtmitte.read_bytes())
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            pipe = service.pipelines.get("late")
+            if pipe and pipe.stats.state == "ended":
+                break
+        task.cancel()
+
+    asyncio.run(scenario())
+    pipe = service.pipelines["late"]
+    assert pipe.stats.state == "ended" and pipe.stats.frames_analysed > 0
+    assert len(pipe.stats.errors) >= 2 and "not found" in pipe.stats.errors[0]

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from api import create_app
+from orchestrator.events.model import Event, new_ulid
+from orchestrator.events.store import EventStore
+
+
+def event(camera: str, rule: str, at: datetime) -> Event:
+    return Event(id=new_ulid(at.timestamp()), camera=camera, rule=rule, rule_kind="line",
+                 direction="a_to_b", track_id=3, class_id=0, class_name="person", score=0.8,
+                 box=[1, 2, 3, 4], trajectory=[[at.timestamp(), 1.0, 2.0]], video_time=1.5,
+                 capture_time=at, detected_at=at + timedelta(milliseconds=80),
+                 snapshot="c/x.jpg", clip="c/x.mp4")
+
+
+def test_query_by_camera_rule_and_time(tmp_path: Path) -> None:
+    store = EventStore(f"sqlite:///{tmp_path / 'db' / 'events.db'}")
+    t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    for i in range(6):
+        store.insert(event("north" if i % 2 else "south", "wall" if i < 3 else "gate",
+                           t0 + timedelta(minutes=i)))
+    assert len(store.query()) == 6
+    assert [e.camera for e in store.query(camera="north")] == ["north"] * 3
+    got = store.query(since=t0 + timedelta(minutes=2), until=t0 + timedelta(minutes=4))
+    assert [e.capture_time.minute for e in got] == [3, 2]  # newest first
+    e = store.query(rule="gate", limit=1)[0]
+    assert e.capture_time == t0 + timedelta(minutes=5) and e.trajectory[0][1] == 1.0
+    store.set_clip(e.id, "ready", "c/y.mp4")
+    assert store.get(e.id).clip == "c/y.mp4"  # type: ignore[union-attr]
+
+
+def test_ulids_sort_by_time() -> None:
+    ids = [new_ulid(1_700_000_000 + i) for i in range(5)]
+    assert ids == sorted(ids) and all(len(i) == 26 for i in ids)
+
+
+def test_api_lists_events(tmp_path: Path) -> None:
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    store.insert(event("north", "wall", datetime(2026, 11, 1, tzinfo=UTC)))
+
+    async def scenario() -> tuple[int, list, int]:
+        runner = web.AppRunner(create_app(store))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as s:
+                async with s.get("/healthz") as r:
+                    health = r.status
+                async with s.get("/events", params={"camera": "north"}) as r:
+                    body = await r.json()
+                async with s.get("/events", params={"limit": "many"}) as r:
+                    bad = r.status
+        finally:
+            await runner.cleanup()
+        return health, body, bad
+
+    health, body, bad = asyncio.run(scenario())
+    assert health == 200 and bad == 400
+    assert [e["rule"] for e in body] == ["wall"]
