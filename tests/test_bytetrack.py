@@ -67,11 +67,35 @@ def test_ids_are_per_instance() -> None:
     assert ra == rb == [1]
 
 
-def test_kalman_update_pulls_towards_measurement() -> None:
-    mean, cov = kalman.initiate(np.array([[10.0, 10.0, 0.5, 40.0]]))
-    mean, cov = kalman.predict(mean, cov)
-    new, _ = kalman.update(mean, cov, np.array([[14.0, 10.0, 0.5, 40.0]]))
-    assert 10 < new[0, 0] <= 14 and new[0, 4] > 0  # moved and picked up velocity
+def test_kalman_blocks_equal_the_full_filter() -> None:
+    """The 2x2-block filter gives the same states as ByteTrack's full 8x8 formulation."""
+    rng = np.random.default_rng(0)
+    z = np.abs(rng.normal([100, 200, 0.4, 120], [30, 30, 0.05, 20], size=(3, 4)))
+    kf = kalman.KalmanState.initiate(z)
+    f, h = np.eye(8), np.eye(4, 8)
+    f[:4, 4:] = np.eye(4)
+    mean = np.concatenate([z, np.zeros_like(z)], 1)
+    cov = np.stack([np.diag(np.concatenate([kf.pp[i], kf.vv[i]])) for i in range(3)])
+    for step in range(6):
+        hh = mean[:, 3]
+        q = np.stack([np.diag(np.concatenate([
+            (np.array([hh[i] / 20, hh[i] / 20, 1e-2, hh[i] / 20])) ** 2,
+            (np.array([hh[i] / 160, hh[i] / 160, 1e-5, hh[i] / 160])) ** 2])) for i in range(3)])
+        mean, cov = mean @ f.T, f @ cov @ f.T + q
+        kf.predict()
+        meas = z + step * np.array([3.0, -1.0, 0.0, 0.5]) + rng.normal(0, 1, (3, 4))
+        hh = mean[:, 3]
+        r = np.stack([np.diag(np.array([hh[i] / 20, hh[i] / 20, 1e-1, hh[i] / 20]) ** 2)
+                      for i in range(3)])
+        s = h @ cov @ h.T + r
+        k = cov @ h.T @ np.linalg.inv(s)
+        mean = mean + np.einsum("nij,nj->ni", k, meas - mean[:, :4])
+        cov = cov - k @ s @ k.transpose(0, 2, 1)
+        kf.update(np.arange(3), meas)
+        np.testing.assert_allclose(kf.pos, mean[:, :4], rtol=1e-9)
+        np.testing.assert_allclose(kf.vel, mean[:, 4:], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(kf.pp, cov[:, range(4), range(4)], rtol=1e-9)
+        np.testing.assert_allclose(kf.pv, cov[:, range(4), range(4, 8)], rtol=1e-9, atol=1e-12)
 
 
 # Stated accuracy on TUD-Stadtmitte with the real YOLOX-Nano detector at 25 fps (every frame):

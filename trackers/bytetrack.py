@@ -47,8 +47,7 @@ class _Tracks:
     """Parallel arrays of every live track."""
 
     def __init__(self) -> None:
-        self.mean = np.zeros((0, 8))
-        self.cov = np.zeros((0, 8, 8))
+        self.kf = kalman.KalmanState.empty()
         self.ids = np.zeros(0, np.int64)  # -1 while tentative
         self.state = np.zeros(0, np.int8)
         self.hits = np.zeros(0, np.int64)
@@ -59,15 +58,14 @@ class _Tracks:
         return len(self.ids)
 
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
-        for name in ("mean", "cov", "ids", "state", "hits", "last_seen", "class_id"):
+        self.kf = self.kf.select(mask)
+        for name in ("ids", "state", "hits", "last_seen", "class_id"):
             setattr(self, name, getattr(self, name)[mask])
 
     def add(self, xyxy: npt.NDArray[np.float32], class_id: npt.NDArray[np.int64],
             ids: npt.NDArray[np.int64], t: float) -> None:
-        mean, cov = kalman.initiate(kalman.xyxy_to_xyah(xyxy))
         n = len(xyxy)
-        self.mean = np.concatenate([self.mean, mean])
-        self.cov = np.concatenate([self.cov, cov])
+        self.kf = self.kf.extend(kalman.KalmanState.initiate(kalman.xyxy_to_xyah(xyxy)))
         self.ids = np.concatenate([self.ids, ids])
         self.state = np.concatenate([self.state, np.full(n, TRACKED, np.int8)])
         self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
@@ -77,6 +75,12 @@ class _Tracks:
 
 class ByteTrack:
     """ByteTrack for one camera.
+
+    Every track is predicted once per frame and the IoU of all predicted boxes with all
+    detections is computed once; the three association stages (confirmed tracks with high
+    scores, still-tracked leftovers with low scores, tentative tracks with the high leftovers)
+    pick their blocks of that matrix, and all matched tracks get one Kalman update at the end
+    (the stages touch disjoint tracks, so this equals updating after each stage).
 
     Example:
         >>> bt = ByteTrack()
@@ -104,51 +108,39 @@ class ByteTrack:
         """Associate this frame's boxes; returns a track id per box, -1 where none."""
         cfg, tr = self.config, self._tracks
         out = np.full(len(xyxy), -1, np.int64)
-        self._predict()
+        if not len(tr) and not len(xyxy):
+            return out
+        if len(tr):
+            tr.kf.predict(tr.state != TRACKED)
+        cost = self._cost(xyxy, class_id)
         high = np.flatnonzero(confidence >= cfg.high_threshold)
         low = np.flatnonzero((confidence >= cfg.low_threshold) & (confidence < cfg.high_threshold))
 
         confirmed = np.flatnonzero(tr.ids >= 0)
-        m1, left_tracks, left_high = self._associate(confirmed, high, xyxy, class_id,
-                                                     1 - cfg.match_iou)
-        self._apply(m1, xyxy, class_id, timestamp, out)
-
+        m1, left_tracks, left_high = _associate(cost, confirmed, high, 1 - cfg.match_iou)
         still_tracked = left_tracks[tr.state[left_tracks] == TRACKED]
-        m2, unmatched, _ = self._associate(still_tracked, low, xyxy, class_id,
-                                           1 - cfg.low_match_iou)
-        self._apply(m2, xyxy, class_id, timestamp, out)
-        tr.state[unmatched] = LOST
-
+        m2, unmatched, _ = _associate(cost, still_tracked, low, 1 - cfg.low_match_iou)
         tentative = np.flatnonzero(tr.ids < 0)
-        m3, dead, new_high = self._associate(tentative, left_high, xyxy, class_id,
-                                             1 - cfg.new_match_iou)
-        self._apply(m3, xyxy, class_id, timestamp, out)
+        m3, dead, new_high = _associate(cost, tentative, left_high, 1 - cfg.new_match_iou)
 
-        born = new_high[confidence[new_high] >= cfg.new_track_threshold]
+        matches = np.concatenate([m1, m2, m3])
+        self._apply(matches, xyxy, class_id, timestamp, out)
+        tr.state[unmatched] = LOST
         self._drop(dead, timestamp)
-        self._birth(born, xyxy, class_id, timestamp, out)
+        self._birth(new_high[confidence[new_high] >= cfg.new_track_threshold], xyxy, class_id,
+                    timestamp, out)
         return out
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _predict(self) -> None:
+    def _cost(self, xyxy: npt.NDArray[np.float32], class_id: npt.NDArray[np.int64]
+              ) -> npt.NDArray[np.float32]:
+        """1 - IoU of every predicted track box with every detection; other classes never
+        match."""
         tr = self._tracks
-        if not len(tr):
-            return
-        tr.mean[tr.state != TRACKED, 7] = 0.0  # a lost box keeps its size
-        tr.mean, tr.cov = kalman.predict(tr.mean, tr.cov)
-
-    def _associate(self, tracks: npt.NDArray[np.int64], dets: npt.NDArray[np.int64],
-                   xyxy: npt.NDArray[np.float32], class_id: npt.NDArray[np.int64],
-                   max_cost: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
-                                             npt.NDArray[np.int64]]:
-        """Match track indices to detection indices by IoU; returns global index pairs."""
-        tr = self._tracks
-        cost = 1.0 - iou_matrix(kalman.xyah_to_xyxy(tr.mean[tracks]), xyxy[dets])
-        cost += _CLASS_MISMATCH * (tr.class_id[tracks][:, None] != class_id[dets][None, :])
-        pairs, un_t, un_d = linear_assignment(cost, max_cost)
-        matches = np.stack([tracks[pairs[:, 0]], dets[pairs[:, 1]]], axis=1)
-        return matches, tracks[un_t], dets[un_d]
+        cost = 1.0 - iou_matrix(kalman.xyah_to_xyxy(tr.kf.pos), xyxy)
+        cost += _CLASS_MISMATCH * (tr.class_id[:, None] != class_id[None, :])
+        return cost
 
     def _apply(self, matches: npt.NDArray[np.int64], xyxy: npt.NDArray[np.float32],
                class_id: npt.NDArray[np.int64], t: float, out: npt.NDArray[np.int64]) -> None:
@@ -157,8 +149,7 @@ class ByteTrack:
             return
         tr = self._tracks
         ti, di = matches[:, 0], matches[:, 1]
-        tr.mean[ti], tr.cov[ti] = kalman.update(tr.mean[ti], tr.cov[ti],
-                                                kalman.xyxy_to_xyah(xyxy[di]))
+        tr.kf.update(ti, kalman.xyxy_to_xyah(xyxy[di]))
         tr.state[ti] = TRACKED
         tr.hits[ti] += 1
         tr.last_seen[ti] = t
@@ -168,15 +159,17 @@ class ByteTrack:
 
     def _confirm(self, idx: npt.NDArray[np.int64]) -> None:
         n = len(idx)
-        self._tracks.ids[idx] = np.arange(self._next_id, self._next_id + n)
-        self._next_id += n
+        if n:
+            self._tracks.ids[idx] = np.arange(self._next_id, self._next_id + n)
+            self._next_id += n
 
     def _drop(self, tentative_unmatched: npt.NDArray[np.int64], t: float) -> None:
         tr = self._tracks
-        keep = np.ones(len(tr), bool)
-        keep[tentative_unmatched] = False
-        keep &= ~((tr.state == LOST) & (t - tr.last_seen > self.config.lost_s))
-        tr.keep(keep)
+        stale = (tr.state == LOST) & (t - tr.last_seen > self.config.lost_s)
+        if len(tentative_unmatched) or stale.any():
+            keep = ~stale
+            keep[tentative_unmatched] = False
+            tr.keep(keep)
 
     def _birth(self, dets: npt.NDArray[np.int64], xyxy: npt.NDArray[np.float32],
                class_id: npt.NDArray[np.int64], t: float, out: npt.NDArray[np.int64]) -> None:
@@ -189,3 +182,18 @@ class ByteTrack:
             new = np.arange(first, len(tr))
             self._confirm(new)
             out[dets] = tr.ids[new]
+
+
+_NO_MATCH = np.zeros((0, 2), np.int64)
+
+
+def _associate(cost: npt.NDArray[np.float32], tracks: npt.NDArray[np.int64],
+               dets: npt.NDArray[np.int64], max_cost: float
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Match track rows to detection columns of ``cost``; returns global index pairs and the
+    unmatched tracks and detections."""
+    if not len(tracks) or not len(dets):
+        return _NO_MATCH, tracks, dets
+    pairs, un_t, un_d = linear_assignment(cost[np.ix_(tracks, dets)], max_cost)
+    matches = np.stack([tracks[pairs[:, 0]], dets[pairs[:, 1]]], axis=1)
+    return matches, tracks[un_t], dets[un_d]

@@ -1,10 +1,17 @@
 """Constant-velocity Kalman filter over (cx, cy, aspect, height), vectorised over tracks.
 
-The state and noise model follow ByteTrack / DeepSORT: state (cx, cy, a, h, vcx, vcy, va, vh),
-noise scaled by the box height.
+The motion and noise model are ByteTrack's / DeepSORT's: state (cx, cy, a, h) with a velocity
+each, noise scaled by the box height. With that model every coordinate moves independently of the
+others (the transition only couples a coordinate with its own velocity; the process and
+measurement noise are diagonal), so the 8×8 covariance is exactly four independent 2×2 blocks.
+We keep only those blocks, ``pp``, ``pv``, ``vv`` (T, 4) for the position variance, the
+position-velocity covariance and the velocity variance of each coordinate, and every step is a
+handful of element-wise operations over all tracks instead of batched 8×8 matrix algebra.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -13,9 +20,13 @@ F64 = npt.NDArray[np.float64]
 
 _STD_POS = 1.0 / 20
 _STD_VEL = 1.0 / 160
-_F = np.eye(8)
-_F[:4, 4:] = np.eye(4)
-_H = np.eye(4, 8)
+# Standard deviations are w * h + c per coordinate (cx, cy, a, h): the aspect ratio gets a
+# constant instead of a height-proportional noise.
+_W_POS = np.array([_STD_POS, _STD_POS, 0.0, _STD_POS])
+_C_POS = np.array([0.0, 0.0, 1e-2, 0.0])
+_W_VEL = np.array([_STD_VEL, _STD_VEL, 0.0, _STD_VEL])
+_C_VEL = np.array([0.0, 0.0, 1e-5, 0.0])
+_C_MEAS = np.array([0.0, 0.0, 1e-1, 0.0])
 
 
 def xyxy_to_xyah(b: npt.NDArray[np.floating]) -> F64:
@@ -25,49 +36,79 @@ def xyxy_to_xyah(b: npt.NDArray[np.floating]) -> F64:
 
 
 def xyah_to_xyxy(m: F64) -> npt.NDArray[np.float32]:
-    w = m[:, 2] * m[:, 3]
-    h = m[:, 3]
-    return np.stack([m[:, 0] - w / 2, m[:, 1] - h / 2, m[:, 0] + w / 2, m[:, 1] + h / 2],
-                    1).astype(np.float32)
+    half = np.empty((len(m), 2))
+    half[:, 1] = m[:, 3] / 2
+    half[:, 0] = m[:, 2] * half[:, 1]
+    xy = m[:, :2]
+    return np.concatenate([xy - half, xy + half], axis=1).astype(np.float32)
 
 
-def _diag(std: F64) -> F64:
-    """(N, k) standard deviations → (N, k, k) diagonal covariances."""
-    n, k = std.shape
-    out = np.zeros((n, k, k))
-    idx = np.arange(k)
-    out[:, idx, idx] = std ** 2
-    return out
+def _std(h: F64, w: npt.NDArray[np.float64], c: npt.NDArray[np.float64]) -> F64:
+    return np.outer(h, w) + c
 
 
-def initiate(xyah: F64) -> tuple[F64, F64]:
-    """New states (N, 8) and covariances (N, 8, 8) from measurements (N, 4)."""
-    h = xyah[:, 3]
-    mean = np.concatenate([xyah, np.zeros_like(xyah)], axis=1)
-    std = np.stack([2 * _STD_POS * h, 2 * _STD_POS * h, np.full_like(h, 1e-2), 2 * _STD_POS * h,
-                    10 * _STD_VEL * h, 10 * _STD_VEL * h, np.full_like(h, 1e-5),
-                    10 * _STD_VEL * h], axis=1)
-    return mean, _diag(std)
+@dataclass(slots=True)
+class KalmanState:
+    """States of T tracks: ``pos`` and ``vel`` (T, 4), covariance blocks ``pp``, ``pv``, ``vv``."""
 
+    pos: F64
+    vel: F64
+    pp: F64
+    pv: F64
+    vv: F64
 
-def predict(mean: F64, cov: F64) -> tuple[F64, F64]:
-    """One step ahead for every track."""
-    h = mean[:, 3]
-    std = np.stack([_STD_POS * h, _STD_POS * h, np.full_like(h, 1e-2), _STD_POS * h,
-                    _STD_VEL * h, _STD_VEL * h, np.full_like(h, 1e-5), _STD_VEL * h], axis=1)
-    mean = mean @ _F.T
-    cov = _F @ cov @ _F.T + _diag(std)
-    return mean, cov
+    @classmethod
+    def empty(cls) -> KalmanState:
+        z = np.zeros((0, 4))
+        return cls(z, z.copy(), z.copy(), z.copy(), z.copy())
 
+    def __len__(self) -> int:
+        return len(self.pos)
 
-def update(mean: F64, cov: F64, xyah: F64) -> tuple[F64, F64]:
-    """Correct states (N, 8) with their matched measurements (N, 4)."""
-    h = mean[:, 3]
-    std = np.stack([_STD_POS * h, _STD_POS * h, np.full_like(h, 1e-1), _STD_POS * h], axis=1)
-    s = _H @ cov @ _H.T + _diag(std)  # (N, 4, 4)
-    pht = cov @ _H.T  # (N, 8, 4)
-    gain = np.linalg.solve(s, pht.transpose(0, 2, 1)).transpose(0, 2, 1)  # P H^T S^-1
-    innovation = xyah - mean[:, :4]
-    mean = mean + np.einsum("nij,nj->ni", gain, innovation)
-    cov = cov - gain @ s @ gain.transpose(0, 2, 1)
-    return mean, cov
+    def select(self, idx: npt.NDArray[np.bool_] | npt.NDArray[np.int64]) -> KalmanState:
+        return KalmanState(self.pos[idx], self.vel[idx], self.pp[idx], self.pv[idx],
+                           self.vv[idx])
+
+    def extend(self, other: KalmanState) -> KalmanState:
+        return KalmanState(*(np.concatenate([getattr(self, f), getattr(other, f)])
+                             for f in ("pos", "vel", "pp", "pv", "vv")))
+
+    @classmethod
+    def initiate(cls, xyah: F64) -> KalmanState:
+        """New tracks from measurements (N, 4)."""
+        h = xyah[:, 3]
+        sp = _std(h, 2 * _W_POS, _C_POS)
+        sv = _std(h, 10 * _W_VEL, _C_VEL)
+        return cls(xyah.copy(), np.zeros_like(xyah), sp * sp, np.zeros_like(xyah), sv * sv)
+
+    def predict(self, frozen_height: npt.NDArray[np.bool_] | None = None) -> None:
+        """One step ahead for every track; ``frozen_height`` tracks keep their box size."""
+        if frozen_height is not None:
+            self.vel[frozen_height, 3] = 0.0
+        h = self.pos[:, 3]
+        qp = _std(h, _W_POS, _C_POS) ** 2
+        qv = _std(h, _W_VEL, _C_VEL) ** 2
+        self.pos += self.vel
+        self.pp += 2 * self.pv + self.vv + qp
+        self.pv += self.vv
+        self.vv += qv
+
+    def update(self, idx: npt.NDArray[np.int64], xyah: F64) -> None:
+        """Correct tracks ``idx`` with their measurements (len(idx), 4).
+
+        Works on all tracks at once with a zero gain for the unmatched ones, which is cheaper
+        than gathering and scattering the matched rows.
+        """
+        z = self.pos.copy()
+        z[idx] = xyah
+        r = _std(self.pos[:, 3], _W_POS, _C_MEAS) ** 2
+        matched = np.zeros((len(self.pos), 1))
+        matched[idx] = 1.0
+        inv_s = matched / (self.pp + r)
+        kp, kv = self.pp * inv_s, self.pv * inv_s
+        innovation = z - self.pos
+        self.pos += kp * innovation
+        self.vel += kv * innovation
+        self.vv -= kv * self.pv
+        self.pv -= kp * self.pv
+        self.pp -= kp * self.pp

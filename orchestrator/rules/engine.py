@@ -26,37 +26,42 @@ class RuleEngine:
         self.trajectories: dict[int, Trajectory] = {}
         self._anchors = sorted({r.s.anchor for r in self.rules} | {camera.rules.anchor})
         self._trajectory_anchor = camera.rules.anchor
+        # Rules that inherit the camera's filter share one compiled filter: one mask a frame.
+        self._filters = list({id(r.s.filter): r.s.filter for r in self.rules}.values())
+        self._last_sweep = float("-inf")
 
     def update(self, det: Detections, t: float) -> list[RuleHit]:
         """Advance every rule by one analysed frame at time ``t`` (seconds, monotonic)."""
         tracked = np.flatnonzero(det.tracker_id >= 0)
-        anchors = {a: box_anchors(det.xyxy[tracked], a) for a in self._anchors}
-        ids = det.tracker_id[tracked].tolist()
-        self._record(ids, anchors[self._trajectory_anchor], t)
         hits: list[RuleHit] = []
-        if not len(tracked):
+        if len(tracked):
+            xyxy = det.xyxy[tracked]
+            anchors = {a: box_anchors(xyxy, a) for a in self._anchors}
+            ids = det.tracker_id[tracked].tolist()
+            self._record(ids, anchors[self._trajectory_anchor], t)
+            conf, cls = det.confidence[tracked], det.class_id[tracked]
+            masks = {id(f): f.mask(xyxy, conf, cls) for f in self._filters}
+            rows = tracked.tolist()
+            for rule in self.rules:
+                sel = masks[id(rule.s.filter)]
+                if sel is None:
+                    hits += rule.update(ids, anchors[rule.s.anchor], rows, t)
+                elif len(sel):
+                    hits += rule.update([ids[i] for i in sel], anchors[rule.s.anchor][sel],
+                                        [rows[i] for i in sel], t)
+        if t - self._last_sweep >= 1.0:
             self._forget_stale(t)
-            return hits
-        present = det[tracked]
-        for rule in self.rules:
-            sel = np.flatnonzero(rule.s.filter.mask(present))
-            if not len(sel):
-                continue
-            hits += rule.update([ids[i] for i in sel], anchors[rule.s.anchor][sel],
-                                tracked[sel].tolist(), t)
-        self._forget_stale(t)
+            self._last_sweep = t
         return hits
 
     def _record(self, ids: list[int], pts: np.ndarray, t: float) -> None:
         for tid, (x, y) in zip(ids, pts.tolist(), strict=True):
             tr = self.trajectories.get(tid)
             if tr is None:
-                tr = self.trajectories[tid] = Trajectory()
+                tr = self.trajectories[tid] = Trajectory(TRAJECTORY_MAX_POINTS)
             tr.times.append(t)
             tr.points.append((x, y))
             tr.last_seen = t
-            if len(tr.times) > TRAJECTORY_MAX_POINTS:
-                del tr.times[0], tr.points[0]
 
     def _forget_stale(self, t: float) -> None:
         stale = [tid for tid, tr in self.trajectories.items()

@@ -68,6 +68,8 @@ class Polyline:
         n = len(pts)
         if n == 0:
             return np.zeros(0, np.int8)
+        if len(self._d) == 1:
+            return self._segment_sides(pts)
         q = pts.astype(np.float64)[:, None, :] - self._a[None]  # (N, S, 2)
         t = (q * self._d[None]).sum(2) / self._len2[None]  # (N, S)
         tc = np.clip(t, 0.0, 1.0)
@@ -88,6 +90,14 @@ class Polyline:
             side[at_vertex] = np.sign((rel * self._vertex_normal[vk]).sum(1))
         side[off] = OFF_LINE
         return side.astype(np.int8)
+
+    def _segment_sides(self, pts: Points) -> npt.NDArray[np.int8]:
+        """``sides`` for a single segment: the sign of the cross product, 0 beyond the ends."""
+        q = pts - self._a[0]
+        t = q @ self._d[0] / self._len2[0]
+        side = np.sign(q @ self._normal[0]).astype(np.int8)
+        side[(t <= 0) | (t >= 1)] = OFF_LINE
+        return side
 
     def crossed_by(self, p: tuple[float, float], q: tuple[float, float]) -> bool:
         """Whether the straight move p→q intersects any segment of the line."""

@@ -6,14 +6,14 @@ Geometry tests run once per frame over every anchor (numpy); the small per-track
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from orchestrator.classes import class_id
 from orchestrator.config import LineConfig, ObjectFilter, RuleDefaults, ZoneConfig
-from orchestrator.detections import Detections
 from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Polygon, Polyline
 
 
@@ -39,14 +39,21 @@ class CompiledFilter:
         self.min_wh = np.asarray(f.min_size, np.float32)
         self.max_wh = None if f.max_size is None else np.asarray(f.max_size, np.float32)
 
-    def mask(self, det: Detections) -> npt.NDArray[np.bool_]:
-        wh = det.xyxy[:, 2:] - det.xyxy[:, :2]
-        ok = (det.confidence >= self.min_score) & np.all(wh >= self.min_wh, axis=1)
+        self.passes_all = (self.classes is None and self.min_score <= 0
+                           and not self.min_wh.any() and self.max_wh is None)
+
+    def mask(self, xyxy: npt.NDArray[np.float32], confidence: npt.NDArray[np.float32],
+             class_id: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
+        """Indices of the boxes that pass, or None when the filter lets everything through."""
+        if self.passes_all:
+            return None
+        wh = xyxy[:, 2:] - xyxy[:, :2]
+        ok = (confidence >= self.min_score) & np.all(wh >= self.min_wh, axis=1)
         if self.max_wh is not None:
             ok &= np.all(wh <= self.max_wh, axis=1)
         if self.classes is not None:
-            ok &= np.isin(det.class_id, self.classes)
-        return ok
+            ok &= np.isin(class_id, self.classes)
+        return np.flatnonzero(ok)
 
 
 @dataclass(slots=True)
@@ -184,10 +191,12 @@ class LineRule:
 Rule = ZoneRule | LineRule
 
 
-@dataclass(slots=True)
 class Trajectory:
-    """Anchor points of one track with their times (for replay on a map)."""
+    """The latest anchor points of one track with their times (for replay on a map)."""
 
-    times: list[float] = field(default_factory=list)
-    points: list[tuple[float, float]] = field(default_factory=list)
-    last_seen: float = 0.0
+    __slots__ = ("last_seen", "points", "times")
+
+    def __init__(self, max_points: int) -> None:
+        self.times: deque[float] = deque(maxlen=max_points)
+        self.points: deque[tuple[float, float]] = deque(maxlen=max_points)
+        self.last_seen = 0.0
