@@ -54,7 +54,7 @@ def render() -> str:
             if f.is_required():
                 default = "required"
             elif f.default_factory is not None:
-                default = repr(f.default_factory()) if model is not c.RuleDefaults or \
+                default = repr(f.get_default(call_default_factory=True)) if model is not c.RuleDefaults or \
                     name != "filter" else "see below"
                 default = default if len(default) < 40 else "see type"
             else:

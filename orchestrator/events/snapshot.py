@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +48,7 @@ def _draw_rules(img: npt.NDArray[np.uint8], camera: CameraConfig, active: str) -
 
 
 def annotate(image: npt.NDArray[np.uint8], camera: CameraConfig, det: Detections, index: int,
-             rule: str, trajectory: list[tuple[float, float]], caption: str
+             rule: str, trajectory: Sequence[tuple[float, float]], caption: str
              ) -> npt.NDArray[np.uint8]:
     """A copy of ``image`` with the camera's rules, all tracked boxes, the offending box
     (row ``index`` of ``det``) in red and its trajectory."""
