@@ -54,9 +54,8 @@ def render() -> str:
             if f.is_required():
                 default = "required"
             elif f.default_factory is not None:
-                default = repr(f.get_default(call_default_factory=True)) if model is not c.RuleDefaults or \
-                    name != "filter" else "see below"
-                default = default if len(default) < 40 else "see type"
+                default = repr(f.get_default(call_default_factory=True))
+                default = default if len(default) < 40 else "see its section"
             else:
                 default = repr(f.default)
             desc = (f.description or "").replace("|", "\\|")
