@@ -158,10 +158,26 @@ class CameraConfig(_Strict):
         return self.source.startswith(("rtsp://", "rtsps://"))
 
 
+class TritonConfig(_Strict):
+    """How to reach the detector served by NVIDIA Triton Inference Server (gRPC)."""
+
+    url: str = Field("127.0.0.1:8001", min_length=3, description="gRPC host:port.")
+    model: str = Field("yolox_nano_cpu", min_length=1,
+                       description="Served model: yolox_nano (GPU ensemble) or yolox_nano_cpu.")
+    timeout_s: float = Field(5.0, gt=0, le=120, description="Deadline of every call.")
+    max_inflight: int = Field(4, ge=1, le=256, description="Requests in flight at once.")
+    shared_memory: bool = Field(
+        False, description="Send frames through system shared memory (Triton on this host).")
+    retry_max_s: float = Field(10.0, gt=0, description="Longest wait between reconnect tries.")
+
+
 class DetectorConfig(_Strict):
     """The object detector."""
 
-    backend: Literal["onnxruntime"] = Field("onnxruntime", description="Inference backend.")
+    backend: Literal["onnxruntime", "triton"] = Field(
+        "onnxruntime", description="onnxruntime: in-process (embedded default); triton: served.")
+    triton: TritonConfig = Field(default_factory=TritonConfig,
+                                 description="Used when backend is triton.")
     model: str | None = Field(
         None,
         description="ONNX model: a path (relative to the config file), or a bare file name "
@@ -181,6 +197,12 @@ class DetectorConfig(_Strict):
     )
     threads: int = Field(2, ge=1, le=64, description="ONNX Runtime intra-op threads.")
     max_batch: int = Field(8, ge=1, le=64, description="Frames of several cameras per call.")
+
+    @model_validator(mode="after")
+    def _triton_serves_yolox(self) -> DetectorConfig:
+        if self.backend == "triton" and self.format != "yolox":
+            raise ValueError("the Triton models serve the YOLOX format; set format: yolox")
+        return self
 
     @field_validator("classes")
     @classmethod

@@ -18,6 +18,7 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
     ("cameras[]", c.CameraConfig), ("cameras[].rules", c.RuleDefaults),
     ("…filter", c.ObjectFilter), ("cameras[].zones[]", c.ZoneConfig),
     ("cameras[].lines[]", c.LineConfig), ("detector", c.DetectorConfig),
+    ("detector.triton", c.TritonConfig),
     ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig),
 ]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.config import CameraConfig, Settings, TrackerConfig
-from orchestrator.detect import DetectionBatcher, create_detector
+from orchestrator.detect import DetectionBatcher, DetectorError, close_detector, open_detector
 from orchestrator.detections import Detections
 from orchestrator.events.model import Event
 from orchestrator.events.recorder import EventCallback, EventRecorder
@@ -35,9 +35,10 @@ def tracker_for(config: TrackerConfig) -> ByteTrack:
 class CameraStats:
     """What a camera has done so far (read by the CLI and, later, the monitor)."""
 
-    state: str = "idle"  # idle | connecting | live | ended | failed
+    state: str = "idle"  # idle | connecting | live | degraded | ended | failed
     reason: str = ""
     frames_analysed: int = 0
+    detector_errors: int = 0
     frames_decoded: int = 0
     frames_dropped: int = 0
     decode_errors: int = 0
@@ -73,7 +74,6 @@ class CameraPipeline:
         self.stats.state = "connecting"
         try:
             async for frame in self.source:
-                self.stats.state = "live"
                 await self._analyse(frame)
             self.stats.state, self.stats.reason = "ended", "end of stream"
         except SourceError as e:
@@ -86,7 +86,16 @@ class CameraPipeline:
         return self.stats
 
     async def _analyse(self, frame: AnalysisFrame) -> None:
-        det = await self.batcher.detect(frame.image)
+        try:
+            det = await self.batcher.detect(frame.image)
+        except DetectorError as e:
+            # The frame is not analysed; the camera keeps running and resumes with the detector.
+            self.stats.detector_errors += 1
+            if self.stats.state != "degraded":
+                log.error("camera %s: frames not analysed: %s", self.camera.id, e)
+            self.stats.state, self.stats.reason = "degraded", str(e)
+            return
+        self.stats.state, self.stats.reason = "live", ""
         det.tracker_id = self.tracker.update(det.xyxy, det.confidence, det.class_id,
                                              frame.timestamp)
         hits = self.rules.update(det, frame.timestamp)
@@ -124,19 +133,23 @@ class Service:
         self.max_restart_delay_s = max_restart_delay_s
         self.pipelines: dict[str, CameraPipeline] = {}
         self.events: list[Event] = []
+        self.batcher: DetectionBatcher | None = None
 
     async def run(self, restart_failed: bool = True) -> dict[str, CameraStats]:
         cameras = [c for c in self.settings.cameras if c.enabled]
-        detector = await asyncio.to_thread(create_detector, self.settings.detector)
-        store = await asyncio.to_thread(EventStore, self.settings.outputs.store_url)
+        detector = await open_detector(self.settings.detector)
         try:
-            async with DetectionBatcher(detector) as batcher, asyncio.TaskGroup() as tg:
-                for cam in cameras:
-                    tg.create_task(self._camera(cam, batcher, store, restart_failed),
-                                   name=f"camera:{cam.id}")
+            store = await asyncio.to_thread(EventStore, self.settings.outputs.store_url)
+            try:
+                async with DetectionBatcher(detector) as batcher, asyncio.TaskGroup() as tg:
+                    self.batcher = batcher
+                    for cam in cameras:
+                        tg.create_task(self._camera(cam, batcher, store, restart_failed),
+                                       name=f"camera:{cam.id}")
+            finally:
+                store.close()
         finally:
-            store.close()
-            detector.close()
+            await close_detector(detector)
         return {cid: p.stats for cid, p in self.pipelines.items()}
 
     async def _camera(self, cam: CameraConfig, batcher: DetectionBatcher, store: EventStore,

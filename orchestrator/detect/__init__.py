@@ -1,17 +1,46 @@
-"""Detection: the detector contract, the embedded ONNX Runtime backend and the batcher."""
+"""Detection: the detector contract, the embedded ONNX Runtime backend, the Triton backend and
+the batcher."""
 
 from __future__ import annotations
 
-from orchestrator.config import DetectorConfig
-from orchestrator.detect.base import DetectionBatcher, Detector, DetectorError, Frame
+import asyncio
 
-__all__ = ["DetectionBatcher", "Detector", "DetectorError", "Frame", "create_detector"]
+from orchestrator.config import DetectorConfig
+from orchestrator.detect.base import (
+    AsyncDetector,
+    DetectionBatcher,
+    Detector,
+    DetectorError,
+    DetectorUnavailable,
+    Frame,
+)
+
+__all__ = ["AsyncDetector", "DetectionBatcher", "Detector", "DetectorError",
+           "DetectorUnavailable", "Frame", "close_detector", "create_detector", "open_detector"]
 
 
 def create_detector(config: DetectorConfig) -> Detector:
-    """The detector the configuration names."""
+    """The embedded (blocking) detector the configuration names."""
     if config.backend == "onnxruntime":
         from orchestrator.detect.onnx_detector import OnnxDetector  # noqa: PLC0415
 
         return OnnxDetector(config)
-    raise DetectorError(f"unknown detector backend {config.backend!r}")
+    raise DetectorError(f"detector backend {config.backend!r} is served; use open_detector()")
+
+
+async def open_detector(config: DetectorConfig) -> Detector | AsyncDetector:
+    """The detector the configuration names, connected and checked."""
+    if config.backend == "triton":
+        from orchestrator.triton.client import TritonDetector  # noqa: PLC0415
+
+        det = TritonDetector(config)
+        await det.start()
+        return det
+    return await asyncio.to_thread(create_detector, config)
+
+
+async def close_detector(det: Detector | AsyncDetector) -> None:
+    if hasattr(det, "aclose"):
+        await det.aclose()
+    else:
+        det.close()

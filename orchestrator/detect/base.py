@@ -18,6 +18,11 @@ class DetectorError(Exception):
     """A detector that cannot load or run; the message says what and why."""
 
 
+class DetectorUnavailable(DetectorError):
+    """The detector is unreachable for now (a served model restarting); frames meanwhile are
+    not analysed, and the detector retries by itself."""
+
+
 class Detector(Protocol):
     """Anything that turns BGR frames into detections, one result per frame."""
 
@@ -30,14 +35,26 @@ class Detector(Protocol):
     def close(self) -> None: ...
 
 
+class AsyncDetector(Protocol):
+    """A detector with a native async call (a served model); several calls may be in flight."""
+
+    max_batch: int
+    max_inflight: int
+
+    async def detect_async(self, frames: list[Frame]) -> list[Detections]: ...
+
+    async def aclose(self) -> None: ...
+
+
 class DetectionBatcher:
     """Gathers frames submitted by many cameras and runs them through the detector in batches.
 
-    One background task takes whatever is waiting (up to ``max_batch``) and runs one detector
-    call in a thread; cameras simply ``await batcher.detect(frame)``.
+    One background task takes whatever is waiting (up to ``max_batch``) and hands it to the
+    detector: a blocking detector runs in a worker thread, one batch at a time; an async one
+    gets up to ``max_inflight`` batches at once. Cameras simply ``await batcher.detect(frame)``.
     """
 
-    def __init__(self, detector: Detector, max_batch: int | None = None,
+    def __init__(self, detector: Detector | AsyncDetector, max_batch: int | None = None,
                  max_wait_s: float = 0.002) -> None:
         self._detector = detector
         self._max_batch = max_batch or detector.max_batch
@@ -45,18 +62,22 @@ class DetectionBatcher:
         self._queue: asyncio.Queue[tuple[Frame, asyncio.Future[Detections]]] = asyncio.Queue(
             maxsize=4 * self._max_batch)
         self._task: asyncio.Task[None] | None = None
+        self._inflight = asyncio.Semaphore(getattr(detector, "max_inflight", 1))
+        self._running: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.frames = 0
+        self.batch_sizes: dict[int, int] = {}
 
     async def __aenter__(self) -> DetectionBatcher:
         self._task = asyncio.create_task(self._run(), name="detection-batcher")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._running]:
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def detect(self, frame: Frame) -> Detections:
         fut: asyncio.Future[Detections] = asyncio.get_running_loop().create_future()
@@ -64,27 +85,41 @@ class DetectionBatcher:
         return await fut
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            deadline = asyncio.get_running_loop().time() + self._max_wait_s
+            deadline = loop.time() + self._max_wait_s
             while len(batch) < self._max_batch:
                 try:
-                    timeout = deadline - asyncio.get_running_loop().time()
-                    batch.append(await asyncio.wait_for(self._queue.get(), max(timeout, 0)))
+                    batch.append(await asyncio.wait_for(self._queue.get(),
+                                                        max(deadline - loop.time(), 0)))
                 except TimeoutError:
                     break
             live = [(f, fut) for f, fut in batch if not fut.cancelled()]
             if not live:
                 continue
-            try:
-                results = await asyncio.to_thread(self._detector.detect, [f for f, _ in live])
-            except Exception as e:  # noqa: BLE001 - handed to every waiting camera
-                for _, fut in live:
-                    if not fut.done():
-                        fut.set_exception(e)
-                continue
-            self.batches += 1
-            self.frames += len(live)
-            for (_, fut), det in zip(live, results, strict=True):
+            await self._inflight.acquire()
+            task = asyncio.create_task(self._run_batch(live))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run_batch(self, live: list[tuple[Frame, asyncio.Future[Detections]]]) -> None:
+        frames = [f for f, _ in live]
+        try:
+            if hasattr(self._detector, "detect_async"):
+                results = await self._detector.detect_async(frames)
+            else:
+                results = await asyncio.to_thread(self._detector.detect, frames)
+        except Exception as e:  # noqa: BLE001 - handed to every waiting camera
+            for _, fut in live:
                 if not fut.done():
-                    fut.set_result(det)
+                    fut.set_exception(e)
+            return
+        finally:
+            self._inflight.release()
+        self.batches += 1
+        self.frames += len(live)
+        self.batch_sizes[len(live)] = self.batch_sizes.get(len(live), 0) + 1
+        for (_, fut), det in zip(live, results, strict=True):
+            if not fut.done():
+                fut.set_result(det)

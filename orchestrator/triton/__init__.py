@@ -1,0 +1,1 @@
+"""Serving the detector with NVIDIA Triton: model repository, local server, gRPC client."""
