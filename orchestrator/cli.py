@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from orchestrator.detect import DetectorError
 from orchestrator.events.model import Event
 from orchestrator.ingest import SourceError
 from orchestrator.paths import MissingAssetError
+from orchestrator.triton.server import TritonServerError
 
 log = logging.getLogger("perishield")
 
@@ -109,7 +111,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config}: no enabled camera to run")
 
     async def main() -> None:
-        service = Service(settings)
+        from orchestrator.metrics import registry_for, start_metrics_server  # noqa: PLC0415
+
+        service = Service(settings, triton_metrics_url=args.triton_metrics_url or None)
+        runner = None
+        if args.metrics_port:
+            runner = await start_metrics_server(registry_for(service), args.metrics_port)
         task = asyncio.create_task(service.run())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -118,6 +125,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             await task
         except asyncio.CancelledError:
             log.info("stopped")
+        finally:
+            if runner:
+                await runner.cleanup()
 
     asyncio.run(main())
     return 0
@@ -230,6 +240,59 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_triton(args: argparse.Namespace) -> int:
+    from orchestrator.triton.repository import build_repository  # noqa: PLC0415
+    from orchestrator.triton.server import TritonServer  # noqa: PLC0415
+
+    if args.triton_command == "build":
+        for path in build_repository(model=args.model):
+            print(path)
+        return 0
+    if args.triton_command == "stats":
+        return _triton_stats(args)
+    server = TritonServer(grpc_port=args.grpc_port, http_port=args.http_port,
+                          metrics_port=args.metrics_port)
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    print(f"tritonserver ready: gRPC {server.grpc_url}, metrics {server.metrics_url}, "
+          f"models {', '.join(server.models)} (log {server.log_path}); Ctrl-C stops it",
+          flush=True)
+    try:
+        while not stop and server.running:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+    return 0 if stop else EXIT_SOURCE
+
+
+def _triton_stats(args: argparse.Namespace) -> int:
+    from orchestrator.config import DetectorConfig, TritonConfig  # noqa: PLC0415
+    from orchestrator.triton.client import TritonDetector  # noqa: PLC0415
+    from orchestrator.triton.metrics import scrape  # noqa: PLC0415
+
+    async def main() -> dict[str, Any]:
+        det = TritonDetector(DetectorConfig(backend="triton", triton=TritonConfig(
+            url=args.url, model=args.model_name)))
+        await det.start()
+        try:
+            return await det.statistics()
+        finally:
+            await det.aclose()
+
+    stats = asyncio.run(main())
+    if args.metrics_url:
+        stats["metrics"] = scrape(args.metrics_url, args.model_name)
+    print(json.dumps(stats, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="perishield",
@@ -245,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the service on every enabled camera until stopped")
     config_arg(r, True)
+    r.add_argument("--metrics-port", type=int, default=0,
+                   help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off)")
+    r.add_argument("--triton-metrics-url", default="http://127.0.0.1:8002/metrics",
+                   help="Triton's metrics endpoint, read when detector.backend is triton")
     r.set_defaults(func=cmd_run)
 
     a = sub.add_parser("analyze", help="analyse one video file and list its events")
@@ -280,6 +347,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between a true and a detected event that still match")
     v.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     v.set_defaults(func=cmd_eval)
+
+    t = sub.add_parser("triton", help="the Triton model repository and a local server")
+    tsub = t.add_subparsers(dest="triton_command", required=True)
+    tb = tsub.add_parser("build", help="write the generated models into model_repository/")
+    tb.add_argument("--model", help="source ONNX (default yolox_nano.onnx from shared/models)")
+    ts = tsub.add_parser("serve", help="run the bundled tritonserver on the CPU models "
+                                       "(builds its venv on first use) until Ctrl-C")
+    ts.add_argument("--grpc-port", type=int, default=8001)
+    ts.add_argument("--http-port", type=int, default=8000)
+    ts.add_argument("--metrics-port", type=int, default=8002)
+    tt = tsub.add_parser("stats", help="queue/compute time and batch sizes of a served model")
+    tt.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC host:port")
+    tt.add_argument("--model-name", default="yolox_nano_cpu")
+    tt.add_argument("--metrics-url", default="http://127.0.0.1:8002/metrics",
+                    help="Triton's Prometheus endpoint ('' to skip)")
+    t.set_defaults(func=cmd_triton)
     return p
 
 
@@ -296,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MissingAssetError, DetectorError) as e:
         print(f"perishield: error: {e}", file=sys.stderr)
         return EXIT_ASSET
-    except (SourceError, RuntimeError) as e:
+    except (SourceError, TritonServerError, RuntimeError) as e:
         print(f"perishield: error: {e}", file=sys.stderr)
         return EXIT_SOURCE
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator.config import CameraConfig, Settings, TrackerConfig
 from orchestrator.detect import DetectionBatcher, DetectorError, close_detector, open_detector
@@ -125,8 +126,11 @@ class Service:
     def __init__(self, settings: Settings, on_event: EventCallback | None = None,
                  on_evidence: EventCallback | None = None,
                  on_frame: Callable[[str, AnalysisFrame, Detections], None] | None = None,
-                 max_restart_delay_s: float = 30.0) -> None:
+                 max_restart_delay_s: float = 30.0,
+                 triton_metrics_url: str | None = None) -> None:
         self.settings = settings
+        self.triton_metrics_url = triton_metrics_url
+        self.triton_poll_s = 5.0
         self.on_event = on_event
         self.on_evidence = on_evidence
         self.on_frame = on_frame
@@ -134,10 +138,17 @@ class Service:
         self.pipelines: dict[str, CameraPipeline] = {}
         self.events: list[Event] = []
         self.batcher: DetectionBatcher | None = None
+        self.triton_stats: dict[str, Any] = {}
 
     async def run(self, restart_failed: bool = True) -> dict[str, CameraStats]:
         cameras = [c for c in self.settings.cameras if c.enabled]
         detector = await open_detector(self.settings.detector)
+        poller = None
+        if hasattr(detector, "statistics"):
+            from orchestrator.metrics import poll_triton  # noqa: PLC0415
+
+            poller = asyncio.create_task(poll_triton(self, detector, self.triton_metrics_url,
+                                                     self.triton_poll_s))
         try:
             store = await asyncio.to_thread(EventStore, self.settings.outputs.store_url)
             try:
@@ -149,6 +160,10 @@ class Service:
             finally:
                 store.close()
         finally:
+            if poller:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
             await close_detector(detector)
         return {cid: p.stats for cid, p in self.pipelines.items()}
 

@@ -9,6 +9,7 @@ and counted); files hand over with back-pressure, so file analysis never drops a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import threading
@@ -88,8 +89,11 @@ class _Handover:
 
     def put(self, item: AnalysisFrame | EndOfStream, stop: threading.Event) -> None:
         """Called from the decode thread."""
+        if self._loop.is_closed():
+            return
         if self._live or (isinstance(item, EndOfStream) and stop.is_set()):
-            self._loop.call_soon_threadsafe(self._offer, item)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._offer, item)
             return
         fut = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
         while not stop.is_set():

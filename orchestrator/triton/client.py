@@ -59,7 +59,16 @@ class TritonDetector:
         """Connect, and check the server, the model and its tensors. Raises ``DetectorError``."""
         import tritonclient.grpc.aio as grpcclient  # noqa: PLC0415 - optional until used
 
-        self._client = grpcclient.InferenceServerClient(self.t.url)
+        # gRPC's own reconnect backoff grows to minutes by default; keep it near ours so a
+        # restarted Triton is found again within retry_max_s.
+        max_msg = 2**31 - 1
+        self._client = grpcclient.InferenceServerClient(self.t.url, channel_args=[
+            ("grpc.max_send_message_length", max_msg),
+            ("grpc.max_receive_message_length", max_msg),
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.min_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", int(self.t.retry_max_s * 1000)),
+        ])
         try:
             ready = await self._call(self._client.is_server_ready())
         except DetectorUnavailable as e:

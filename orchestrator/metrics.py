@@ -1,0 +1,126 @@
+"""Prometheus metrics of one orchestrator: cameras, the batcher, and the Triton server behind
+the detector (its inference statistics and its own /metrics counters)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from orchestrator.pipeline import Service
+
+log = logging.getLogger(__name__)
+
+
+class ServiceCollector:
+    """Reads the service's state at scrape time (no counters kept twice)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._cameras()
+        yield from self._batcher()
+        yield from self._triton()
+
+    def _cameras(self) -> Iterator[Metric]:
+        counters = {name: CounterMetricFamily(f"perishield_camera_{name}", help_, labels=["camera"])
+                    for name, help_ in (("frames_analysed", "Frames analysed."),
+                                        ("frames_dropped", "Stale frames dropped (live)."),
+                                        ("events", "Events recorded."),
+                                        ("detector_errors", "Frames the detector failed."))}
+        state = GaugeMetricFamily("perishield_camera_up", "1 when the camera is live.",
+                                  labels=["camera", "state"])
+        for cid, pipe in self.service.pipelines.items():
+            st = pipe.stats
+            dropped = pipe.source.dropped if pipe.source else st.frames_dropped
+            for name, value in (("frames_analysed", st.frames_analysed),
+                                ("frames_dropped", dropped), ("events", st.events),
+                                ("detector_errors", st.detector_errors)):
+                counters[name].add_metric([cid], value)
+            state.add_metric([cid, st.state], 1.0 if st.state == "live" else 0.0)
+        yield from counters.values()
+        yield state
+
+    def _batcher(self) -> Iterator[Metric]:
+        b = self.service.batcher
+        if b is None:
+            return
+        sizes = CounterMetricFamily("perishield_detector_batches",
+                                    "Detector calls by batch size.", labels=["batch_size"])
+        for size, count in sorted(b.batch_sizes.items()):
+            sizes.add_metric([str(size)], count)
+        yield sizes
+        frames = CounterMetricFamily("perishield_detector_frames", "Frames detected.")
+        frames.add_metric([], b.frames)
+        yield frames
+
+    def _triton(self) -> Iterator[Metric]:
+        stats = self.service.triton_stats
+        if not stats:
+            return
+        for key in ("queue_ms", "compute_input_ms", "compute_infer_ms", "compute_output_ms"):
+            what = key[:-3].replace("_", " ")
+            g = GaugeMetricFamily(f"perishield_triton_{key}",
+                                  f"Triton mean {what} time per request (ms).")
+            g.add_metric([], stats[key])
+            yield g
+        for key in ("inference_count", "execution_count"):
+            c = CounterMetricFamily(f"perishield_triton_{key}", f"Triton {key.replace('_', ' ')}.")
+            c.add_metric([], stats[key])
+            yield c
+        execs = CounterMetricFamily("perishield_triton_executions",
+                                    "Triton model executions by batch size.",
+                                    labels=["batch_size"])
+        for size, count in stats["batch_sizes"].items():
+            execs.add_metric([str(size)], count)
+        yield execs
+        for name, value in stats.get("server_metrics", {}).items():
+            g = GaugeMetricFamily(f"perishield_triton_{name}", f"Triton's {name} for the model.")
+            g.add_metric([], value)
+            yield g
+
+
+def registry_for(service: Service) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(service))  # type: ignore[arg-type]
+    return registry
+
+
+async def poll_triton(service: Service, detector: Any, metrics_url: str | None,
+                      every_s: float = 5.0) -> None:
+    """Refresh ``service.triton_stats`` from the detector's server until cancelled."""
+    from orchestrator.triton.metrics import MetricsError, scrape  # noqa: PLC0415
+
+    while True:
+        with contextlib.suppress(Exception):
+            stats = await detector.statistics()
+            if metrics_url:
+                try:
+                    stats["server_metrics"] = await asyncio.to_thread(
+                        scrape, metrics_url, detector.t.model)
+                except MetricsError as e:
+                    log.debug("%s", e)
+            service.triton_stats = stats
+        await asyncio.sleep(every_s)
+
+
+async def start_metrics_server(registry: CollectorRegistry, port: int,
+                               host: str = "127.0.0.1") -> web.AppRunner:
+    async def metrics(_: web.Request) -> web.Response:
+        body = await asyncio.to_thread(generate_latest, registry)
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

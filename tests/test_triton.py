@@ -1,0 +1,178 @@
+"""Against a real tritonserver (nvidia-pytriton's bundled binary, Python backend, CPU)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator.config import DetectorConfig, Settings, TritonConfig, load_settings
+from orchestrator.detect import DetectorError, DetectorUnavailable, create_detector, open_detector
+from orchestrator.metrics import registry_for
+from orchestrator.pipeline import Service
+from orchestrator.triton.server import TritonServer, free_port
+
+pytestmark = pytest.mark.triton
+MODELS = ("yolox_nano_cpu", "yolox_postprocess")
+
+
+def new_server(tmp: Path) -> TritonServer:
+    return TritonServer(grpc_port=free_port(), http_port=free_port(), metrics_port=free_port(),
+                        models=MODELS, work_dir=tmp)
+
+
+@pytest.fixture(scope="module")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    server = new_server(tmp_path_factory.mktemp("triton"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def triton_config(server: TritonServer, **kw: object) -> DetectorConfig:
+    return DetectorConfig(backend="triton",
+                          triton=TritonConfig(url=server.grpc_url, **kw))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shared_memory", [False, True])
+def test_same_boxes_as_the_embedded_detector(triton: TritonServer, shared_memory: bool,
+                                             stadtmitte_frames: list[np.ndarray]) -> None:
+    frames = stadtmitte_frames[:8]
+    embedded = create_detector(DetectorConfig()).detect(frames)
+
+    async def served() -> tuple[list, int]:
+        det = await open_detector(triton_config(triton, shared_memory=shared_memory))
+        try:
+            return await det.detect_async(frames), det.bytes_sent  # type: ignore[union-attr]
+        finally:
+            await det.aclose()  # type: ignore[union-attr]
+
+    got, sent = asyncio.run(served())
+    for a, b in zip(embedded, got, strict=True):
+        assert len(a) >= 4 and len(a) == len(b)
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=0.05)
+        np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
+        assert a.class_id.tolist() == b.class_id.tolist()
+    assert sent == (0 if shared_memory else 8 * 416 * 416 * 3)
+
+
+def test_concurrent_cameras_are_batched_by_the_server(
+        triton: TritonServer, stadtmitte_frames: list[np.ndarray]) -> None:
+    async def cameras() -> dict:
+        det = await open_detector(triton_config(triton, max_inflight=16))
+        try:
+            before = await det.statistics()  # type: ignore[union-attr]
+
+            async def camera(i: int) -> None:
+                for k in range(6):
+                    await det.detect_async([stadtmitte_frames[(i + k) % 16]])  # type: ignore
+
+            await asyncio.gather(*(camera(i) for i in range(8)))
+            after = await det.statistics()  # type: ignore[union-attr]
+        finally:
+            await det.aclose()  # type: ignore[union-attr]
+        return {"inferences": after["inference_count"] - before["inference_count"],
+                "executions": after["execution_count"] - before["execution_count"],
+                "sizes": after["batch_sizes"]}
+
+    r = asyncio.run(cameras())
+    assert r["inferences"] == 48
+    assert r["executions"] < r["inferences"]  # requests of several cameras ran together
+    assert max(r["sizes"]) > 1
+
+
+def test_wrong_model_name_or_shape_is_a_clear_error(triton: TritonServer) -> None:
+    with pytest.raises(DetectorError, match="has no ready model 'yolo'"):
+        asyncio.run(open_detector(triton_config(triton, model="yolo")))
+    with pytest.raises(DetectorError, match=r"expected input 'images' UINT8 \[-1, H, W, 3\]"):
+        asyncio.run(open_detector(triton_config(triton, model="yolox_postprocess")))
+    with pytest.raises(DetectorError, match="is not reachable"):
+        asyncio.run(open_detector(DetectorConfig(backend="triton", triton=TritonConfig(
+            url=f"127.0.0.1:{free_port()}", timeout_s=2))))
+
+
+def demo_settings(tmp: Path, detector: DetectorConfig) -> Settings:
+    from tests.conftest import EXAMPLE
+
+    s = load_settings(EXAMPLE)
+    return s.model_copy(update={"detector": detector, "outputs": s.outputs.model_copy(
+        update={"data_dir": tmp})})
+
+
+def test_pipeline_on_triton_fires_the_same_events(triton: TritonServer, tmp_path: Path) -> None:
+    def events(detector: DetectorConfig, sub: str) -> list[tuple]:
+        service = Service(demo_settings(tmp_path / sub, detector))
+        asyncio.run(service.run(restart_failed=False))
+        return sorted((e.rule, e.direction, e.track_id, e.video_time) for e in service.events)
+
+    embedded = events(DetectorConfig(), "embedded")
+    served = events(triton_config(triton), "triton")
+    assert len(embedded) == 8 and served == embedded
+
+
+def test_triton_killed_mid_run_then_back(tmp_path: Path, stadtmitte: Path) -> None:
+    server = new_server(tmp_path / "srv")
+    server.start()
+    cam = {"id": "live", "source": str(stadtmitte), "analysis_fps": 10, "realtime": True,
+           "loop": True, "lines": [{"name": "gate", "points": [[320, 200], [320, 460]]}]}
+    settings = Settings.model_validate({
+        "cameras": [cam], "outputs": {"data_dir": str(tmp_path)},
+        "detector": {"backend": "triton", "triton": {
+            "url": server.grpc_url, "timeout_s": 2, "retry_max_s": 1}}})
+    service = Service(settings, triton_metrics_url=server.metrics_url)
+    service.triton_poll_s = 0.5
+    timeline: dict[str, float | int | str] = {}
+
+    async def wait_for(cond: object, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():  # type: ignore[operator]
+            pipe = service.pipelines.get("live")
+            assert time.monotonic() < deadline, f"timed out; {pipe and pipe.stats}"
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(service.run())
+        await wait_for(lambda: "live" in service.pipelines
+                       and service.pipelines["live"].stats.frames_analysed >= 10, 60)
+        await wait_for(lambda: service.triton_stats.get("server_metrics"), 10)
+        timeline["metrics"] = registry_for(service).get_sample_value(
+            "perishield_triton_inference_count_total") or 0
+        server.kill()
+        stats = service.pipelines["live"].stats
+        await wait_for(lambda: stats.state == "degraded", 15)
+        timeline["reason"] = stats.reason
+        analysed_while_down = stats.frames_analysed
+        await asyncio.sleep(1.0)
+        assert not task.done()  # the orchestrator keeps running without its detector
+        timeline["errors"] = stats.detector_errors
+        await asyncio.to_thread(server.start)
+        t0 = time.monotonic()
+        await wait_for(lambda: stats.state == "live"
+                       and stats.frames_analysed > analysed_while_down + 5, 30)
+        timeline["resumed_after_s"] = time.monotonic() - t0
+        task.cancel()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+    print("Triton back → detecting again after", round(float(timeline["resumed_after_s"]), 2),
+          "s")
+    assert timeline["metrics"] > 0
+    assert "Triton" in str(timeline["reason"])
+    assert int(timeline["errors"]) >= 1
+
+
+def test_metrics_endpoint_is_readable(triton: TritonServer) -> None:
+    with urllib.request.urlopen(triton.metrics_url, timeout=5) as r:
+        text = r.read().decode()
+    assert 'nv_inference_count{model="yolox_nano_cpu"' in text
+
+
+def test_unavailable_is_a_detector_error() -> None:
+    assert issubclass(DetectorUnavailable, DetectorError)
