@@ -13,7 +13,7 @@ from pathlib import Path
 
 from orchestrator.config import load_settings
 from orchestrator.paths import PROJECT_ROOT
-from orchestrator.pipeline import Service
+from orchestrator.service import Service
 
 
 def run(analysis_fps: float, cameras: int) -> tuple[float, int, int]:

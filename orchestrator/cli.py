@@ -104,7 +104,7 @@ EVENT_HEADER = ["id", "camera", "rule", "direction", "track", "class", "score", 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.pipeline import Service  # noqa: PLC0415
+    from orchestrator.service import Service  # noqa: PLC0415
 
     settings = _settings(args)
     if not [c for c in settings.cameras if c.enabled]:
@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from orchestrator.evaluation.harness import single_camera  # noqa: PLC0415
-    from orchestrator.pipeline import Service  # noqa: PLC0415
+    from orchestrator.service import Service  # noqa: PLC0415
 
     settings, cam = single_camera(_settings(args), args.video, camera_id=args.camera)
     if args.zone or args.line:

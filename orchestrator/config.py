@@ -122,6 +122,40 @@ class LineConfig(_RuleBase):
         return v
 
 
+class NvrConfig(_Strict):
+    """The recorder that keeps this camera's footage, for clips older than the ring buffer.
+
+    Playback URL templates per vendor (``{user}``, ``{password}``, ``{host}``, ``{port}``,
+    ``{channel}``, ``{stream}``, ``{start}``, ``{end}``); the defaults are the vendors' documented
+    formats (see PROTOCOLS.md), override them for other firmware.
+    """
+
+    vendor: Literal["hikvision", "dahua"] = Field(description="Recorder make.")
+    host: str = Field(min_length=1, description="Recorder host name or address.")
+    port: int = Field(554, ge=1, le=65535, description="RTSP port.")
+    user: str = Field("admin", description="RTSP user.")
+    password: str = Field("", description="RTSP password (never logged).")
+    channel: int = Field(1, ge=1, le=512, description="Recorder channel of this camera.")
+    stream: Literal["main", "sub"] = Field("main", description="Recorded stream to fetch.")
+    timezone: str = Field("UTC", description="IANA zone the recorder stores its times in.")
+    url_template: str | None = Field(None, description="Playback URL template; None = vendor's.")
+    time_format: str | None = Field(
+        None, description="strftime format of start/end; None = vendor's default.")
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like Asia/Shanghai)") from None
+        return v
+
+
 class CameraConfig(_Strict):
     """One video source and the rules judged on it."""
 
@@ -138,6 +172,15 @@ class CameraConfig(_Strict):
         "None = live for rtsp://, as fast as possible (no drops) for files.",
     )
     loop: bool = Field(False, description="Restart a file source at its end (simulated camera).")
+    record_source: str | None = Field(
+        None, description="Stream recorded for clips (e.g. the main stream) when `source` is "
+        "the low-resolution substream analysed; None = clips from `source`.")
+    hwaccel: Literal["none", "cuda", "vaapi", "qsv"] = Field(
+        "none", description="Hardware decoding through FFmpeg (cuda = NVDEC on GPU hosts).")
+    stall_s: float = Field(10.0, gt=0, le=300,
+                           description="No frame for this long: the stream is stalled, reconnect.")
+    open_timeout_s: float = Field(10.0, gt=0, le=120, description="Connect / read timeout.")
+    nvr: NvrConfig | None = Field(None, description="Recorder for clips the ring cannot give.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Polygon zones.")
     lines: list[LineConfig] = Field(default_factory=list, description="Tripwire lines.")
     rules: RuleDefaults = Field(default_factory=RuleDefaults,

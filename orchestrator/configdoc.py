@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from orchestrator import config as c
 
 MODELS: list[tuple[str, type[BaseModel]]] = [
-    ("cameras[]", c.CameraConfig), ("cameras[].rules", c.RuleDefaults),
+    ("cameras[]", c.CameraConfig), ("cameras[].nvr", c.NvrConfig),
+    ("cameras[].rules", c.RuleDefaults),
     ("…filter", c.ObjectFilter), ("cameras[].zones[]", c.ZoneConfig),
     ("cameras[].lines[]", c.LineConfig), ("detector", c.DetectorConfig),
     ("detector.triton", c.TritonConfig),

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
-    from orchestrator.pipeline import Service
+    from orchestrator.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,9 @@ class ServiceCollector:
                                         ("detector_errors", "Frames the detector failed."))}
         state = GaugeMetricFamily("perishield_camera_up", "1 when the camera is live.",
                                   labels=["camera", "state"])
-        for cid, pipe in self.service.pipelines.items():
-            st = pipe.stats
-            dropped = pipe.source.dropped if pipe.source else st.frames_dropped
+        for cid, st in self.service.stats.items():
             for name, value in (("frames_analysed", st.frames_analysed),
-                                ("frames_dropped", dropped), ("events", st.events),
+                                ("frames_dropped", st.frames_dropped), ("events", st.events),
                                 ("detector_errors", st.detector_errors)):
                 counters[name].add_metric([cid], value)
             state.add_metric([cid, st.state], 1.0 if st.state == "live" else 0.0)

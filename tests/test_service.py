@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orchestrator.config import Settings
 from orchestrator.events.store import EventStore
-from orchestrator.pipeline import Service
+from orchestrator.service import Service
 
 GATE = {"name": "gate", "points": [[320, 200], [320, 460]]}
 

@@ -14,7 +14,7 @@ import pytest
 from orchestrator.config import DetectorConfig, Settings, TritonConfig, load_settings
 from orchestrator.detect import DetectorError, DetectorUnavailable, create_detector, open_detector
 from orchestrator.metrics import registry_for
-from orchestrator.pipeline import Service
+from orchestrator.service import Service
 from orchestrator.triton.server import TritonServer, free_port
 
 pytestmark = pytest.mark.triton

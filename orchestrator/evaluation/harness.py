@@ -13,7 +13,7 @@ from orchestrator.evaluation.groundtruth import GroundTruth, true_events
 from orchestrator.evaluation.metrics import TimedEvent, TrackingScore, match_events
 from orchestrator.events.model import Event
 from orchestrator.ingest import AnalysisFrame
-from orchestrator.pipeline import Service
+from orchestrator.service import Service
 
 
 def single_camera(settings: Settings, video: str | None, data_dir: Path | None = None,

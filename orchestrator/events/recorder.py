@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from orchestrator.classes import class_name
@@ -117,6 +118,22 @@ class EventRecorder:
         for p in due:
             await self._write_clip(p)
 
+    async def fetch_from_recorder(self, ev: Event, path: Path) -> bool:
+        """Fetch the event's clip from the camera's NVR (playback), if it has one."""
+        nvr = self.camera.nvr
+        if nvr is None:
+            return False
+        from orchestrator.ingest.nvr import fetch_clip  # noqa: PLC0415
+
+        start = ev.capture_time - timedelta(seconds=self.outputs.pre_roll_s)
+        end = ev.capture_time + timedelta(seconds=max(self.outputs.post_roll_s, 1.0))
+        try:
+            await asyncio.to_thread(fetch_clip, nvr, start, end, path)
+        except Exception as e:  # noqa: BLE001 - the event stands without a clip
+            log.warning("event %s: recorder clip failed: %s", ev.id, e)
+            return False
+        return True
+
     async def _write_clip(self, p: _PendingClip) -> None:
         ev = p.event
         assert self.ring is not None and ev.clip is not None
@@ -130,8 +147,10 @@ class EventRecorder:
             await asyncio.to_thread(write_clip, packets, self.ring.template, clip_path)
             ev.clip_status = "ready"
         except Exception as e:  # noqa: BLE001 - a failed clip never loses the event
-            log.warning("event %s: clip failed: %s", ev.id, e)
-            ev.clip_status, ev.clip = "failed", None
+            log.warning("event %s: live clip failed: %s", ev.id, e)
+            ev.clip_status = "ready" if await self.fetch_from_recorder(ev, clip_path) else "failed"
+            if ev.clip_status == "failed":
+                ev.clip = None
         await asyncio.to_thread(self.store.set_clip, ev.id, ev.clip_status, ev.clip)
         if self.on_evidence:
             self.on_evidence(ev)

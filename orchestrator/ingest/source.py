@@ -32,6 +32,10 @@ class SourceError(Exception):
     """A source that cannot be opened or read; the message says which and why."""
 
 
+class StreamStalled(SourceError):
+    """A live stream that stopped delivering frames."""
+
+
 def redact(uri: str) -> str:
     """The URI with any password hidden, safe for logs."""
     return re.sub(r"(://[^:/@\s]+):[^@/\s]*@", r"\1:***@", uri)
@@ -117,6 +121,38 @@ class _Handover:
             await self._wake.wait()
 
 
+def open_container(uri: str, rtsp_transport: str = "tcp", timeout_s: float = 10.0,
+                   hwaccel: str = "none") -> Any:
+    """Open a file or RTSP URL with PyAV; connect and read timeouts apply to RTSP.
+
+    Raises:
+        SourceError: missing file, unreachable or refusing source, no video stream; the URI in
+            the message has its password hidden.
+    """
+    is_rtsp = uri.startswith(("rtsp://", "rtsps://"))
+    if not is_rtsp and "://" not in uri and not Path(uri).is_file():
+        raise SourceError(f"video file not found: {uri}")
+    options = {}
+    if is_rtsp:
+        options = {"rtsp_transport": rtsp_transport, "timeout": str(int(timeout_s * 1e6))}
+    kwargs: dict[str, Any] = {}
+    if hwaccel != "none":
+        try:
+            from av.codec.hwaccel import HWAccel  # noqa: PLC0415
+
+            kwargs["hwaccel"] = HWAccel(device_type=hwaccel, allow_software_fallback=False)
+        except Exception as e:  # noqa: BLE001 - PyAV/FFmpeg without that device
+            raise SourceError(f"hardware decoding {hwaccel!r} is not available here: {e}") from None
+    try:
+        container = av.open(uri, options=options, timeout=(timeout_s, timeout_s), **kwargs)
+    except (av.FFmpegError, OSError) as e:
+        raise SourceError(f"cannot open {redact(uri)}: {redact(str(e))}") from None
+    if not container.streams.video:
+        container.close()
+        raise SourceError(f"{redact(uri)}: no video stream")
+    return container
+
+
 class VideoSource:
     """One camera's stream: open, demux, decode, pick frames for analysis.
 
@@ -126,8 +162,11 @@ class VideoSource:
 
     def __init__(self, uri: str, analysis_fps: float, ring: PacketRing | None = None,
                  live: bool | None = None, rtsp_transport: str = "tcp", loop_file: bool = False,
-                 open_timeout_s: float = 10.0) -> None:
+                 open_timeout_s: float = 10.0, stall_s: float | None = None,
+                 hwaccel: str = "none") -> None:
         self.uri = uri
+        self.hwaccel = hwaccel
+        self.stall_s = stall_s
         self.is_rtsp = uri.startswith(("rtsp://", "rtsps://"))
         self.live = self.is_rtsp if live is None else live
         self.period = 1.0 / analysis_fps
@@ -149,20 +188,7 @@ class VideoSource:
         return self._handover.dropped if self._handover else 0
 
     def _open(self) -> Any:
-        if not self.is_rtsp and "://" not in self.uri and not Path(self.uri).is_file():
-            raise SourceError(f"video file not found: {self.uri}")
-        options = {}
-        if self.is_rtsp:
-            options = {"rtsp_transport": self.rtsp_transport,
-                       "timeout": str(int(self.open_timeout_s * 1e6))}
-        try:
-            container = av.open(self.uri, options=options, timeout=self.open_timeout_s)
-        except (av.FFmpegError, OSError) as e:
-            raise SourceError(f"cannot open {redact(self.uri)}: {redact(str(e))}") from None
-        if not container.streams.video:
-            container.close()
-            raise SourceError(f"{redact(self.uri)}: no video stream")
-        return container
+        return open_container(self.uri, self.rtsp_transport, self.open_timeout_s, self.hwaccel)
 
     async def __aiter__(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -173,7 +199,11 @@ class VideoSource:
         self._thread.start()
         try:
             while True:
-                item = await self._handover.get()
+                try:
+                    item = await asyncio.wait_for(self._handover.get(), self.stall_s)
+                except TimeoutError:
+                    raise StreamStalled(f"{redact(self.uri)}: stalled, no frame for "
+                                      f"{self.stall_s:g} s") from None
                 if isinstance(item, EndOfStream):
                     if item.error:
                         raise SourceError(item.reason)
@@ -218,7 +248,7 @@ class VideoSource:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tb = float(stream.time_base)
-        start_pts = stream.start_time or 0
+        start_pts = stream.start_time  # None for some live streams: the first packet sets it
         self.fps = float(stream.average_rate or 25)
         self.size = (stream.codec_context.width, stream.codec_context.height)
         if self.ring is not None:
@@ -230,6 +260,8 @@ class VideoSource:
         for packet in container.demux(stream):
             if self._stop.is_set():
                 break
+            if start_pts is None and packet.pts is not None:
+                start_pts = packet.pts
             if packet.pts is not None and self.ring is not None and packet.size:
                 ptime = (time.monotonic() if self.live
                          else offset + (packet.pts - start_pts) * tb)
@@ -249,8 +281,8 @@ class VideoSource:
                 continue
             for frame in frames:
                 self.decoded += 1
-                pts = frame.pts if frame.pts is not None else 0
-                vt = (pts - start_pts) * tb + offset if frame.pts is not None else last_t
+                vt = (last_t if frame.pts is None
+                      else (frame.pts - (start_pts or 0)) * tb + offset)
                 last_t = vt
                 if next_t is not None and vt < next_t - 1e-6:
                     continue

@@ -1,0 +1,89 @@
+"""Which source a camera reads, and a synthetic one for load tests and benchmarks.
+
+``synthetic://640x480?fps=25`` produces frames at the camera's analysis rate with no decoding
+(one prepared image), in real time: simulated cameras that cost the orchestrator nothing but
+its own work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Protocol
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+
+from orchestrator.config import CameraConfig
+from orchestrator.ingest.packets import PacketRing
+from orchestrator.ingest.source import AnalysisFrame, SourceError, VideoSource
+
+
+class FrameSource(Protocol):
+    """What a camera pipeline reads: analysis frames, and counters of what it skipped."""
+
+    @property
+    def decoded(self) -> int: ...
+
+    @property
+    def dropped(self) -> int: ...
+
+    @property
+    def decode_errors(self) -> int: ...
+
+    def __aiter__(self) -> AsyncIterator[AnalysisFrame]: ...
+
+    def stop(self) -> None: ...
+
+
+class SyntheticSource:
+    """Frames of one fixed image at ``analysis_fps`` in real time, stamped like live frames."""
+
+    def __init__(self, uri: str, analysis_fps: float, duration_s: float | None = None) -> None:
+        u = urlparse(uri)
+        try:
+            w, h = (int(v) for v in (u.netloc or "640x480").split("x"))
+        except ValueError:
+            raise SourceError(f"synthetic source {uri!r}: expected synthetic://WxH") from None
+        q = parse_qs(u.query)
+        self.duration_s = float(q["seconds"][0]) if "seconds" in q else duration_s
+        self.period = 1.0 / analysis_fps
+        rng = np.random.default_rng(0)
+        self.image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        self.decoded = self.dropped = self.decode_errors = 0
+        self._stopped = False
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    async def __aiter__(self) -> AsyncIterator[AnalysisFrame]:
+        t0 = time.monotonic()
+        k = 0
+        while not self._stopped:
+            due = t0 + k * self.period
+            now = time.monotonic()
+            if now < due:
+                await asyncio.sleep(due - now)
+            elif now - due > self.period:  # behind: skip what is stale, count it
+                skipped = int((now - due) / self.period)
+                self.dropped += skipped
+                k += skipped
+                due = t0 + k * self.period
+            vt = k * self.period
+            if self.duration_s is not None and vt >= self.duration_s:
+                return
+            self.decoded += 1
+            yield AnalysisFrame(k, vt, due, time.time() - (time.monotonic() - due), self.image)
+            k += 1
+
+
+def make_source(camera: CameraConfig, ring: PacketRing | None) -> FrameSource:
+    """The source of a camera's ``source`` URI: synthetic://, a file, or rtsp://."""
+    if camera.source.startswith("synthetic://"):
+        return SyntheticSource(camera.source, camera.analysis_fps)
+    return VideoSource(camera.source, camera.analysis_fps, ring, live=camera.is_live,
+                       rtsp_transport=camera.rtsp_transport, loop_file=camera.loop,
+                       open_timeout_s=camera.open_timeout_s,
+                       stall_s=camera.stall_s if camera.is_live else None,
+                       hwaccel=camera.hwaccel)
