@@ -1,0 +1,93 @@
+"""Commands of the running service: run, fetch-clip."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from orchestrator.cli.common import UsageError, settings_from
+from orchestrator.config import ConfigError
+
+log = logging.getLogger("perishield")
+
+
+def run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run on uvloop when it is installed (the service default), else asyncio's loop."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        asyncio.run(main())
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.metrics import registry_for, start_metrics_server  # noqa: PLC0415
+    from orchestrator.service import Service  # noqa: PLC0415
+
+    settings = settings_from(args)
+    if not [c for c in settings.cameras if c.enabled]:
+        raise ConfigError(f"{args.config}: no enabled camera to run")
+
+    async def main() -> None:
+        service = Service(settings, triton_metrics_url=args.triton_metrics_url or None)
+        runner = None
+        if args.metrics_port:
+            runner = await start_metrics_server(registry_for(service), args.metrics_port)
+        task = asyncio.create_task(service.run())
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        try:
+            await asyncio.wait([task, asyncio.create_task(stopping.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                # Stop intake, let cameras finish their frame, record events, flush clips.
+                log.warning("stopping: finishing in-flight events and clips (up to %.0f s)",
+                            args.stop_deadline)
+                service.request_stop()
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), args.stop_deadline)
+                except TimeoutError:
+                    log.error("stop deadline passed; cancelling what is left")
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            else:
+                task.result()
+        finally:
+            if runner:
+                await runner.cleanup()
+
+    run_loop(main)
+    return 0
+
+
+def cmd_fetch_clip(args: argparse.Namespace) -> int:
+    """Fetch an event's clip from its camera's recorder (NVR playback) into the evidence."""
+    from orchestrator.events.recorder import EventRecorder  # noqa: PLC0415
+    from orchestrator.events.store import EventStore  # noqa: PLC0415
+
+    settings = settings_from(args)
+    store = EventStore(settings.outputs.store_url)
+    event = store.get(args.event_id)
+    if event is None:
+        raise UsageError(f"no event {args.event_id!r} in {settings.outputs.store_url}")
+    camera = next((c for c in settings.cameras if c.id == event.camera), None)
+    if camera is None or camera.nvr is None:
+        raise ConfigError(f"camera {event.camera!r} has no nvr section in the configuration")
+    recorder = EventRecorder(camera, settings.outputs, store, ring=None)
+    clip = event.clip or f"{event.camera}/{event.capture_time:%Y-%m-%d}/{event.id}.mp4"
+    path = settings.outputs.evidence_dir / clip
+    if not asyncio.run(recorder.fetch_from_recorder(event, path)):
+        raise ConfigError(f"event {event.id}: the recorder gave no clip (see the log)")
+    store.set_clip(event.id, "ready", clip)
+    print(path.resolve())
+    return 0
