@@ -134,7 +134,8 @@ def open_container(uri: str, rtsp_transport: str = "tcp", timeout_s: float = 10.
         raise SourceError(f"video file not found: {uri}")
     options = {}
     if is_rtsp:
-        options = {"rtsp_transport": rtsp_transport, "timeout": str(int(timeout_s * 1e6))}
+        options = {"rtsp_transport": rtsp_transport, "timeout": str(int(timeout_s * 1e6)),
+                   "analyzeduration": "0", "probesize": "32"}
     kwargs: dict[str, Any] = {}
     if hwaccel != "none":
         try:
@@ -151,6 +152,36 @@ def open_container(uri: str, rtsp_transport: str = "tcp", timeout_s: float = 10.
         container.close()
         raise SourceError(f"{redact(uri)}: no video stream")
     return container
+
+
+class _StreamClock:
+    """Stream time (seconds) of each decoded frame of one pass over a container.
+
+    Files trust the container's start time. Live streams do not: RTSP often cannot give the
+    first frames a timestamp and reports the first known one as the start, which would shift
+    every frame by those frames; there the origin is set from the first timestamped frame and
+    its position in the decode order. Frames without a timestamp take the previous one plus a
+    frame duration.
+    """
+
+    def __init__(self, stream: Any, offset: float, trust_start: bool) -> None:
+        self.tb = float(stream.time_base)
+        self.frame_s = 1.0 / float(stream.average_rate or 25)
+        self.origin: float | None = stream.start_time if trust_start else None
+        self.offset = offset
+        self.count = 0
+        self.last: float | None = None
+
+    def __call__(self, pts: int | None) -> float:
+        if pts is None:
+            t = self.offset if self.last is None else self.last + self.frame_s
+        else:
+            if self.origin is None:
+                self.origin = pts - self.count * self.frame_s / self.tb
+            t = (pts - self.origin) * self.tb + self.offset
+        self.count += 1
+        self.last = t
+        return t
 
 
 class VideoSource:
@@ -248,7 +279,8 @@ class VideoSource:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tb = float(stream.time_base)
-        start_pts = stream.start_time  # None for some live streams: the first packet sets it
+        start_pts = stream.start_time  # for packet times of files; None: the first packet's
+        clock = _StreamClock(stream, offset, trust_start=not self.is_rtsp)
         self.fps = float(stream.average_rate or 25)
         self.size = (stream.codec_context.width, stream.codec_context.height)
         if self.ring is not None:
@@ -256,7 +288,6 @@ class VideoSource:
         wall0, mono0 = time.time(), time.monotonic()
         next_t = None
         consecutive_errors = 0
-        last_t = 0.0
         for packet in container.demux(stream):
             if self._stop.is_set():
                 break
@@ -281,15 +312,13 @@ class VideoSource:
                 continue
             for frame in frames:
                 self.decoded += 1
-                vt = (last_t if frame.pts is None
-                      else (frame.pts - (start_pts or 0)) * tb + offset)
-                last_t = vt
+                vt = clock(frame.pts)
                 if next_t is not None and vt < next_t - 1e-6:
                     continue
                 next_t = vt + self.period if next_t is None or vt - next_t > self.period \
                     else next_t + self.period
                 self._emit(frame, vt, wall0, mono0, offset)
-        return last_t - offset + 1.0 / self.fps
+        return (clock.last or offset) - offset + clock.frame_s
 
     def _emit(self, frame: Any, vt: float, wall0: float, mono0: float, offset: float) -> None:
         assert self._handover is not None

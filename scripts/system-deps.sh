@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages the tests need (idempotent): a real RTSP server (GStreamer's gst-rtsp-server,
+# scripted with the system python3-gi), H.264 payloading/encoding, and the ffmpeg CLI.
+set -euo pipefail
+PKGS=(gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-libav gstreamer1.0-plugins-good
+      gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-tools python3-gi ffmpeg)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

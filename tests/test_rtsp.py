@@ -1,0 +1,206 @@
+"""Live RTSP against a real RTSP server on localhost (GStreamer's gst-rtsp-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from orchestrator.config import DetectorConfig, NvrConfig, Settings, load_settings
+from orchestrator.ingest.nvr import fetch_clip, playback_url
+from orchestrator.service import Service
+from tests.conftest import EXAMPLE
+from tests.rtsp.server import RtspServer, transcode
+
+pytestmark = pytest.mark.rtsp
+
+
+@pytest.fixture(scope="session")
+def h264(tmp_path_factory: pytest.TempPathFactory, stadtmitte: Path) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("h264")
+    return {"once": transcode(stadtmitte, d / "once.mp4"),
+            "long": transcode(stadtmitte, d / "long.mp4", loops=8),
+            "sub": transcode(stadtmitte, d / "sub.mp4", loops=8, size="320:240")}
+
+
+def demo_camera(source: str, **kw: object) -> dict:
+    cam = load_settings(EXAMPLE).cameras[0].model_dump(mode="json")
+    cam.update({"source": source, **kw})
+    return cam
+
+
+def settings(tmp: Path, cameras: list[dict], **detector: object) -> Settings:
+    return Settings.model_validate({"cameras": cameras, "detector": detector,
+                                    "outputs": {"data_dir": str(tmp), "pre_roll_s": 2,
+                                                "post_roll_s": 1}})
+
+
+async def run_until(service: Service, done: Callable[[], bool], timeout_s: float) -> None:
+    task = asyncio.create_task(service.run())
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if task.done():
+            task.result()
+            return
+        assert time.monotonic() < deadline, f"timed out: {service.stats}"
+        await asyncio.sleep(0.05)
+    service.request_stop()
+    await asyncio.wait_for(task, 30)
+
+
+def test_rtsp_events_identical_to_file_input(tmp_path: Path, h264: dict[str, Path]) -> None:
+    file_service = Service(settings(tmp_path / "file", [demo_camera(str(h264["once"]))]))
+    asyncio.run(file_service.run(restart_failed=False))
+    want = sorted((e.rule, e.direction, e.track_id, e.video_time) for e in file_service.events)
+    assert len(want) >= 6
+
+    with RtspServer({"/Streaming/Channels/101": h264["once"]}) as server:
+        cam = demo_camera(server.url("/Streaming/Channels/101", "admin:secret"))
+        live = Service(settings(tmp_path / "rtsp", [cam]))
+        stats = live.stats
+        asyncio.run(run_until(live, lambda: "stadtmitte" in stats
+                              and stats["stadtmitte"].restarts >= 1, 60))
+    got = sorted((e.rule, e.direction, e.track_id, e.video_time) for e in live.events)
+    assert [g[:3] for g in got] == [w[:3] for w in want]
+    assert all(abs(g[3] - w[3]) <= 0.15 for g, w in zip(got, want, strict=True))
+    assert stats["stadtmitte"].frames_dropped == 0
+
+    # The live clip of an event holds frames from before it (pre-roll from the packet ring).
+    ev = max(live.events, key=lambda e: e.video_time)
+    root = tmp_path / "rtsp" / "evidence"
+    snapshot = cv2.imread(str(root / ev.snapshot))  # type: ignore[operator]
+    with av.open(str(root / ev.clip)) as c:  # type: ignore[operator]
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    errors = [float(np.mean(cv2.absdiff(f, snapshot))) for f in frames]
+    at = int(np.argmin(errors))  # the event's frame inside the clip
+    assert at / 25.0 >= 1.5, f"event frame at {at / 25:.2f} s into the clip: no pre-roll"
+    assert len(frames) - at >= 20  # and post-roll after it
+
+
+def test_server_killed_and_restarted_camera_reconnects(tmp_path: Path,
+                                                       h264: dict[str, Path]) -> None:
+    server = RtspServer({"/cam/realmonitor": h264["long"]})
+    server.start()
+    cam = {"id": "gate", "source": server.url("/cam/realmonitor"), "analysis_fps": 5,
+           "stall_s": 2, "open_timeout_s": 2}
+    service = Service(settings(tmp_path, [cam]), max_restart_delay_s=1)
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        task = asyncio.create_task(service.run())
+        st = None
+        for _ in range(300):
+            st = service.stats.get("gate")
+            if st and st.frames_analysed >= 10:
+                break
+            await asyncio.sleep(0.05)
+        assert st is not None and st.state == "live"
+        server.stop()
+        for _ in range(200):
+            if st.state in ("stalled", "failed", "connecting") and st.restarts >= 1:
+                break
+            await asyncio.sleep(0.05)
+        seen.append(f"{st.state}: {st.reason}")
+        before = st.frames_analysed
+        await asyncio.sleep(1.0)
+        server.start()
+        for _ in range(400):
+            if st.state == "live" and st.frames_analysed > before + 10:
+                break
+            await asyncio.sleep(0.05)
+        seen.append(st.state)
+        service.request_stop()
+        await asyncio.wait_for(task, 30)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+    print("camera states:", seen)
+    st = service.stats["gate"]
+    assert seen[0].split(":")[0] in ("stalled", "failed", "connecting")
+    assert seen[1] == "live" and st.restarts >= 1 and st.errors
+
+
+def test_corrupt_stream_decoder_recovers(tmp_path: Path, h264: dict[str, Path]) -> None:
+    with RtspServer({"/lossy": h264["long"]}, drop_probability=0.03) as server:
+        cam = {"id": "lossy", "source": server.url("/lossy"), "analysis_fps": 5}
+        service = Service(settings(tmp_path, [cam]))
+        t0 = time.monotonic()
+        asyncio.run(run_until(service, lambda: time.monotonic() - t0 > 8, 60))
+    st = service.stats["lossy"]
+    # 3 % of the RTP packets were dropped: frames broke, decoding went on.
+    assert st.frames_analysed >= 25, st
+    assert st.state in ("live", "ended") and st.restarts == 0
+
+
+def test_many_cameras_keep_their_analysis_rate(tmp_path: Path, h264: dict[str, Path]) -> None:
+    n, fps, seconds = 24, 2.0, 8.0
+    with RtspServer({"/sub": h264["sub"]}, shared=True) as server:
+        cams = [{"id": f"cam{i:02d}", "source": server.url("/sub"), "analysis_fps": fps}
+                for i in range(n)]
+        service = Service(settings(tmp_path, cams, model="fastestdet.onnx",
+                                   format="fastestdet"))
+        first: dict[str, float] = {}
+
+        def on_frame(cam: str, f: object, _d: object) -> None:
+            first.setdefault(cam, time.monotonic())
+
+        service.on_frame = on_frame
+        t0 = time.monotonic()
+        asyncio.run(run_until(service, lambda: time.monotonic() - t0 > seconds + 4, 90))
+    rates = {}
+    for cid, st in service.stats.items():
+        live_for = time.monotonic() - first[cid]
+        rates[cid] = st.frames_analysed / live_for
+    print("analysed fps per camera:", {k: round(v, 2) for k, v in rates.items()})
+    print("lag p50/p99 ms:", [(round(s.lag_ms(50) or 0), round(s.lag_ms(99) or 0))
+                              for s in service.stats.values()][:4])
+    assert len(rates) == n
+    assert min(rates.values()) >= 0.85 * fps
+
+
+@pytest.mark.parametrize(("vendor", "path", "query"), [
+    ("hikvision", "/Streaming/tracks/101",
+     "starttime=20261125T160000Z&endtime=20261125T160003Z"),
+    ("dahua", "/cam/playback",
+     "channel=1&subtype=0&starttime=2026_11_25_16_00_00&endtime=2026_11_25_16_00_03"),
+])
+def test_nvr_adapter_fetches_a_time_range(tmp_path: Path, h264: dict[str, Path], vendor: str,
+                                          path: str, query: str) -> None:
+    log = tmp_path / "requests.log"
+    with RtspServer({path: h264["once"]}, requests_log=log) as server:
+        nvr = NvrConfig(vendor=vendor, host="127.0.0.1", port=server.port, user="admin",
+                        password="p@ss:word", timezone="Asia/Shanghai")  # type: ignore[arg-type]
+        start = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)  # 16:00 on the recorder's clock
+        end = datetime(2026, 11, 25, 8, 0, 3, tzinfo=UTC)
+        assert "p%40ss%3Aword" in playback_url(nvr, start, end)
+        out = tmp_path / "clip.mp4"
+        duration = fetch_clip(nvr, start, end, out)
+    assert log.read_text().splitlines() == [f"{path}?{query}"]
+    with av.open(str(out)) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    assert 2.4 <= duration <= 3.0 and n >= 60
+
+
+def test_nvr_unreachable_is_a_clear_error(tmp_path: Path) -> None:
+    from orchestrator.ingest import SourceError
+    from orchestrator.triton.server import free_port
+
+    nvr = NvrConfig(vendor="dahua", host="127.0.0.1", port=free_port(), password="secret")
+    with pytest.raises(SourceError) as e:
+        fetch_clip(nvr, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 5,
+                                                                   tzinfo=UTC),
+                   tmp_path / "x.mp4", timeout_s=2)
+    assert "secret" not in str(e.value) and "cannot open" in str(e.value)
+
+
+def test_detector_config_default_is_embedded() -> None:
+    assert DetectorConfig().backend == "onnxruntime"
