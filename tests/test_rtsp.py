@@ -143,7 +143,7 @@ def test_corrupt_stream_decoder_recovers(tmp_path: Path, h264: dict[str, Path]) 
 
 def test_many_cameras_keep_their_analysis_rate(tmp_path: Path, h264: dict[str, Path]) -> None:
     n, fps, seconds = 24, 2.0, 8.0
-    with RtspServer({"/sub": h264["sub"]}, shared=True) as server:
+    with RtspServer({"/sub": h264["sub"]}) as server:
         cams = [{"id": f"cam{i:02d}", "source": server.url("/sub"), "analysis_fps": fps}
                 for i in range(n)]
         service = Service(settings(tmp_path, cams, model="fastestdet.onnx",
