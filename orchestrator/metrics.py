@@ -38,14 +38,24 @@ class ServiceCollector:
                                         ("detector_errors", "Frames the detector failed."))}
         state = GaugeMetricFamily("perishield_camera_up", "1 when the camera is live.",
                                   labels=["camera", "state"])
+        lag = GaugeMetricFamily("perishield_camera_lag_ms",
+                                "Analysis done minus capture time, recent frames (ms).",
+                                labels=["camera", "quantile"])
+        restarts = CounterMetricFamily("perishield_camera_restarts",
+                                       "Reconnects and restarts.", labels=["camera"])
         for cid, st in self.service.stats.items():
             for name, value in (("frames_analysed", st.frames_analysed),
                                 ("frames_dropped", st.frames_dropped), ("events", st.events),
                                 ("detector_errors", st.detector_errors)):
                 counters[name].add_metric([cid], value)
             state.add_metric([cid, st.state], 1.0 if st.state == "live" else 0.0)
+            restarts.add_metric([cid], st.restarts)
+            for q in (50, 99):
+                value = st.lag_ms(q)
+                if value is not None:
+                    lag.add_metric([cid, f"0.{q}"], value)
         yield from counters.values()
-        yield state
+        yield from (state, lag, restarts)
 
     def _batcher(self) -> Iterator[Metric]:
         b = self.service.batcher

@@ -68,7 +68,8 @@ class CameraPipeline:
         self.settings = settings
         self.batcher = batcher
         out = settings.outputs
-        self.ring = PacketRing(out.pre_roll_s + out.post_roll_s + 5.0)
+        synthetic = camera.source.startswith("synthetic://")  # no packets to clip
+        self.ring = None if synthetic else PacketRing(out.pre_roll_s + out.post_roll_s + 5.0)
         self.tracker = tracker_for(settings.tracker)
         self.rules = RuleEngine(camera, forget_after_s=max(10.0, 4 * settings.tracker.lost_s))
         self.recorder = EventRecorder(camera, out, store, self.ring, on_event, on_evidence)
@@ -83,7 +84,7 @@ class CameraPipeline:
         """Analyse the source to its end. Raises ``SourceError`` when it cannot be read."""
         cam = self.camera
         recording = None
-        if cam.record_source:
+        if cam.record_source and self.ring is not None:
             recording = RecordingStream(cam.record_source, self.ring, cam.is_live,
                                         cam.rtsp_transport, cam.open_timeout_s)
             recording.start()

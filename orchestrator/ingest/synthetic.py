@@ -8,6 +8,7 @@ its own work.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -58,7 +59,8 @@ class SyntheticSource:
         self._stopped = True
 
     async def __aiter__(self) -> AsyncIterator[AnalysisFrame]:
-        t0 = time.monotonic()
+        # Cameras are not in phase with each other: start at a random point of the period.
+        t0 = time.monotonic() + random.random() * self.period
         k = 0
         while not self._stopped:
             due = t0 + k * self.period
