@@ -51,9 +51,9 @@ class ServiceCollector:
             state.add_metric([cid, st.state], 1.0 if st.state == "live" else 0.0)
             restarts.add_metric([cid], st.restarts)
             for q in (50, 99):
-                value = st.lag_ms(q)
-                if value is not None:
-                    lag.add_metric([cid, f"0.{q}"], value)
+                ms = st.lag_ms(q)
+                if ms is not None:
+                    lag.add_metric([cid, f"0.{q}"], ms)
         yield from counters.values()
         yield from (state, lag, restarts)
 
