@@ -1,0 +1,64 @@
+"""`perishield run` as a real process: metrics while it runs, a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from orchestrator.triton.server import free_port
+
+
+def test_sigterm_finishes_events_and_flushes_clips(tmp_path: Path, stadtmitte: Path) -> None:
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(f"""
+cameras:
+  - id: gate
+    source: {stadtmitte}
+    realtime: true
+    loop: true
+    analysis_fps: 10
+    lines:
+      - name: gate
+        points: [[320, 200], [320, 460]]
+outputs:
+  data_dir: {tmp_path / 'data'}
+  pre_roll_s: 1
+  post_roll_s: 30
+""")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "-c", str(cfg),
+                             "--metrics-port", str(port), "--stop-deadline", "15"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = tmp_path / "data" / "events.db"
+    try:
+        deadline = time.monotonic() + 60
+        rows: list = []
+        while time.monotonic() < deadline and not rows:
+            time.sleep(0.2)
+            if db.exists():
+                with sqlite3.connect(db) as c:
+                    rows = c.execute("select id, clip_status from events").fetchall()
+        assert rows, "no event within 60 s"
+        assert rows[0][1] == "pending"  # 30 s of post-roll: the clip waits
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert 'perishield_camera_frames_analysed_total{camera="gate"}' in metrics
+        assert 'perishield_camera_up{camera="gate",state="live"} 1.0' in metrics
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        stopped_in = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, proc.stderr.read()  # type: ignore[union-attr]
+    with sqlite3.connect(db) as c:
+        rows = c.execute("select clip_status, clip_path from events").fetchall()
+    assert rows and all(status == "ready" for status, _ in rows)  # flushed, not lost
+    assert all((tmp_path / "data" / "evidence" / path).stat().st_size > 0 for _, path in rows)
+    assert stopped_in < 15
