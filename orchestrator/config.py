@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import itertools
 import os
+from datetime import datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +25,15 @@ Point = tuple[float, float]
 VEHICLES_AND_PEOPLE: tuple[str | int, ...] = ("person", "bicycle", "car", "motorcycle", "bus",
                                               "truck")
 Anchor = Literal["bottom_center", "center", "top_center"]
+
+
+def _check_zone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {v!r} (use an IANA name like Asia/Shanghai)") from None
+    return v
 
 
 class ConfigError(Exception):
@@ -76,6 +88,29 @@ class RuleDefaults(_Strict):
                                  description="Which objects the rules look at.")
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class TimeWindow(_Strict):
+    """When a rule is armed: from ``start`` to ``end`` (local time of the camera) on ``days``.
+
+    A window whose end is not after its start runs past midnight into the next day.
+    """
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS),
+                                description="Days the window starts on.")
+    start: dt_time = Field(description="Local start time, HH:MM.")
+    end: dt_time = Field(description="Local end time, HH:MM (<= start: the next day).")
+
+    def contains(self, local: datetime) -> bool:
+        t, day = local.time(), WEEKDAYS[local.weekday()]
+        if self.start < self.end:
+            return day in self.days and self.start <= t < self.end
+        prev = WEEKDAYS[(local.weekday() - 1) % 7]
+        return (day in self.days and t >= self.start) or (prev in self.days and t < self.end)
+
+
 class _RuleBase(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
                       description="Unique per camera; letters, digits, _ . -")
@@ -86,6 +121,8 @@ class _RuleBase(_Strict):
     cooldown_s: float | None = Field(None, ge=0,
                                      description="None = the camera's rules.cooldown_s.")
     filter: ObjectFilter | None = Field(None, description="None = the camera's rules.filter.")
+    schedule: list[TimeWindow] | None = Field(
+        None, description="Arming windows (camera's timezone); None = always armed.")
 
 
 class ZoneConfig(_RuleBase):
@@ -146,14 +183,7 @@ class NvrConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
-
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {v!r} (use an IANA name like Asia/Shanghai)") from None
-        return v
+        return _check_zone(v)
 
 
 class CameraConfig(_Strict):
@@ -181,10 +211,16 @@ class CameraConfig(_Strict):
                            description="No frame for this long: the stream is stalled, reconnect.")
     open_timeout_s: float = Field(10.0, gt=0, le=120, description="Connect / read timeout.")
     nvr: NvrConfig | None = Field(None, description="Recorder for clips the ring cannot give.")
+    timezone: str = Field("UTC", description="IANA zone of the site, for rule schedules.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Polygon zones.")
     lines: list[LineConfig] = Field(default_factory=list, description="Tripwire lines.")
     rules: RuleDefaults = Field(default_factory=RuleDefaults,
                                 description="Defaults for this camera's zones and lines.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _camera_zone(cls, v: str) -> str:
+        return _check_zone(v)
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> CameraConfig:

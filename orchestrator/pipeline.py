@@ -63,7 +63,7 @@ class CameraPipeline:
                  store: EventStore, on_event: EventCallback | None = None,
                  on_evidence: EventCallback | None = None,
                  on_frame: FrameCallback | None = None, stats: CameraStats | None = None,
-                 stop: asyncio.Event | None = None) -> None:
+                 stop: asyncio.Event | None = None, fence: int | None = None) -> None:
         self.camera = camera
         self.settings = settings
         self.batcher = batcher
@@ -72,13 +72,20 @@ class CameraPipeline:
         self.ring = None if synthetic else PacketRing(out.pre_roll_s + out.post_roll_s + 5.0)
         self.tracker = tracker_for(settings.tracker)
         self.rules = RuleEngine(camera, forget_after_s=max(10.0, 4 * settings.tracker.lost_s))
-        self.recorder = EventRecorder(camera, out, store, self.ring, on_event, on_evidence)
+        self.recorder = EventRecorder(camera, out, store, self.ring, on_event, on_evidence,
+                                      fence=fence)
         self.on_frame = on_frame
         self.stats = stats or CameraStats()
         self.stop = stop or asyncio.Event()
         self.source: FrameSource | None = None
         self._base = (self.stats.frames_decoded, self.stats.frames_dropped,
                       self.stats.decode_errors)
+
+    def apply_rules(self, camera: CameraConfig) -> None:
+        """New zones, lines and rule settings, without touching the stream or the tracker."""
+        self.camera = camera
+        self.rules = RuleEngine(camera, forget_after_s=self.rules.forget_after_s)
+        self.recorder.camera = camera
 
     async def run(self) -> CameraStats:
         """Analyse the source to its end. Raises ``SourceError`` when it cannot be read."""
@@ -123,7 +130,7 @@ class CameraPipeline:
         self.stats.state, self.stats.reason = "live", ""
         det.tracker_id = self.tracker.update(det.xyxy, det.confidence, det.class_id,
                                              frame.timestamp)
-        hits = self.rules.update(det, frame.timestamp)
+        hits = self.rules.update(det, frame.timestamp, frame.capture_time)
         for hit in hits:
             await self.recorder.record(hit, frame, det, self.rules.trajectories.get(hit.track_id))
             self.stats.events += 1

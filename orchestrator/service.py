@@ -1,4 +1,8 @@
-"""The per-host service: every enabled camera in one asyncio process, one detector."""
+"""The per-host service: cameras as asyncio tasks sharing one detector, one batcher, one store.
+
+Cameras come from the configuration (``run``) or are started, updated and stopped while it runs
+(``start_camera`` / ``update_camera`` / ``stop_camera``, used by the control plane's worker).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from orchestrator.config import CameraConfig, Settings
@@ -21,20 +25,23 @@ from orchestrator.detect import (
 from orchestrator.detections import Detections
 from orchestrator.events.model import Event
 from orchestrator.events.recorder import EventCallback
-from orchestrator.events.store import EventStore
+from orchestrator.events.store import EventStore, StaleFenceError
 from orchestrator.ingest import AnalysisFrame, SourceError, redact
 from orchestrator.pipeline import CameraPipeline, CameraStats
 
 log = logging.getLogger(__name__)
 
+# Settings a running camera takes without touching its stream; anything else restarts it.
+HOT_FIELDS = {"name", "zones", "lines", "rules", "nvr"}
+
 
 class Service:
-    """All enabled cameras of a configuration, each a task of one task group.
+    """Cameras of one host, each a task; a failing camera never takes the others down.
 
     A camera whose source fails, stalls or ends (live) is restarted with exponential backoff
-    and jitter; it never takes the others down. ``run(restart_failed=False)`` returns once every
-    camera ended or failed (file analysis). ``request_stop()`` stops intake: cameras finish the
-    frame in hand, record its events and flush their clips, then ``run`` returns.
+    and jitter. ``run(restart_failed=False)`` returns once every camera ended or failed (file
+    analysis). ``request_stop()`` stops intake: cameras finish the frame in hand, record its
+    events and flush their clips, then ``run`` returns.
     """
 
     def __init__(self, settings: Settings, on_event: EventCallback | None = None,
@@ -50,19 +57,39 @@ class Service:
         self.on_evidence = on_evidence
         self.on_frame = on_frame
         self.max_restart_delay_s = max_restart_delay_s
+        self.restart_failed = True
         self.pipelines: dict[str, CameraPipeline] = {}
         self.stats: dict[str, CameraStats] = {}
+        self.cameras: dict[str, CameraConfig] = {}
         self.events: list[Event] = []
         self.batcher: DetectionBatcher | None = None
+        self.store: EventStore | None = None
         self.triton_stats: dict[str, Any] = {}
         self._detector = detector
         self._stop = asyncio.Event()
+        self._camera_stops: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._fences: dict[str, int | None] = {}
+        self.on_lease_lost: Callable[[str], None] | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
+        for ev in self._camera_stops.values():
+            ev.set()
 
     async def run(self, restart_failed: bool = True) -> dict[str, CameraStats]:
-        cameras = [c for c in self.settings.cameras if c.enabled]
+        """Run every enabled camera of the configuration until they end or stop is requested."""
+        self.restart_failed = restart_failed
+        async with self.running():
+            for cam in self.settings.cameras:
+                if cam.enabled:
+                    self.start_camera(cam)
+            await self.wait_cameras()
+        return self.stats
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Service]:
+        """Detector, store and batcher open; cameras may be started inside."""
         detector = self._detector or await open_detector(self.settings.detector)
         poller = None
         if hasattr(detector, "statistics"):
@@ -71,15 +98,17 @@ class Service:
             poller = asyncio.create_task(poll_triton(self, detector, self.triton_metrics_url,
                                                      self.triton_poll_s))
         try:
-            store = await asyncio.to_thread(EventStore, self.settings.outputs.store_url)
+            self.store = await asyncio.to_thread(EventStore, self.settings.outputs.store_url)
             try:
-                async with DetectionBatcher(detector) as batcher, asyncio.TaskGroup() as tg:
+                async with DetectionBatcher(detector) as batcher:
                     self.batcher = batcher
-                    for cam in cameras:
-                        tg.create_task(self._camera(cam, batcher, store, restart_failed),
-                                       name=f"camera:{cam.id}")
+                    try:
+                        yield self
+                    finally:
+                        self.request_stop()
+                        await self.wait_cameras()
             finally:
-                store.close()
+                self.store.close()
         finally:
             if poller:
                 poller.cancel()
@@ -87,34 +116,106 @@ class Service:
                     await poller
             if self._detector is None:
                 await close_detector(detector)
-        return self.stats
 
-    async def _camera(self, cam: CameraConfig, batcher: DetectionBatcher, store: EventStore,
-                      restart_failed: bool) -> None:
+    async def wait_cameras(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    # -- cameras ------------------------------------------------------------------------------
+
+    def start_camera(self, cam: CameraConfig, fence: int | None = None) -> None:
+        """Run ``cam`` (no-op if it runs). ``fence``: the lease's token its writes carry."""
+        if cam.id in self._tasks:
+            return
+        self.cameras[cam.id] = cam
+        self._fences[cam.id] = fence
+        self._camera_stops[cam.id] = stop = asyncio.Event()
+        task = asyncio.create_task(self._camera(cam, stop), name=f"camera:{cam.id}")
+        self._tasks[cam.id] = task
+        task.add_done_callback(functools.partial(self._forget_task, cam.id))
+
+    def _forget_task(self, camera_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(camera_id) is task:
+            del self._tasks[camera_id]
+
+    async def stop_camera(self, camera_id: str, deadline_s: float = 10.0) -> None:
+        """Stop one camera: it finishes its frame, records events, flushes clips."""
+        task = self._tasks.get(camera_id)
+        if camera_id in self._camera_stops:
+            self._camera_stops[camera_id].set()
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), deadline_s)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def update_camera(self, cam: CameraConfig) -> str:
+        """Apply new settings: rules in place, anything else by restarting this camera alone.
+
+        Returns "hot", "restarted" or "stopped" (disabled)."""
+        old = self.cameras.get(cam.id)
+        if old is None or cam.id not in self._tasks:
+            if cam.enabled:
+                self.start_camera(cam, self._fences.get(cam.id))
+                return "restarted"
+            return "stopped"
+        changed = {k for k in CameraConfig.model_fields
+                   if getattr(old, k) != getattr(cam, k)}
+        if not cam.enabled:
+            await self.stop_camera(cam.id)
+            return "stopped"
+        self.cameras[cam.id] = cam
+        pipe = self.pipelines.get(cam.id)
+        if changed <= HOT_FIELDS and pipe is not None:
+            pipe.apply_rules(cam)
+            return "hot"
+        fence = self._fences.get(cam.id)
+        await self.stop_camera(cam.id)
+        self.start_camera(cam, fence)
+        return "restarted"
+
+    @property
+    def running_cameras(self) -> list[str]:
+        return sorted(self._tasks)
+
+    async def _camera(self, cam: CameraConfig, stop: asyncio.Event) -> None:
         delay = 1.0
         stats = self.stats.setdefault(cam.id, CameraStats())
         on_frame = None if self.on_frame is None else functools.partial(self.on_frame, cam.id)
-        while not self._stop.is_set():
-            pipe = CameraPipeline(cam, self.settings, batcher, store, self._event,
-                                  self.on_evidence, on_frame, stats, self._stop)
+        assert self.batcher is not None and self.store is not None
+        while not stop.is_set():
+            cam = self.cameras.get(cam.id, cam)
+            pipe = CameraPipeline(cam, self.settings, self.batcher, self.store, self._event,
+                                  self.on_evidence, on_frame, stats, stop,
+                                  fence=self._fences.get(cam.id))
             self.pipelines[cam.id] = pipe
             analysed_before = stats.frames_analysed
             try:
                 await pipe.run()
+            except StaleFenceError as e:
+                # Another worker holds this camera now: stop it here, never write again.
+                stats.state, stats.reason = "lost", str(e)
+                log.error("camera %s: lease lost, stopping: %s", cam.id, e)
+                if self.on_lease_lost:
+                    self.on_lease_lost(cam.id)
+                return
             except SourceError as e:
                 stats.errors.append(str(e))
                 log.error("camera %s: %s", cam.id, e)
-                if not restart_failed:
+                if not self.restart_failed:
                     return
             except Exception as e:
                 stats.errors.append(f"{type(e).__name__}: {e}")
                 stats.state, stats.reason = "failed", stats.errors[-1]
                 log.exception("camera %s crashed", cam.id)
-                if not restart_failed:
+                if not self.restart_failed:
                     return
             else:
-                if not cam.is_live or self._stop.is_set():
-                    return  # a file ended, or the service is stopping
+                if not cam.is_live or stop.is_set():
+                    return  # a file ended, or the camera is stopping
                 log.warning("camera %s (%s): stream ended, reconnecting", cam.id,
                             redact(cam.source))
             del stats.errors[:-20]
@@ -122,7 +223,7 @@ class Service:
                 delay = 1.0  # it was live: start the backoff again
             stats.restarts += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay * (0.5 + random.random()))
+                await asyncio.wait_for(stop.wait(), delay * (0.5 + random.random()))
             delay = min(delay * 2, self.max_restart_delay_s)
 
     def _event(self, ev: Event) -> None:

@@ -155,3 +155,36 @@ def test_polygon_contains_vectorised() -> None:
     poly = Polygon([(0, 0), (10, 0), (10, 10), (0, 10)])
     pts = np.array([[5, 5], [11, 5], [-1, -1], [9.9, 0.1]], np.float32)
     assert poly.contains(pts).tolist() == [True, False, False, True]
+
+
+def test_schedule_arms_and_disarms_rules_at_their_times() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    night = {**VERTICAL, "schedule": [{"days": ["mon", "tue", "wed", "thu", "fri"],
+                                       "start": "18:00", "end": "07:00"}]}
+    cam = CameraConfig.model_validate({"id": "c", "source": "x.mp4", "lines": [night],
+                                       "timezone": "Asia/Shanghai",
+                                       "rules": {"confirm_frames": 1, "cooldown_s": 0}})
+    zone = ZoneInfo("Asia/Shanghai")
+
+    def crossings_at(local: str) -> int:
+        eng = RuleEngine(cam)
+        wall = datetime.fromisoformat(local).replace(tzinfo=zone).timestamp()
+        hits = []
+        for i, x in enumerate([80, 120]):
+            hits += eng.update(frame((1, x, 100)), i / 10, wall + i / 10)
+        return len(hits)
+
+    assert crossings_at("2026-11-25T18:30:00") == 1  # Wednesday evening: armed
+    assert crossings_at("2026-11-26T06:59:00") == 1  # Thursday early: still Wednesday's night
+    assert crossings_at("2026-11-26T07:00:00") == 0  # disarmed at 07:00
+    assert crossings_at("2026-11-26T12:00:00") == 0  # daytime
+    assert crossings_at("2026-11-28T20:00:00") == 0  # Saturday: no window starts
+    assert crossings_at("2026-11-30T03:00:00") == 0  # Monday 03:00 follows Sunday: disarmed
+    assert crossings_at("2026-12-01T03:00:00") == 1  # Tuesday 03:00 follows Monday's window
+
+
+def test_schedule_rejects_unknown_zone() -> None:
+    with pytest.raises(ValueError, match="unknown time zone"):
+        CameraConfig.model_validate({"id": "c", "source": "x", "timezone": "Mars/Olympus"})

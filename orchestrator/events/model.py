@@ -56,6 +56,7 @@ class Event:
     snapshot: str | None = None
     clip: str | None = None
     clip_status: str = "pending"  # pending | ready | failed
+    fence_token: int | None = None  # the camera lease's token when the event was recorded
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, evidence_root: str | os.PathLike[str] | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from orchestrator.config import CameraConfig, OutputConfig
 from orchestrator.detections import Detections
 from orchestrator.events.model import Event, new_ulid, utc
 from orchestrator.events.snapshot import annotate, encode_jpeg
-from orchestrator.events.store import EventStore
+from orchestrator.events.store import EventStore, StaleFenceError
 from orchestrator.ingest import AnalysisFrame, PacketRing, write_clip
 from orchestrator.rules import RuleHit
 from orchestrator.rules.rules import Trajectory
@@ -41,13 +41,14 @@ class EventRecorder:
 
     def __init__(self, camera: CameraConfig, outputs: OutputConfig, store: EventStore,
                  ring: PacketRing | None, on_event: EventCallback | None = None,
-                 on_evidence: EventCallback | None = None) -> None:
+                 on_evidence: EventCallback | None = None, fence: int | None = None) -> None:
         self.camera = camera
         self.outputs = outputs
         self.store = store
         self.ring = ring
         self.on_event = on_event
         self.on_evidence = on_evidence
+        self.fence = fence  # lease token: the store refuses writes once a newer one exists
         self.root = outputs.evidence_dir
         self._pending: list[_PendingClip] = []
         self.recorded = 0
@@ -70,7 +71,7 @@ class EventRecorder:
             class_name=class_name(cid), score=round(float(det.confidence[hit.index]), 4),
             box=[round(float(v), 1) for v in det.xyxy[hit.index]], trajectory=traj,
             video_time=round(frame.video_time, 3), capture_time=utc(frame.capture_time),
-            detected_at=utc(time.time()))
+            detected_at=utc(time.time()), fence_token=self.fence)
         ev.snapshot, ev.clip = self._paths(ev)
         if self.ring is None:
             ev.clip, ev.clip_status = None, "failed"
@@ -93,7 +94,11 @@ class EventRecorder:
                      trajectory: Trajectory | None) -> Event:
         ev = self._build(hit, frame, det, trajectory)
         await asyncio.to_thread(self._write_snapshot, ev, frame, det, hit.index, trajectory)
-        await asyncio.to_thread(self.store.insert, ev)
+        try:
+            await asyncio.to_thread(self.store.insert, ev, self.fence)
+        except StaleFenceError:
+            (self.root / ev.snapshot).unlink(missing_ok=True)  # type: ignore[operator]
+            raise
         self.recorded += 1
         log.info("event %s camera=%s rule=%s %s track=%d %s t=%.2fs", ev.id, ev.camera, ev.rule,
                  ev.direction, ev.track_id, ev.class_name, ev.video_time)
@@ -151,6 +156,6 @@ class EventRecorder:
             ev.clip_status = "ready" if await self.fetch_from_recorder(ev, clip_path) else "failed"
             if ev.clip_status == "failed":
                 ev.clip = None
-        await asyncio.to_thread(self.store.set_clip, ev.id, ev.clip_status, ev.clip)
+        await asyncio.to_thread(self.store.set_clip, ev.id, ev.clip_status, ev.clip, self.fence)
         if self.on_evidence:
             self.on_evidence(ev)

@@ -37,13 +37,26 @@ events = sa.Table(
     sa.Column("snapshot_path", sa.Text),
     sa.Column("clip_path", sa.Text),
     sa.Column("clip_status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("fence_token", sa.BigInteger),
     sa.Index("ix_events_camera_time", "camera_id", "capture_time"),
     sa.Index("ix_events_capture_time", "capture_time"),
+)
+
+# The highest lease token seen per camera: writes carrying a lower one come from a worker that
+# lost the camera (paused, partitioned) and are refused.
+camera_fences = sa.Table(
+    "camera_fences", metadata,
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("token", sa.BigInteger, nullable=False),
 )
 
 
 class StoreError(Exception):
     """The event store cannot be reached or used."""
+
+
+class StaleFenceError(StoreError):
+    """A write carrying a lease token older than the camera's newest: refused."""
 
 
 class EventStore:
@@ -62,26 +75,65 @@ class EventStore:
         try:
             self._engine = sa.create_engine(url, future=True)
             metadata.create_all(self._engine)
+            self._upgrade()
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(f"event store {u.render_as_string(hide_password=True)}: {e}") from None
+
+    def _upgrade(self) -> None:
+        """Bring a store made by an earlier version up to this schema (added columns)."""
+        have = {c["name"] for c in sa.inspect(self._engine).get_columns("events")}
+        if "fence_token" not in have:
+            with self._engine.begin() as c:
+                c.execute(sa.text("ALTER TABLE events ADD COLUMN fence_token BIGINT"))
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
         with self._engine.begin() as conn:
             yield conn
 
-    def insert(self, ev: Event) -> None:
+    def advance_fence(self, camera: str, token: int) -> None:
+        """Record ``token`` as the camera's newest lease (called when a worker claims it)."""
         with self._tx() as c:
+            self._check_fence(c, camera, token)
+
+    @staticmethod
+    def _check_fence(c: sa.Connection, camera: str, token: int) -> None:
+        """Inside a transaction: refuse ``token`` if a newer one is recorded, else record it."""
+        done = c.execute(camera_fences.update()
+                         .where(camera_fences.c.camera_id == camera,
+                                camera_fences.c.token <= token)
+                         .values(token=token)).rowcount
+        if done:
+            return
+        current = c.execute(sa.select(camera_fences.c.token)
+                            .where(camera_fences.c.camera_id == camera)).scalar()
+        if current is None:
+            c.execute(camera_fences.insert().values(camera_id=camera, token=token))
+            return
+        raise StaleFenceError(f"camera {camera!r}: lease token {token} is stale "
+                              f"(newest {current}); write refused")
+
+    def insert(self, ev: Event, fence: int | None = None) -> None:
+        """Insert an event; with ``fence`` only while no newer lease token exists."""
+        with self._tx() as c:
+            if fence is not None:
+                self._check_fence(c, ev.camera, fence)
             c.execute(events.insert().values(
                 id=ev.id, camera_id=ev.camera, rule=ev.rule, rule_kind=ev.rule_kind,
                 direction=ev.direction, track_id=ev.track_id, class_id=ev.class_id,
                 class_name=ev.class_name, score=ev.score, box=ev.box, trajectory=ev.trajectory,
                 video_time=ev.video_time, capture_time=ev.capture_time,
                 detected_at=ev.detected_at, snapshot_path=ev.snapshot, clip_path=ev.clip,
-                clip_status=ev.clip_status))
+                clip_status=ev.clip_status, fence_token=fence))
 
-    def set_clip(self, event_id: str, status: str, path: str | None) -> None:
+    def set_clip(self, event_id: str, status: str, path: str | None,
+                 fence: int | None = None) -> None:
         with self._tx() as c:
+            if fence is not None:
+                camera = c.execute(sa.select(events.c.camera_id)
+                                   .where(events.c.id == event_id)).scalar()
+                if camera is not None:
+                    self._check_fence(c, camera, fence)
             c.execute(events.update().where(events.c.id == event_id)
                       .values(clip_status=status, clip_path=path))
 
@@ -124,4 +176,5 @@ def _row_to_event(r: Any) -> Event:
         class_name=r["class_name"], score=r["score"], box=list(r["box"]),
         trajectory=list(r["trajectory"]), video_time=r["video_time"],
         capture_time=_aware(r["capture_time"]), detected_at=_aware(r["detected_at"]),
-        snapshot=r["snapshot_path"], clip=r["clip_path"], clip_status=r["clip_status"])
+        snapshot=r["snapshot_path"], clip=r["clip_path"], clip_status=r["clip_status"],
+        fence_token=r["fence_token"])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import numpy as np
 
 from orchestrator.config import CameraConfig
@@ -29,9 +32,15 @@ class RuleEngine:
         # Rules that inherit the camera's filter share one compiled filter: one mask a frame.
         self._filters = list({id(r.s.filter): r.s.filter for r in self.rules}.values())
         self._last_sweep = float("-inf")
+        self._zone = ZoneInfo(camera.timezone)
 
-    def update(self, det: Detections, t: float) -> list[RuleHit]:
-        """Advance every rule by one analysed frame at time ``t`` (seconds, monotonic)."""
+    def update(self, det: Detections, t: float, wall: float | None = None) -> list[RuleHit]:
+        """Advance every rule by one analysed frame at time ``t`` (seconds, monotonic).
+
+        ``wall`` (UTC epoch seconds of the frame's capture) arms and disarms rules with a
+        schedule; a disarmed rule keeps following tracks but fires nothing.
+        """
+        local = None if wall is None else datetime.fromtimestamp(wall, self._zone)
         tracked = np.flatnonzero(det.tracker_id >= 0)
         hits: list[RuleHit] = []
         if len(tracked):
@@ -45,10 +54,14 @@ class RuleEngine:
             for rule in self.rules:
                 sel = masks[id(rule.s.filter)]
                 if sel is None:
-                    hits += rule.update(ids, anchors[rule.s.anchor], rows, t)
+                    fired = rule.update(ids, anchors[rule.s.anchor], rows, t)
                 elif len(sel):
-                    hits += rule.update([ids[i] for i in sel], anchors[rule.s.anchor][sel],
+                    fired = rule.update([ids[i] for i in sel], anchors[rule.s.anchor][sel],
                                         [rows[i] for i in sel], t)
+                else:
+                    continue
+                if fired and rule.s.armed(local):
+                    hits += fired
         if t - self._last_sweep >= 1.0:
             self._forget_stale(t)
             self._last_sweep = t

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from orchestrator.classes import class_id
-from orchestrator.config import LineConfig, ObjectFilter, RuleDefaults, ZoneConfig
+from orchestrator.config import LineConfig, ObjectFilter, RuleDefaults, TimeWindow, ZoneConfig
 from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Polygon, Polyline
 
 
@@ -63,6 +64,7 @@ class _Settings:
     confirm_frames: int
     cooldown_s: float
     filter: CompiledFilter
+    schedule: list[TimeWindow] | None
 
     @classmethod
     def resolve(cls, rule: ZoneConfig | LineConfig, defaults: RuleDefaults) -> _Settings:
@@ -72,7 +74,14 @@ class _Settings:
             confirm_frames=rule.confirm_frames or defaults.confirm_frames,
             cooldown_s=defaults.cooldown_s if rule.cooldown_s is None else rule.cooldown_s,
             filter=CompiledFilter(rule.filter or defaults.filter),
+            schedule=rule.schedule,
         )
+
+    def armed(self, local: datetime | None) -> bool:
+        """Whether the rule may fire at this local time (None: no clock, always armed)."""
+        if self.schedule is None or local is None:
+            return True
+        return any(w.contains(local) for w in self.schedule)
 
 
 @dataclass(slots=True)
