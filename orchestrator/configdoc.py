@@ -18,7 +18,8 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
     ("cameras[]", c.CameraConfig), ("cameras[].nvr", c.NvrConfig),
     ("cameras[].rules", c.RuleDefaults),
     ("…filter", c.ObjectFilter), ("cameras[].zones[]", c.ZoneConfig),
-    ("cameras[].lines[]", c.LineConfig), ("…schedule[]", c.TimeWindow), ("detector", c.DetectorConfig),
+    ("cameras[].lines[]", c.LineConfig), ("…schedule[]", c.TimeWindow),
+    ("detector", c.DetectorConfig),
     ("detector.triton", c.TritonConfig),
     ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig),
 ]
