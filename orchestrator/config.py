@@ -253,8 +253,9 @@ class TritonConfig(_Strict):
 class DetectorConfig(_Strict):
     """The object detector."""
 
-    backend: Literal["onnxruntime", "triton"] = Field(
-        "onnxruntime", description="onnxruntime: in-process (embedded default); triton: served.")
+    backend: Literal["onnxruntime", "triton", "none"] = Field(
+        "onnxruntime", description="onnxruntime: in-process (embedded default); triton: served; "
+        "none: detects nothing (ingest and load tests).")
     triton: TritonConfig = Field(default_factory=TritonConfig,
                                  description="Used when backend is triton.")
     model: str | None = Field(
@@ -333,6 +334,33 @@ class OutputConfig(_Strict):
         return self.database_url or f"sqlite:///{self.data_dir / 'events.db'}"
 
 
+class ControlConfig(_Strict):
+    """The control plane on Redis: parameter center, camera leases, monitor."""
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL.")
+    prefix: str = Field("perishield:", min_length=1, description="Key prefix of this site.")
+    heartbeat_s: float = Field(10.0, gt=0, le=300, description="Lease renewal period.")
+    lease_ttl_s: float | None = Field(
+        None, gt=0, description="Lease lifetime; None = 1.2 x heartbeat_s.")
+    claim_interval_s: float = Field(1.0, gt=0, le=60,
+                                    description="How often a worker looks for free cameras.")
+    status_interval_s: float = Field(2.0, gt=0, le=60,
+                                     description="How often a worker publishes its status.")
+    capacity: int = Field(16, ge=1, le=10000, description="Cameras this worker may run.")
+    timeout_s: float = Field(5.0, gt=0, le=60, description="Deadline of every Redis call.")
+
+    @property
+    def ttl_s(self) -> float:
+        return self.lease_ttl_s or 1.2 * self.heartbeat_s
+
+    @model_validator(mode="after")
+    def _ttl_covers_heartbeat(self) -> ControlConfig:
+        if self.ttl_s <= self.heartbeat_s:
+            raise ValueError(f"lease_ttl_s ({self.ttl_s}) must exceed heartbeat_s "
+                             f"({self.heartbeat_s}), or leases lapse between renewals")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything PeriShield needs to run, built once in the entry point and passed down."""
 
@@ -344,6 +372,7 @@ class Settings(BaseSettings):
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     outputs: OutputConfig = Field(default_factory=OutputConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> Settings:

@@ -7,11 +7,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from redis.exceptions import RedisError
+
 from orchestrator.cli.analysis import cmd_analyze, cmd_eval, cmd_events
 from orchestrator.cli.common import EXIT_ASSET, EXIT_CONFIG, EXIT_SOURCE, UsageError
+from orchestrator.cli.control import add_parsers as add_control_parsers
 from orchestrator.cli.service import cmd_fetch_clip, cmd_run
 from orchestrator.cli.triton import cmd_triton
 from orchestrator.config import ConfigError
+from orchestrator.control.params import InvalidParameters, StaleVersion
+from orchestrator.control.redis_client import ControlPlaneError
 from orchestrator.detect import DetectorError
 from orchestrator.ingest import SourceError
 from orchestrator.paths import MissingAssetError
@@ -97,10 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--metrics-url", default="http://127.0.0.1:8002/metrics",
                     help="Triton's Prometheus endpoint ('' to skip)")
     t.set_defaults(func=cmd_triton)
+    add_control_parsers(sub, config_arg)
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per fault
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -110,6 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError, ValueError) as e:
         print(f"perishield: error: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    except (InvalidParameters, StaleVersion) as e:
+        print(f"perishield: error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (ControlPlaneError, RedisError) as e:
+        print(f"perishield: error: Redis: {e}", file=sys.stderr)
+        return EXIT_SOURCE
     except (MissingAssetError, DetectorError) as e:
         print(f"perishield: error: {e}", file=sys.stderr)
         return EXIT_ASSET

@@ -14,6 +14,7 @@ from orchestrator.detect.base import (
     DetectorUnavailable,
     Frame,
 )
+from orchestrator.detections import Detections
 
 __all__ = ["AsyncDetector", "DetectionBatcher", "Detector", "DetectorError",
            "DetectorUnavailable", "Frame", "close_detector", "create_detector", "open_detector"]
@@ -28,8 +29,23 @@ def create_detector(config: DetectorConfig) -> Detector:
     raise DetectorError(f"detector backend {config.backend!r} is served; use open_detector()")
 
 
+class NullDetector:
+    """Detects nothing, at no cost: for ingest and control-plane load tests."""
+
+    max_batch = 64
+    max_inflight = 8
+
+    async def detect_async(self, frames: list[Frame]) -> list[Detections]:
+        return [Detections.empty() for _ in frames]
+
+    async def aclose(self) -> None:
+        return None
+
+
 async def open_detector(config: DetectorConfig) -> Detector | AsyncDetector:
     """The detector the configuration names, connected and checked."""
+    if config.backend == "none":
+        return NullDetector()
     if config.backend == "triton":
         from orchestrator.triton.client import TritonDetector  # noqa: PLC0415
 

@@ -72,12 +72,26 @@ class EventStore:
         if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
+        sqlite = u.get_backend_name() == "sqlite"
         try:
-            self._engine = sa.create_engine(url, future=True)
-            metadata.create_all(self._engine)
+            # Several worker processes may share one SQLite file: wait for locks, use WAL.
+            self._engine = sa.create_engine(
+                url, future=True, connect_args={"timeout": 30} if sqlite else {})
+            if sqlite:
+                sa.event.listen(self._engine, "connect", _sqlite_pragmas)
+            self._create()
             self._upgrade()
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(f"event store {u.render_as_string(hide_password=True)}: {e}") from None
+
+    def _create(self) -> None:
+        for attempt in range(3):
+            try:
+                metadata.create_all(self._engine)
+                return
+            except sa.exc.OperationalError as e:  # another process created it meanwhile
+                if "already exists" not in str(e) or attempt == 2:
+                    raise
 
     def _upgrade(self) -> None:
         """Bring a store made by an earlier version up to this schema (added columns)."""
@@ -167,6 +181,13 @@ class EventStore:
 
 def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
 
 
 def _row_to_event(r: Any) -> Event:

@@ -1,0 +1,1 @@
+"""The control plane on Redis: parameter center, camera leases with fencing, monitor."""

@@ -1,0 +1,110 @@
+"""The monitor: every worker's and camera's status in Redis, and reading it back."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.config import ControlConfig
+from orchestrator.control.redis_client import Keys
+
+if TYPE_CHECKING:
+    from orchestrator.control.worker import Worker
+
+
+class StatusPublisher:
+    """Writes one worker's registration and its cameras' status (with expiry, so a dead
+    worker's entries vanish by themselves)."""
+
+    def __init__(self, redis: Any, keys: Keys, worker: Worker, c: ControlConfig) -> None:
+        self.r = redis
+        self.k = keys
+        self.w = worker
+        self.c = c
+        self.started = time.time()
+        self._last: dict[str, tuple[float, int]] = {}  # camera → (time, frames) for fps
+
+    async def register(self) -> None:
+        key = self.k.worker(self.w.id)
+        async with self.r.pipeline(transaction=True) as p:
+            p.hset(key, mapping={"host": socket.gethostname(), "pid": os.getpid(),
+                                 "capacity": self.c.capacity, "started": self.started,
+                                 "heartbeat": time.time(), "cameras": len(self.w.held),
+                                 "running": ",".join(self.w.service.running_cameras),
+                                 "draining": int(self.w.draining)})
+            # Gone as soon as its leases would be: the others then take its share.
+            p.pexpire(key, int(self.c.ttl_s * 1000))
+            p.sadd(self.k.workers, self.w.id)
+            await p.execute()
+
+    async def unregister(self) -> None:
+        await self.r.delete(self.k.worker(self.w.id))
+        await self.r.srem(self.k.workers, self.w.id)
+
+    async def live_workers(self) -> list[str]:
+        """Registered, not expired and not draining; dead entries are pruned."""
+        ids = sorted(await self.r.smembers(self.k.workers))
+        async with self.r.pipeline(transaction=False) as p:
+            for w in ids:
+                p.hget(self.k.worker(w), "draining")
+            rows = await p.execute()
+        dead = [w for w, d in zip(ids, rows, strict=True) if d is None]
+        if dead:
+            await self.r.srem(self.k.workers, *dead)
+        return [w for w, d in zip(ids, rows, strict=True) if d == "0"]
+
+    async def publish(self) -> None:
+        await self.register()
+        now = time.time()
+        ttl = int((3 * self.c.status_interval_s + self.c.heartbeat_s) * 1000)
+        async with self.r.pipeline(transaction=False) as p:
+            for cam, h in list(self.w.held.items()):
+                st = self.w.service.stats.get(cam)
+                frames = st.frames_analysed if st else 0
+                t_prev, f_prev = self._last.get(cam, (now, frames))
+                fps = (frames - f_prev) / (now - t_prev) if now > t_prev else 0.0
+                self._last[cam] = (now, frames)
+                state = "paused" if h.paused else (st.state if st else "starting")
+                key = self.k.camera_status(cam)
+                p.hset(key, mapping={
+                    "worker": self.w.id, "token": h.token, "state": state,
+                    "reason": st.reason if st else "", "fps": round(fps, 2),
+                    "lag_p50_ms": round(st.lag_ms(50) or 0, 1) if st else 0,
+                    "lag_p99_ms": round(st.lag_ms(99) or 0, 1) if st else 0,
+                    "last_frame": st.last_frame_at if st else 0,
+                    "events": st.events if st else 0,
+                    "errors": (st.errors[-1] if st and st.errors else ""),
+                    "params_version": h.version, "updated": now})
+                p.pexpire(key, ttl)
+            await p.execute()
+
+    async def camera_applied(self, camera: str, version: int) -> None:
+        await self.r.hset(self.k.camera_status(camera),
+                          mapping={"params_version": version, "applied_at": time.time()})
+
+
+@dataclass(slots=True)
+class SiteStatus:
+    workers: dict[str, dict[str, str]] = field(default_factory=dict)
+    cameras: dict[str, dict[str, str]] = field(default_factory=dict)  # every known camera
+    leases: dict[str, str] = field(default_factory=dict)  # camera → worker
+
+
+async def read_status(redis: Any, keys: Keys) -> SiteStatus:
+    out = SiteStatus()
+    for w in sorted(await redis.smembers(keys.workers)):
+        info = await redis.hgetall(keys.worker(w))
+        if info:
+            out.workers[w] = info
+    cameras = sorted(await redis.smembers(keys.cameras))
+    for cam in cameras:
+        out.cameras[cam] = await redis.hgetall(keys.camera_status(cam))
+        holder = await redis.hget(keys.lease(cam), "worker")
+        expires = await redis.hget(keys.lease(cam), "expires")
+        t = await redis.time()
+        if holder and expires and int(expires) > t[0] * 1000 + t[1] // 1000:
+            out.leases[cam] = holder
+    return out

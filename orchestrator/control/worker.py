@@ -1,0 +1,251 @@
+"""An orchestrator under the control plane: it registers, leases cameras, runs them, applies
+parameter changes within a second, publishes its status, and obeys control messages.
+
+Safety: a camera runs here only while this worker's lease on it is valid by its own clock
+(renewed every heartbeat; a watchdog stops cameras whose renewal lapsed, e.g. after a pause or
+while Redis is unreachable), and every event it writes carries the lease's fencing token, which
+the event store refuses once a newer holder registered a larger one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from orchestrator.config import Settings
+from orchestrator.control.leases import Lease, LeaseClient
+from orchestrator.control.params import ControlPlaneError, ParamCenter
+from orchestrator.control.redis_client import Keys, connect
+from orchestrator.control.status import StatusPublisher
+from orchestrator.service import Service
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Held:
+    token: int
+    version: int
+    valid_until: float  # monotonic: stop trusting the lease after this
+    paused: bool = False
+
+
+class Worker:
+    """One orchestrator process in a site of many."""
+
+    def __init__(self, settings: Settings, worker_id: str | None = None,
+                 service: Service | None = None) -> None:
+        self.settings = settings
+        self.c = settings.control
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.keys = Keys(self.c.prefix)
+        self.service = service or Service(settings)
+        self.service.on_lease_lost = self._lost_by_fence
+        self.held: dict[str, Held] = {}
+        self.draining = False
+        self._excluded: dict[str, float] = {}  # cameras just handed off: not re-claimed soon
+        self._stop = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.redis: Any = None
+        self.applied: dict[str, float] = {}  # camera → monotonic time of the last applied change
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        self.redis = connect(self.c.redis_url, self.c.timeout_s)
+        self.params = ParamCenter(self.redis, self.keys)
+        self.leases = LeaseClient(self.redis, self.keys, self.id, self.c.ttl_s)
+        self.status = StatusPublisher(self.redis, self.keys, self, self.c)
+        try:
+            async with self.service.running():
+                loops = [self._every(self.c.heartbeat_s, self._heartbeat, "heartbeat"),
+                         self._every(self.c.claim_interval_s, self._claim, "claim"),
+                         self._every(0.25, self._watchdog, "watchdog"),
+                         self._every(self.c.status_interval_s, self.status.publish, "status"),
+                         self._listen()]
+                tasks = [asyncio.create_task(x) for x in loops]
+                await self._stop.wait()
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._release_all()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.status.unregister()
+            await self.redis.aclose()
+
+    async def _every(self, period: float, step: Any, name: str) -> None:
+        while True:
+            try:
+                await step()
+            except (ControlPlaneError, RedisError, OSError) as e:
+                log.warning("%s: %s", name, e)
+            await asyncio.sleep(period)
+
+    # -- leases -------------------------------------------------------------------------------
+
+    async def _fair_share(self) -> int:
+        cameras = await self.redis.scard(self.keys.enabled)
+        workers = await self.status.live_workers()
+        return min(self.c.capacity, math.ceil(cameras / max(1, len(workers))))
+
+    async def _claim(self) -> None:
+        if self.draining:
+            return
+        now = time.monotonic()
+        self._excluded = {c: t for c, t in self._excluded.items() if t > now}
+        want = await self._fair_share() - len(self.held)
+        if want <= 0:
+            return
+        t0 = time.monotonic()
+        for lease in await self.leases.claim(want, set(self._excluded) | set(self.held)):
+            await self._take(lease, t0)
+
+    async def _take(self, lease: Lease, t0: float) -> None:
+        assert self.service.store is not None
+        await asyncio.to_thread(self.service.store.advance_fence, lease.camera, lease.token)
+        got = await self.params.get(lease.camera)
+        if got is None or not got.camera.enabled:
+            await self.leases.release([lease])
+            return
+        paused = bool(await self.redis.sismember(self.keys.paused, lease.camera))
+        async with self._lock:
+            self.held[lease.camera] = Held(lease.token, got.version, t0 + self.c.ttl_s, paused)
+            if not paused:
+                self.service.start_camera(got.camera, fence=lease.token)
+        log.info("leased %s (token %d)", lease.camera, lease.token)
+
+    async def _heartbeat(self) -> None:
+        await self.status.register()
+        t0 = time.monotonic()
+        leases = [Lease(c, h.token) for c, h in self.held.items()]
+        lost = await self.leases.renew(leases)
+        for cam, h in list(self.held.items()):
+            if cam in lost:
+                log.error("lease on %s lost; stopping it", cam)
+                await self._drop(cam)
+            else:
+                h.valid_until = t0 + self.c.ttl_s
+        await self._rebalance()
+        await self._catch_up()
+
+    async def _watchdog(self) -> None:
+        now = time.monotonic()
+        for cam, h in list(self.held.items()):
+            if h.valid_until < now:
+                log.error("lease on %s not renewed in time; stopping it", cam)
+                await self._drop(cam)
+
+    async def _rebalance(self) -> None:
+        """Hand cameras above the fair share to other workers (a few at a time, no flapping)."""
+        excess = len(self.held) - (0 if self.draining else await self._fair_share())
+        if excess <= 0:
+            return
+        for cam in sorted(self.held, reverse=True)[:excess]:
+            await self._hand_off(cam)
+
+    async def _hand_off(self, cam: str) -> None:
+        h = self.held.get(cam)
+        if h is None:
+            return
+        await self._drop(cam)
+        await self.leases.release([Lease(cam, h.token)])
+        self._excluded[cam] = time.monotonic() + 2 * self.c.heartbeat_s
+
+    async def _drop(self, cam: str) -> None:
+        async with self._lock:
+            self.held.pop(cam, None)
+        await self.service.stop_camera(cam)
+        log.info("stopped %s", cam)
+
+    def _lost_by_fence(self, cam: str) -> None:
+        self.held.pop(cam, None)
+
+    async def _release_all(self) -> None:
+        leases = [Lease(c, h.token) for c, h in self.held.items()]
+        for cam in list(self.held):
+            await self._drop(cam)
+        with contextlib.suppress(ControlPlaneError):
+            await self.leases.release(leases)
+
+    # -- parameters and control ---------------------------------------------------------------
+
+    async def _catch_up(self) -> None:
+        versions = await self.params.versions(list(self.held))
+        for cam, v in versions.items():
+            h = self.held.get(cam)
+            if h is not None and v > h.version:
+                await self._apply(cam)
+
+    async def _apply(self, cam: str) -> None:
+        h = self.held.get(cam)
+        got = await self.params.get(cam)
+        if h is None:
+            return
+        if got is None or not got.camera.enabled:
+            await self._hand_off(cam)
+            return
+        if got.version <= h.version:
+            return
+        h.version = got.version
+        how = "paused" if h.paused else await self.service.update_camera(got.camera)
+        self.applied[cam] = time.monotonic()
+        log.info("camera %s: parameters v%d applied (%s)", cam, got.version, how)
+        await self.status.camera_applied(cam, got.version)
+
+    async def _control(self, msg: dict[str, Any]) -> None:
+        cmd, cam = msg.get("cmd"), msg.get("camera")
+        if cmd == "drain" and msg.get("worker") in (self.id, "*"):
+            log.warning("draining: handing every camera to other workers")
+            self.draining = True
+            for c in list(self.held):
+                await self._hand_off(c)
+        elif cmd == "undrain" and msg.get("worker") in (self.id, "*"):
+            self.draining = False
+        elif cmd in ("pause", "resume") and cam in self.held:
+            h = self.held[cam]
+            h.paused = cmd == "pause"
+            if h.paused:
+                await self.service.stop_camera(cam)
+            else:
+                got = await self.params.get(cam)
+                if got is not None:
+                    self.service.start_camera(got.camera, fence=h.token)
+            await self.status.publish()
+
+    async def _listen(self) -> None:
+        """Parameter notices and control messages; re-subscribes and catches up after a drop."""
+        delay = 0.5
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.keys.changes, self.keys.control)
+                await self._catch_up()
+                delay = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    body = json.loads(message["data"])
+                    if message["channel"] == self.keys.changes:
+                        if body.get("camera") in self.held:
+                            await self._apply(body["camera"])
+                    else:
+                        await self._control(body)
+            except (RedisError, OSError, ControlPlaneError) as e:
+                log.warning("notices: %s; reconnecting in %.1f s", e, delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
