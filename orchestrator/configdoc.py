@@ -21,7 +21,7 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
     ("cameras[].lines[]", c.LineConfig), ("…schedule[]", c.TimeWindow),
     ("detector", c.DetectorConfig),
     ("detector.triton", c.TritonConfig),
-    ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig),
+    ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig), ("control", c.ControlConfig),
 ]
 
 

@@ -58,6 +58,9 @@ class Worker:
         self._lock = asyncio.Lock()
         self.redis: Any = None
         self.applied: dict[str, float] = {}  # camera → monotonic time of the last applied change
+        # Trust a lease a little less long than Redis does: the watchdog (every 0.25 s) and
+        # stopping a camera must both be done before another worker can claim it.
+        self.trust_s = self.c.ttl_s - min(1.0, 0.2 * self.c.ttl_s)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -121,7 +124,7 @@ class Worker:
             return
         paused = bool(await self.redis.sismember(self.keys.paused, lease.camera))
         async with self._lock:
-            self.held[lease.camera] = Held(lease.token, got.version, t0 + self.c.ttl_s, paused)
+            self.held[lease.camera] = Held(lease.token, got.version, t0 + self.trust_s, paused)
             if not paused:
                 self.service.start_camera(got.camera, fence=lease.token)
         log.info("leased %s (token %d)", lease.camera, lease.token)
@@ -136,7 +139,7 @@ class Worker:
                 log.error("lease on %s lost; stopping it", cam)
                 await self._drop(cam)
             else:
-                h.valid_until = t0 + self.c.ttl_s
+                h.valid_until = t0 + self.trust_s
         await self._rebalance()
         await self._catch_up()
 

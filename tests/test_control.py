@@ -1,0 +1,290 @@
+"""Control plane against the real Redis with real worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import load_settings
+from orchestrator.control.params import InvalidParameters, ParamCenter, StaleVersion
+from orchestrator.control.redis_client import Keys, connect
+from tests.control_helpers import (
+    WorkerProc,
+    client,
+    leases,
+    running,
+    synthetic,
+    wait_for,
+    write_site,
+)
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    p = f"test-{uuid.uuid4().hex[:8]}:"
+    yield p
+    r = client()
+    keys = list(r.scan_iter(f"{p}*"))
+    if keys:
+        r.delete(*keys)
+
+
+def import_params(config: Path) -> None:
+    settings = load_settings(config)
+
+    async def main() -> None:
+        r = connect(settings.control.redis_url)
+        try:
+            await ParamCenter(r, Keys(settings.control.prefix)).import_settings(settings)
+        finally:
+            await r.aclose()
+
+    asyncio.run(main())
+
+
+def test_thirty_cameras_three_workers_then_kill_9(tmp_path: Path, prefix: str) -> None:
+    cfg = write_site(tmp_path / "site.yaml", prefix, synthetic(30), heartbeat_s=10)
+    import_params(cfg)
+    r = client()
+    workers = [WorkerProc(cfg, f"w{i}") for i in range(3)]
+    try:
+        wait_for(lambda: len(leases(r, prefix)) == 30
+                 and sum(len(v) for v in running(r, prefix).values()) == 30, 40,
+                 what="30 cameras leased and running")
+        wait_for(lambda: sorted(Counter(leases(r, prefix).values()).values()) == [10, 10, 10],
+                 40, what="an even spread")
+        runs = running(r, prefix)
+        assert sorted(c for cams in runs.values() for c in cams) == sorted(
+            f"cam{i:02d}" for i in range(30))  # every camera exactly once
+        victim = workers[0]
+        orphans = {c for c, w in leases(r, prefix).items() if w == victim.id}
+        t0 = time.monotonic()
+        victim.signal(signal.SIGKILL)
+        moved = wait_for(lambda: all(leases(r, prefix).get(c) not in (None, victim.id)
+                                     for c in orphans)
+                         and orphans <= {c for w, cams in running(r, prefix).items()
+                                         if w != victim.id for c in cams}, 30,
+                         what="orphaned cameras running elsewhere")
+        print(f"kill -9 with a 10 s heartbeat: {len(orphans)} cameras running on the other "
+              f"workers after {moved:.1f} s")
+        assert moved <= 15.0
+        assert time.monotonic() - t0 >= moved
+        live = running(r, prefix)
+        all_cams = [c for w, cams in live.items() if w != victim.id for c in cams]
+        assert len(all_cams) == len(set(all_cams)) == 30
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def test_parameter_change_applied_within_a_second(tmp_path: Path, prefix: str) -> None:
+    cams = synthetic(2, fps=5)
+    cfg = write_site(tmp_path / "site.yaml", prefix, cams, heartbeat_s=10)
+    import_params(cfg)
+    r = client()
+    worker = WorkerProc(cfg, "w0")
+    try:
+        wait_for(lambda: len(running(r, prefix).get("w0", [])) == 2, 30, what="cameras up")
+        settings = load_settings(cfg)
+
+        async def change() -> tuple[float, int]:
+            rc = connect(settings.control.redis_url)
+            pc = ParamCenter(rc, Keys(prefix))
+            try:
+                current = await pc.get("cam00")
+                assert current is not None
+                doc = current.camera.model_dump(mode="json")
+                doc["zones"] = [{"name": "yard", "points": [[0, 0], [100, 0], [100, 100]]}]
+                t0 = time.monotonic()
+                version = await pc.put(doc, expected_version=current.version)
+                while int(await rc.hget(f"{prefix}status:camera:cam00", "params_version")
+                          or 0) != version:
+                    await asyncio.sleep(0.01)
+                applied_in = time.monotonic() - t0
+                with pytest.raises(StaleVersion, match="stale"):
+                    await pc.put(doc, expected_version=current.version)
+                bad = {**doc, "zones": [{"name": "yard", "points": [[0, 0], [1, 1]]}]}
+                with pytest.raises(InvalidParameters, match="polygon needs >=3 points"):
+                    await pc.put(bad)
+                assert (await pc.get("cam00")).version == version  # type: ignore[union-attr]
+                return applied_in, version
+            finally:
+                await rc.aclose()
+
+        applied_in, version = asyncio.run(change())
+        print(f"parameter change applied by the worker in {applied_in * 1000:.0f} ms")
+        assert applied_in < 1.0
+        time.sleep(0.5)
+        log = worker.text()
+        assert f"parameters v{version} applied (hot)" in log  # zones: no stream restart
+    finally:
+        worker.stop()
+
+
+def test_pause_resume_and_drain(tmp_path: Path, prefix: str) -> None:
+    cfg = write_site(tmp_path / "site.yaml", prefix, synthetic(4), heartbeat_s=2)
+    import_params(cfg)
+    r = client()
+    a = WorkerProc(cfg, "wa")
+    try:
+        wait_for(lambda: len(running(r, prefix).get("wa", [])) == 4, 30, what="4 on wa")
+        from orchestrator.cli import main
+
+        assert main(["control", "pause", "cam01", "-c", str(cfg)]) == 0
+        wait_for(lambda: "cam01" not in running(r, prefix).get("wa", []), 10, what="paused")
+        assert r.hget(f"{prefix}status:camera:cam01", "state") == "paused"
+        assert main(["control", "resume", "cam01", "-c", str(cfg)]) == 0
+        wait_for(lambda: "cam01" in running(r, prefix).get("wa", []), 10, what="resumed")
+        b = WorkerProc(cfg, "wb")
+        try:
+            wait_for(lambda: len(running(r, prefix).get("wb", [])) == 2, 30,
+                     what="rebalanced onto the new worker")
+            assert main(["control", "drain", "wa", "-c", str(cfg)]) == 0
+            wait_for(lambda: len(running(r, prefix).get("wb", [])) == 4
+                     and not running(r, prefix).get("wa"), 30, what="wa drained")
+        finally:
+            b.stop()
+    finally:
+        a.stop()
+
+
+def test_paused_worker_stops_and_its_late_events_are_refused(tmp_path: Path, prefix: str,
+                                                             stadtmitte: Path) -> None:
+    cam = {"id": "gate", "source": str(stadtmitte), "realtime": True, "loop": True,
+           "analysis_fps": 10, "rules": {"cooldown_s": 0, "confirm_frames": 2},
+           "lines": [{"name": "gate", "points": [[320, 200], [320, 460]]}],
+           "zones": [{"name": "plaza", "points": [[0, 300], [300, 300], [300, 479],
+                                                  [0, 479]]}]}
+    cfg = write_site(tmp_path / "site.yaml", prefix, [cam], heartbeat_s=2,
+                     detector={"backend": "onnxruntime", "model": "fastestdet.onnx",
+                               "format": "fastestdet", "threads": 1})
+    import_params(cfg)
+    r = client()
+    db = tmp_path / "data" / "events.db"
+
+    def events() -> list[tuple[str, int, str]]:
+        if not db.exists():
+            return []
+        with sqlite3.connect(db) as c:
+            return c.execute("select id, fence_token, detected_at from events").fetchall()
+
+    first = WorkerProc(cfg, "first")
+    second = None
+    try:
+        wait_for(lambda: leases(r, prefix).get("gate") == "first", 30, what="first leases")
+        wait_for(lambda: events(), 40, what="an event from the first worker")
+        first_token = int(r.hget(f"{prefix}lease:gate", "token"))
+        second = WorkerProc(cfg, "second")
+        time.sleep(1.0)
+        first.signal(signal.SIGSTOP)  # paused past its lease (2.4 s)
+        wait_for(lambda: leases(r, prefix).get("gate") == "second", 30, what="takeover")
+        takeover = time.time()
+        wait_for(lambda: any(t > first_token for _, t, _ in events()), 40,
+                 what="an event from the second worker")
+        first.signal(signal.SIGCONT)  # wakes up with a stale lease
+        wait_for(lambda: "lease on gate" in first.text(), 15, what="first notices the loss")
+        time.sleep(2.0)
+        assert "gate" not in running(r, prefix).get("first", [])
+        late = [e for e in events() if e[1] == first_token
+                and _epoch(e[2]) > takeover]
+        assert late == []  # none of its late events was accepted
+        with sqlite3.connect(db) as c:
+            fence = c.execute("select token from camera_fences where camera_id='gate'"
+                              ).fetchone()[0]
+        assert fence > first_token
+    finally:
+        first.signal(signal.SIGCONT)
+        first.stop()
+        if second:
+            second.stop()
+
+
+def _epoch(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _intervals(workers: list[WorkerProc]) -> dict[str, list[tuple[float, float, str]]]:
+    """Per camera, the [leased, stopped] intervals of every worker, from their logs."""
+    import re
+    from datetime import datetime
+
+    per: dict[str, list[tuple[float, float, str]]] = {}
+    for w in workers:
+        open_: dict[str, float] = {}
+        for line in w.text().splitlines():
+            m = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*?: (leased|stopped) (\S+)",
+                         line)
+            if not m:
+                continue
+            t = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if m[2] == "leased":
+                open_[m[3]] = t
+            elif m[3] in open_:
+                per.setdefault(m[3], []).append((open_.pop(m[3]), t, w.id))
+        for cam, t in open_.items():
+            per.setdefault(cam, []).append((t, float("inf"), w.id))
+    return per
+
+
+def test_redis_restart_workers_reestablish_leases_never_twice(tmp_path: Path,
+                                                              prefix: str) -> None:
+    import subprocess
+
+    from orchestrator.triton.server import free_port
+
+    port = free_port()
+    data = tmp_path / "redis"
+    data.mkdir()
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+           "--appendonly", "yes", "--dir", str(data)]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    r = client(url)
+    wait_for(lambda: _ping(r), 10, what="private redis")
+    cfg = write_site(tmp_path / "site.yaml", prefix, synthetic(6, fps=2), redis_url=url,
+                     heartbeat_s=2)
+    import_params(cfg)
+    workers = [WorkerProc(cfg, "wa"), WorkerProc(cfg, "wb")]
+    try:
+        wait_for(lambda: sum(len(v) for v in running(r, prefix).values()) == 6, 30,
+                 what="6 cameras running")
+        server.terminate()  # SIGTERM: Redis writes its AOF and exits
+        server.wait(10)
+        time.sleep(3.0)  # longer than a lease: workers must stop trusting theirs
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        wait_for(lambda: _ping(r), 10, what="redis back")
+        back = wait_for(lambda: len(leases(r, prefix)) == 6
+                        and sum(len(v) for v in running(r, prefix).values()) == 6, 30,
+                        what="leases re-established")
+        print(f"Redis restarted: all 6 cameras leased and running again {back:.1f} s later")
+    finally:
+        for w in workers:
+            w.stop()
+        server.terminate()
+        server.wait(10)
+    per = _intervals(workers)
+    assert set(per) == {f"cam{i:02d}" for i in range(6)}
+    for cam, spans in per.items():
+        spans.sort()
+        for (s1, e1, w1), (s2, _e2, w2) in zip(spans, spans[1:], strict=False):
+            assert e1 <= s2, f"{cam} ran on {w1} and {w2} at once ({s2:.3f} < {e1:.3f})"
+    assert any(len(spans) > 1 for spans in per.values())  # leases were really re-taken
+
+
+def _ping(r: object) -> bool:
+    try:
+        return bool(r.ping())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
