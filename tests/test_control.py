@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import sqlite3
 import time
@@ -182,7 +183,7 @@ def test_paused_worker_stops_and_its_late_events_are_refused(tmp_path: Path, pre
     second = None
     try:
         wait_for(lambda: leases(r, prefix).get("gate") == "first", 30, what="first leases")
-        wait_for(lambda: events(), 40, what="an event from the first worker")
+        wait_for(events, 40, what="an event from the first worker")
         first_token = int(r.hget(f"{prefix}lease:gate", "token"))
         second = WorkerProc(cfg, "second")
         time.sleep(1.0)
@@ -278,7 +279,7 @@ def test_redis_restart_workers_reestablish_leases_never_twice(tmp_path: Path,
     assert set(per) == {f"cam{i:02d}" for i in range(6)}
     for cam, spans in per.items():
         spans.sort()
-        for (s1, e1, w1), (s2, _e2, w2) in zip(spans, spans[1:], strict=False):
+        for (_s1, e1, w1), (s2, _e2, w2) in itertools.pairwise(spans):
             assert e1 <= s2, f"{cam} ran on {w1} and {w2} at once ({s2:.3f} < {e1:.3f})"
     assert any(len(spans) > 1 for spans in per.values())  # leases were really re-taken
 
