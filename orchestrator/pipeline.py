@@ -97,6 +97,8 @@ class CameraPipeline:
             recording.start()
         self.source = make_source(cam, None if recording else self.ring)
         self.stats.state = "connecting"
+        source = self.source
+        watcher = asyncio.create_task(self._stop_source_on_request(source))
         try:
             async for frame in self.source:
                 await self._analyse(frame)
@@ -104,18 +106,25 @@ class CameraPipeline:
                     self.stats.state, self.stats.reason = "ended", "stopped"
                     break
             else:
-                self.stats.state, self.stats.reason = "ended", "end of stream"
+                self.stats.state = "ended"
+                self.stats.reason = "stopped" if self.stop.is_set() else "end of stream"
         except SourceError as e:
             state = "stalled" if isinstance(e, StreamStalled) else "failed"
             self.stats.state, self.stats.reason = state, str(e)
             raise
         finally:
+            watcher.cancel()
             self.source.stop()
             if recording:
                 recording.stop()
             self._count()
             await self.recorder.poll(final=True)
         return self.stats
+
+    async def _stop_source_on_request(self, source: FrameSource) -> None:
+        """A stop request ends the source at once (not at its next frame)."""
+        await self.stop.wait()
+        source.stop()
 
     async def _analyse(self, frame: AnalysisFrame) -> None:
         try:

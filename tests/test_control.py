@@ -64,12 +64,13 @@ def test_thirty_cameras_three_workers_then_kill_9(tmp_path: Path, prefix: str) -
                  what="30 cameras leased and running")
         wait_for(lambda: sorted(Counter(leases(r, prefix).values()).values()) == [10, 10, 10],
                  40, what="an even spread")
-        runs = running(r, prefix)
-        assert sorted(c for cams in runs.values() for c in cams) == sorted(
-            f"cam{i:02d}" for i in range(30))  # every camera exactly once
+        every_camera = sorted(f"cam{i:02d}" for i in range(30))
+        wait_for(lambda: sorted(c for cams in running(r, prefix).values() for c in cams)
+                 == every_camera, 10, what="every camera running exactly once")
         victim = workers[0]
         orphans = {c for c, w in leases(r, prefix).items() if w == victim.id}
         t0 = time.monotonic()
+        killed_at = time.time()
         victim.signal(signal.SIGKILL)
         moved = wait_for(lambda: all(leases(r, prefix).get(c) not in (None, victim.id)
                                      for c in orphans)
@@ -80,12 +81,13 @@ def test_thirty_cameras_three_workers_then_kill_9(tmp_path: Path, prefix: str) -
               f"workers after {moved:.1f} s")
         assert moved <= 15.0
         assert time.monotonic() - t0 >= moved
-        live = running(r, prefix)
-        all_cams = [c for w, cams in live.items() if w != victim.id for c in cams]
-        assert len(all_cams) == len(set(all_cams)) == 30
+        wait_for(lambda: sorted(c for w, cams in running(r, prefix).items()
+                                if w != victim.id for c in cams) == every_camera, 10,
+                 what="30 cameras on the two survivors")
     finally:
         for w in workers:
             w.stop()
+    assert_never_twice(_intervals(workers, ended={victim.id: killed_at}))
 
 
 def test_parameter_change_applied_within_a_second(tmp_path: Path, prefix: str) -> None:
@@ -142,8 +144,9 @@ def test_pause_resume_and_drain(tmp_path: Path, prefix: str) -> None:
         from orchestrator.cli import main
 
         assert main(["control", "pause", "cam01", "-c", str(cfg)]) == 0
-        wait_for(lambda: "cam01" not in running(r, prefix).get("wa", []), 10, what="paused")
-        assert r.hget(f"{prefix}status:camera:cam01", "state") == "paused"
+        wait_for(lambda: "cam01" not in running(r, prefix).get("wa", [])
+                 and r.hget(f"{prefix}status:camera:cam01", "state") == "paused", 10,
+                 what="paused")
         assert main(["control", "resume", "cam01", "-c", str(cfg)]) == 0
         wait_for(lambda: "cam01" in running(r, prefix).get("wa", []), 10, what="resumed")
         b = WorkerProc(cfg, "wb")
@@ -216,7 +219,15 @@ def _epoch(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def _intervals(workers: list[WorkerProc]) -> dict[str, list[tuple[float, float, str]]]:
+def assert_never_twice(per: dict[str, list[tuple[float, float, str]]]) -> None:
+    for cam, spans in per.items():
+        spans.sort()
+        for (_s1, e1, w1), (s2, _e2, w2) in itertools.pairwise(spans):
+            assert e1 <= s2, f"{cam} ran on {w1} and {w2} at once ({s2:.3f} < {e1:.3f})"
+
+
+def _intervals(workers: list[WorkerProc], ended: dict[str, float] | None = None
+               ) -> dict[str, list[tuple[float, float, str]]]:
     """Per camera, the [leased, stopped] intervals of every worker, from their logs."""
     import re
     from datetime import datetime
@@ -234,8 +245,8 @@ def _intervals(workers: list[WorkerProc]) -> dict[str, list[tuple[float, float, 
                 open_[m[3]] = t
             elif m[3] in open_:
                 per.setdefault(m[3], []).append((open_.pop(m[3]), t, w.id))
-        for cam, t in open_.items():
-            per.setdefault(cam, []).append((t, float("inf"), w.id))
+        for cam, t in open_.items():  # still running at the end, or until the worker died
+            per.setdefault(cam, []).append((t, (ended or {}).get(w.id, float("inf")), w.id))
     return per
 
 
@@ -277,10 +288,7 @@ def test_redis_restart_workers_reestablish_leases_never_twice(tmp_path: Path,
         server.wait(10)
     per = _intervals(workers)
     assert set(per) == {f"cam{i:02d}" for i in range(6)}
-    for cam, spans in per.items():
-        spans.sort()
-        for (_s1, e1, w1), (s2, _e2, w2) in itertools.pairwise(spans):
-            assert e1 <= s2, f"{cam} ran on {w1} and {w2} at once ({s2:.3f} < {e1:.3f})"
+    assert_never_twice(per)
     assert any(len(spans) > 1 for spans in per.values())  # leases were really re-taken
 
 

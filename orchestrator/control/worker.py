@@ -73,6 +73,7 @@ class Worker:
         try:
             async with self.service.running():
                 loops = [self._every(self.c.heartbeat_s, self._heartbeat, "heartbeat"),
+                         self._every(self.c.heartbeat_s, self._housekeeping, "housekeeping"),
                          self._every(self.c.claim_interval_s, self._claim, "claim"),
                          self._every(0.25, self._watchdog, "watchdog"),
                          self._every(self.c.status_interval_s, self.status.publish, "status"),
@@ -89,12 +90,15 @@ class Worker:
             await self.redis.aclose()
 
     async def _every(self, period: float, step: Any, name: str) -> None:
+        """Run ``step`` at a fixed rate (a slow step does not push the next one back)."""
+        next_at = time.monotonic()
         while True:
             try:
                 await step()
             except (ControlPlaneError, RedisError, OSError) as e:
                 log.warning("%s: %s", name, e)
-            await asyncio.sleep(period)
+            next_at = max(next_at + period, time.monotonic())
+            await asyncio.sleep(next_at - time.monotonic())
 
     # -- leases -------------------------------------------------------------------------------
 
@@ -130,6 +134,7 @@ class Worker:
         log.info("leased %s (token %d)", lease.camera, lease.token)
 
     async def _heartbeat(self) -> None:
+        """Renew the leases: nothing slow here, or renewals would come late."""
         await self.status.register()
         t0 = time.monotonic()
         leases = [Lease(c, h.token) for c, h in self.held.items()]
@@ -140,6 +145,8 @@ class Worker:
                 await self._drop(cam)
             else:
                 h.valid_until = t0 + self.trust_s
+
+    async def _housekeeping(self) -> None:
         await self._rebalance()
         await self._catch_up()
 
@@ -164,7 +171,9 @@ class Worker:
             return
         await self._drop(cam)
         await self.leases.release([Lease(cam, h.token)])
-        self._excluded[cam] = time.monotonic() + 2 * self.c.heartbeat_s
+        # Long enough for another worker's claim loop to take it, short enough that we take
+        # it back if that worker dies soon after.
+        self._excluded[cam] = time.monotonic() + 3 * self.c.claim_interval_s
 
     async def _drop(self, cam: str) -> None:
         async with self._lock:

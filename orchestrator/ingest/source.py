@@ -108,6 +108,14 @@ class _Handover:
                 continue
         fut.cancel()
 
+    def close(self) -> None:
+        """From the loop's thread: end the stream for the consumer now."""
+        if self._end is None:
+            self._end = EndOfStream("stopped")
+        self._wake.set()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(self._end)
+
     async def get(self) -> AnalysisFrame | EndOfStream:
         if not self._live and self._end is None:
             return await self._queue.get()
@@ -244,7 +252,10 @@ class VideoSource:
             self.stop()
 
     def stop(self) -> None:
+        """Stop decoding; a consumer waiting for the next frame gets the end at once."""
         self._stop.set()
+        if self._handover is not None:
+            self._handover.close()
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread:

@@ -8,6 +8,7 @@ its own work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import AsyncIterator
@@ -53,20 +54,23 @@ class SyntheticSource:
         rng = np.random.default_rng(0)
         self.image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
         self.decoded = self.dropped = self.decode_errors = 0
-        self._stopped = False
+        self._stopped = asyncio.Event()
 
     def stop(self) -> None:
-        self._stopped = True
+        self._stopped.set()
 
     async def __aiter__(self) -> AsyncIterator[AnalysisFrame]:
         # Cameras are not in phase with each other: start at a random point of the period.
         t0 = time.monotonic() + random.random() * self.period
         k = 0
-        while not self._stopped:
+        while not self._stopped.is_set():
             due = t0 + k * self.period
             now = time.monotonic()
             if now < due:
-                await asyncio.sleep(due - now)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), due - now)
+                if self._stopped.is_set():
+                    return
             elif now - due > self.period:  # behind: skip what is stale, count it
                 skipped = int((now - due) / self.period)
                 self.dropped += skipped
