@@ -29,26 +29,27 @@ def _points(text: str) -> list[tuple[float, float]]:
     return pts  # type: ignore[return-value]
 
 
-def parse_zone(text: str) -> ZoneConfig:
-    """``NAME:x,y;x,y;x,y[:DWELL_S]``"""
+def _parse_rule(text: str, model: Any, flag: str, syntax: str, third: str) -> Any:
+    """``NAME:x,y;x,y...[:THIRD]`` → a validated rule model; ``third`` names the optional
+    last field."""
     parts = text.split(":")
     if len(parts) not in (2, 3):
-        raise UsageError(f"--zone expects NAME:x,y;x,y;x,y[:DWELL_S], got {text!r}")
+        raise UsageError(f"{flag} expects {syntax}, got {text!r}")
     doc: dict[str, Any] = {"name": parts[0], "points": _points(parts[1])}
     if len(parts) == 3:
-        doc["min_dwell_s"] = parts[2]
-    return validated(ZoneConfig, doc, "--zone", text)
+        doc[third] = parts[2]
+    return validated(model, doc, flag, text)
+
+
+def parse_zone(text: str) -> ZoneConfig:
+    """``NAME:x,y;x,y;x,y[:DWELL_S]``"""
+    return _parse_rule(text, ZoneConfig, "--zone", "NAME:x,y;x,y;x,y[:DWELL_S]", "min_dwell_s")
 
 
 def parse_line(text: str) -> LineConfig:
     """``NAME:x,y;x,y[;...][:a_to_b|b_to_a|any]``"""
-    parts = text.split(":")
-    if len(parts) not in (2, 3):
-        raise UsageError(f"--line expects NAME:x,y;x,y[:a_to_b|b_to_a|any], got {text!r}")
-    doc: dict[str, Any] = {"name": parts[0], "points": _points(parts[1])}
-    if len(parts) == 3:
-        doc["direction"] = parts[2]
-    return validated(LineConfig, doc, "--line", text)
+    return _parse_rule(text, LineConfig, "--line", "NAME:x,y;x,y[:a_to_b|b_to_a|any]",
+                       "direction")
 
 
 def validated(model: Any, doc: dict[str, Any], flag: str, text: str) -> Any:

@@ -82,8 +82,7 @@ def fetch_clip(nvr: NvrConfig, start: datetime, end: datetime, out: Path,
             t = (p.pts - first) * tb
             if t >= wanted:
                 break
-            packets.append(StoredPacket(bytes(p), p.pts, p.dts if p.dts is not None else p.pts,
-                                        t, p.is_keyframe))
+            packets.append(StoredPacket.of(p, t))
     finally:
         container.close()
     if not packets:

@@ -43,6 +43,12 @@ class StoredPacket:
     time: float
     keyframe: bool
 
+    @classmethod
+    def of(cls, packet: Any, time: float) -> StoredPacket:
+        """Copy a demuxed PyAV packet (its pts must be set) stamped with ``time``."""
+        dts = packet.dts if packet.dts is not None else packet.pts
+        return cls(bytes(packet), packet.pts, dts, time, packet.is_keyframe)
+
 
 class PacketRing:
     """The last ``seconds`` of compressed video of one camera, bounded in bytes too.

@@ -74,6 +74,5 @@ class RecordingStream:
             if start is None:
                 start = packet.pts
             t = time.monotonic() if self.live else (packet.pts - start) * tb
-            dts = packet.dts if packet.dts is not None else packet.pts
-            self.ring.append(StoredPacket(bytes(packet), packet.pts, dts, t, packet.is_keyframe))
+            self.ring.append(StoredPacket.of(packet, t))
             self.packets += 1

@@ -307,9 +307,7 @@ class VideoSource:
             if packet.pts is not None and self.ring is not None and packet.size:
                 ptime = (time.monotonic() if self.live
                          else offset + (packet.pts - start_pts) * tb)
-                dts = packet.dts if packet.dts is not None else packet.pts
-                self.ring.append(StoredPacket(bytes(packet), packet.pts, dts, ptime,
-                                              packet.is_keyframe))
+                self.ring.append(StoredPacket.of(packet, ptime))
             try:
                 frames = packet.decode()
                 consecutive_errors = 0
