@@ -361,6 +361,32 @@ class ControlConfig(_Strict):
         return self
 
 
+class AlarmConfig(_Strict):
+    """Delivery of alarms: outbox → RabbitMQ → the 3D platform and DingTalk."""
+
+    amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ URL.")
+    exchange: str = Field("perishield.alarms", min_length=1, description="Durable topic exchange.")
+    queue_prefix: str = Field("perishield", min_length=1, description="Prefix of delivery queues.")
+    max_attempts: int = Field(8, ge=1, le=100, description="Deliveries tried before the DLQ.")
+    retry_delays_s: list[float] = Field(
+        default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0, 60.0],
+        description="Wait before retry n (the last one repeats).")
+    prefetch: int = Field(32, ge=1, le=10000, description="Unacked messages per consumer.")
+    relay_batch: int = Field(200, ge=1, le=10000, description="Outbox rows per publish round.")
+    platform_url: str | None = Field(None, description="3D platform alarm endpoint (POST).")
+    platform_timeout_s: float = Field(5.0, gt=0, le=120, description="Deadline of a POST.")
+    dingtalk_url: str | None = Field(
+        None, description="DingTalk robot webhook (…/robot/send?access_token=…).")
+    dingtalk_secret: str | None = Field(None, description="Robot signing secret (SEC…).")
+    dingtalk_per_minute: int = Field(20, ge=1, le=60, description="Robot messages a minute.")
+    evidence_base_url: str = Field("http://127.0.0.1:8080/evidence",
+                                   description="Public base URL of snapshots and clips.")
+    evidence_secret: str = Field(
+        "", description="HMAC key of time-limited evidence links; empty = unsigned links.")
+    site: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Camera id → position on the site map {x, y, z}.")
+
+
 class Settings(BaseSettings):
     """Everything PeriShield needs to run, built once in the entry point and passed down."""
 
@@ -373,6 +399,7 @@ class Settings(BaseSettings):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     outputs: OutputConfig = Field(default_factory=OutputConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
+    alarms: AlarmConfig = Field(default_factory=AlarmConfig)
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> Settings:

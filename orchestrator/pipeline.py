@@ -73,7 +73,7 @@ class CameraPipeline:
         self.tracker = tracker_for(settings.tracker)
         self.rules = RuleEngine(camera, forget_after_s=max(10.0, 4 * settings.tracker.lost_s))
         self.recorder = EventRecorder(camera, out, store, self.ring, on_event, on_evidence,
-                                      fence=fence)
+                                      fence=fence, alarms=settings.alarms)
         self.on_frame = on_frame
         self.stats = stats or CameraStats()
         self.stop = stop or asyncio.Event()

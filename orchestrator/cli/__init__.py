@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
+from orchestrator.cli.alarms import add_parsers as add_alarm_parsers
 from orchestrator.cli.analysis import cmd_analyze, cmd_eval, cmd_events
 from orchestrator.cli.common import EXIT_ASSET, EXIT_CONFIG, EXIT_SOURCE, UsageError
 from orchestrator.cli.control import add_parsers as add_control_parsers
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Triton's Prometheus endpoint ('' to skip)")
     t.set_defaults(func=cmd_triton)
     add_control_parsers(sub, config_arg)
+    add_alarm_parsers(sub, config_arg)
     return p
 
 

@@ -9,9 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from orchestrator.alarms.schema import messages_for
 from orchestrator.classes import class_name
-from orchestrator.config import CameraConfig, OutputConfig
+from orchestrator.config import AlarmConfig, CameraConfig, OutputConfig
 from orchestrator.detections import Detections
 from orchestrator.events.model import Event, new_ulid, utc
 from orchestrator.events.snapshot import annotate, encode_jpeg
@@ -41,7 +43,8 @@ class EventRecorder:
 
     def __init__(self, camera: CameraConfig, outputs: OutputConfig, store: EventStore,
                  ring: PacketRing | None, on_event: EventCallback | None = None,
-                 on_evidence: EventCallback | None = None, fence: int | None = None) -> None:
+                 on_evidence: EventCallback | None = None, fence: int | None = None,
+                 alarms: AlarmConfig | None = None) -> None:
         self.camera = camera
         self.outputs = outputs
         self.store = store
@@ -49,6 +52,7 @@ class EventRecorder:
         self.on_event = on_event
         self.on_evidence = on_evidence
         self.fence = fence  # lease token: the store refuses writes once a newer one exists
+        self.alarms = alarms  # when set, events and ready clips go to the outbox too
         self.root = outputs.evidence_dir
         self._pending: list[_PendingClip] = []
         self.recorded = 0
@@ -95,7 +99,7 @@ class EventRecorder:
         ev = self._build(hit, frame, det, trajectory)
         await asyncio.to_thread(self._write_snapshot, ev, frame, det, hit.index, trajectory)
         try:
-            await asyncio.to_thread(self.store.insert, ev, self.fence)
+            await asyncio.to_thread(self.store.insert, ev, self.fence, self._messages(ev))
         except StaleFenceError:
             (self.root / ev.snapshot).unlink(missing_ok=True)  # type: ignore[operator]
             raise
@@ -122,6 +126,11 @@ class EventRecorder:
         self._pending = [p for p in self._pending if p not in due]
         for p in due:
             await self._write_clip(p)
+
+    def _messages(self, ev: Event, kind: str = "alarm") -> list[tuple[str, str, dict[str, Any]]]:
+        if self.alarms is None:
+            return []
+        return messages_for(ev, self.alarms, self.alarms.evidence_secret, kind)
 
     async def fetch_from_recorder(self, ev: Event, path: Path) -> bool:
         """Fetch the event's clip from the camera's NVR (playback), if it has one."""
@@ -156,6 +165,8 @@ class EventRecorder:
             ev.clip_status = "ready" if await self.fetch_from_recorder(ev, clip_path) else "failed"
             if ev.clip_status == "failed":
                 ev.clip = None
-        await asyncio.to_thread(self.store.set_clip, ev.id, ev.clip_status, ev.clip, self.fence)
+        follow_up = self._messages(ev, "clip_ready") if ev.clip_status == "ready" else []
+        await asyncio.to_thread(self.store.set_clip, ev.id, ev.clip_status, ev.clip, self.fence,
+                                follow_up)
         if self.on_evidence:
             self.on_evidence(ev)

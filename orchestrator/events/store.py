@@ -5,7 +5,7 @@ Calls are blocking; the pipeline runs them in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +48,44 @@ camera_fences = sa.Table(
     "camera_fences", metadata,
     sa.Column("camera_id", sa.String(64), primary_key=True),
     sa.Column("token", sa.BigInteger, nullable=False),
+)
+
+
+# Messages to announce, written in the event's own transaction (an alarm is durable before it is
+# announced); the relay publishes them to RabbitMQ and marks them once the broker confirmed.
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("event_id", sa.String(26), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # alarm | clip_ready
+    sa.Column("routing_key", sa.String(128), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_outbox_unpublished", "published_at", "id"),
+)
+
+# One row per (event, kind, target) delivered: consumers are idempotent by it.
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("event_id", sa.String(26), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(32), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Operators' acknowledgements and false-alarm marks.
+acknowledgements = sa.Table(
+    "acknowledgements", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("event_id", sa.String(26), nullable=False, index=True),
+    sa.Column("operator", sa.String(64), nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),  # confirmed | false_alarm
+    sa.Column("note", sa.Text),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
 
 
@@ -127,11 +165,18 @@ class EventStore:
         raise StaleFenceError(f"camera {camera!r}: lease token {token} is stale "
                               f"(newest {current}); write refused")
 
-    def insert(self, ev: Event, fence: int | None = None) -> None:
-        """Insert an event; with ``fence`` only while no newer lease token exists."""
+    @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
+    def insert(self, ev: Event, fence: int | None = None,
+               messages: Sequence[tuple[str, str, dict[str, Any]]] = ()) -> None:
+        """Insert an event (with ``fence``: only while no newer lease token exists) and, in the
+        same transaction, its outbox ``messages`` (kind, routing key, payload)."""
         with self._tx() as c:
             if fence is not None:
                 self._check_fence(c, ev.camera, fence)
+            self._enqueue(c, ev.id, messages)
             c.execute(events.insert().values(
                 id=ev.id, camera_id=ev.camera, rule=ev.rule, rule_kind=ev.rule_kind,
                 direction=ev.direction, track_id=ev.track_id, class_id=ev.class_id,
@@ -140,9 +185,20 @@ class EventStore:
                 detected_at=ev.detected_at, snapshot_path=ev.snapshot, clip_path=ev.clip,
                 clip_status=ev.clip_status, fence_token=fence))
 
+    @staticmethod
+    def _enqueue(c: sa.Connection, event_id: str,
+                 messages: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        now = datetime.now(UTC)
+        for kind, key, payload in messages:
+            c.execute(outbox.insert().values(event_id=event_id, kind=kind, routing_key=key,
+                                             payload=payload, created_at=now))
+
     def set_clip(self, event_id: str, status: str, path: str | None,
-                 fence: int | None = None) -> None:
+                 fence: int | None = None,
+                 messages: Sequence[tuple[str, str, dict[str, Any]]] = ()) -> None:
+        """Record the clip's outcome and, in the same transaction, its follow-up messages."""
         with self._tx() as c:
+            self._enqueue(c, event_id, messages)
             if fence is not None:
                 camera = c.execute(sa.select(events.c.camera_id)
                                    .where(events.c.id == event_id)).scalar()

@@ -1,0 +1,110 @@
+"""The outbox relay: publishes committed outbox rows to RabbitMQ with publisher confirms.
+
+A row is marked published only after the broker confirmed it; rows of a round that failed (broker
+down or restarting, relay killed) stay unpublished and are sent again, so delivery is at least
+once and the consumers are idempotent by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import sqlalchemy as sa
+
+from orchestrator.config import AlarmConfig
+from orchestrator.events.store import EventStore, outbox
+
+log = logging.getLogger(__name__)
+
+
+def pending(store: EventStore, limit: int) -> list[Any]:
+    with store.engine.connect() as c:
+        return list(c.execute(sa.select(outbox).where(outbox.c.published_at.is_(None))
+                              .order_by(outbox.c.id).limit(limit)))
+
+
+def mark_published(store: EventStore, ids: list[int]) -> None:
+    with store.engine.begin() as c:
+        c.execute(outbox.update().where(outbox.c.id.in_(ids))
+                  .values(published_at=datetime.now(UTC)))
+
+
+# Targets and the message kinds each one takes.
+TARGETS: dict[str, tuple[str, ...]] = {"platform": ("alarm", "clip_ready"),
+                                       "dingtalk": ("alarm",)}
+
+
+async def declare_topology(channel: Any, cfg: AlarmConfig) -> Any:
+    """The exchange, every target's queue with its retry queues and DLQ, and the bindings.
+
+    Declared by the relay as well as by the consumers, so no message is published before its
+    queues exist (it would be dropped as unroutable)."""
+    exchange = await channel.declare_exchange(cfg.exchange, aio_pika.ExchangeType.TOPIC,
+                                              durable=True)
+    for target, kinds in TARGETS.items():
+        name = f"{cfg.queue_prefix}.{target}"
+        queue = await channel.declare_queue(name, durable=True)
+        for kind in kinds:
+            await queue.bind(exchange, routing_key=f"{kind}.#")
+        for i, wait in enumerate(cfg.retry_delays_s):
+            await channel.declare_queue(f"{name}.retry.{i}", durable=True, arguments={
+                "x-message-ttl": int(wait * 1000), "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": name})
+        await channel.declare_queue(f"{name}.dlq", durable=True)
+    return exchange
+
+
+class OutboxRelay:
+    """Polls the outbox and publishes what is pending; reconnects with backoff."""
+
+    def __init__(self, store: EventStore, cfg: AlarmConfig, idle_s: float = 0.05) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.idle_s = idle_s
+        self.published = 0
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                connection = await aio_pika.connect(self.cfg.amqp_url, timeout=5)
+                async with connection:
+                    channel = await connection.channel(publisher_confirms=True)
+                    exchange = await declare_topology(channel, self.cfg)
+                    delay = 0.5
+                    await self._pump(exchange)
+            except (TimeoutError, aio_pika.exceptions.AMQPError, OSError) as e:
+                log.warning("relay: broker unavailable (%s); retrying in %.1f s", e, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _pump(self, exchange: Any) -> None:
+        while not self._stop.is_set():
+            rows = await asyncio.to_thread(pending, self.store, self.cfg.relay_batch)
+            if not rows:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.idle_s)
+                continue
+            # Confirms arrive concurrently; a failure fails the round, nothing is marked.
+            await asyncio.gather(*(exchange.publish(_message(r), routing_key=r.routing_key,
+                                                    mandatory=True, timeout=10) for r in rows))
+            await asyncio.to_thread(mark_published, self.store, [r.id for r in rows])
+            self.published += len(rows)
+
+
+def _message(row: Any) -> aio_pika.Message:
+    return aio_pika.Message(json.dumps(row.payload).encode(), content_type="application/json",
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                            message_id=f"{row.event_id}:{row.kind}",
+                            headers={"event_id": row.event_id, "kind": row.kind})

@@ -1,0 +1,175 @@
+"""Alarms through the real RabbitMQ to local servers speaking the platform's and DingTalk's
+protocols."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aio_pika
+import aiohttp
+import pytest
+import sqlalchemy as sa
+
+from orchestrator.alarms.acks import UnknownEvent, acknowledge, acknowledgements_of
+from orchestrator.alarms.delivery import DeliveryWorker
+from orchestrator.alarms.relay import OutboxRelay
+from orchestrator.alarms.schema import messages_for, sign_path
+from orchestrator.alarms.targets import DingTalkSender, PlatformSender, dingtalk_signed_url
+from orchestrator.config import AlarmConfig
+from orchestrator.events.model import Event, new_ulid
+from orchestrator.events.store import EventStore, deliveries, outbox
+from tests.alarm_peers import Peers
+
+pytestmark = pytest.mark.rabbitmq
+AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+SECRET = "SECtest0123456789"
+
+
+def make_event(i: int, camera: str = "north-wall") -> Event:
+    at = datetime.now(UTC) - timedelta(seconds=1)
+    return Event(id=new_ulid(), camera=camera, rule="wall", rule_kind="line",
+                 direction="b_to_a", track_id=i, class_id=0, class_name="person", score=0.87,
+                 box=[1, 2, 30, 80], trajectory=[[at.timestamp(), 10.0, 70.0]],
+                 video_time=1.0, capture_time=at, detected_at=at, snapshot=f"c/{i}.jpg",
+                 clip=f"c/{i}.mp4", clip_status="pending")
+
+
+@pytest.fixture
+def cfg(peers: Peers) -> Iterator[AlarmConfig]:
+    tag = uuid.uuid4().hex[:8]
+    c = AlarmConfig(amqp_url=AMQP, exchange=f"test.{tag}", queue_prefix=f"test.{tag}",
+                    max_attempts=30, retry_delays_s=[0.2, 0.5, 1.0], prefetch=64,
+                    platform_url=peers.platform_url, dingtalk_url=peers.dingtalk_url,
+                    dingtalk_secret=SECRET, dingtalk_per_minute=60,
+                    evidence_secret="k", site={"north-wall": {"x": 10.0, "y": 2.0, "z": 0.0}})
+    yield c
+    asyncio.run(_delete_topology(c))
+
+
+async def _delete_topology(c: AlarmConfig) -> None:
+    conn = await aio_pika.connect(AMQP)
+    async with conn:
+        ch = await conn.channel()
+        for target in ("platform", "dingtalk"):
+            q = f"{c.queue_prefix}.{target}"
+            for name in [q, f"{q}.dlq", *(f"{q}.retry.{i}" for i in range(3))]:
+                await ch.queue_delete(name)
+        await ch.exchange_delete(c.exchange)
+
+
+@pytest.fixture
+def peers() -> Iterator[Peers]:
+    with Peers(SECRET, per_minute=60) as p:
+        yield p
+
+
+async def deliver_all(store: EventStore, cfg: AlarmConfig, done: object,
+                      timeout: float = 60) -> dict[str, int]:
+    async with aiohttp.ClientSession() as session:
+        relay = OutboxRelay(store, cfg)
+        platform = DeliveryWorker(store, cfg, "platform", PlatformSender(cfg, session))
+        ding = DeliveryWorker(store, cfg, "dingtalk", DingTalkSender(cfg, session),
+                              batch=100, batch_wait_s=0.5)
+        tasks = [asyncio.create_task(x.run()) for x in (relay, platform, ding)]
+        t0 = time.monotonic()
+        while not done():  # type: ignore[operator]
+            assert time.monotonic() - t0 < timeout, "alarms not delivered in time"
+            await asyncio.sleep(0.1)
+        for x in (relay, platform, ding):
+            x.request_stop()
+        await asyncio.gather(*tasks)
+        return {"retried": platform.retried, "dead": platform.dead}
+
+
+def test_every_alarm_reaches_both_peers_once_despite_500s(tmp_path: Path, cfg: AlarmConfig,
+                                                          peers: Peers) -> None:
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    n = 200
+    for i in range(n):
+        ev = make_event(i)
+        store.insert(ev, messages=messages_for(ev, cfg, cfg.evidence_secret))
+    peers.fail_until = time.monotonic() + 2.0  # the platform answers 500 for 2 s
+    counts = asyncio.run(deliver_all(
+        store, cfg, lambda: len(peers.platform_requests) == n
+        and peers.dingtalk_alarm_count() == n))
+    print(f"{n} alarms: platform got {len(peers.platform_requests)} unique, "
+          f"{sum(peers.platform_requests.values())} accepted posts, "
+          f"{counts['retried']} retries; DingTalk {peers.dingtalk_alarm_count()} alarms in "
+          f"{len(peers.dingtalk_messages)} signed messages")
+    assert set(peers.platform_requests.values()) == {1}  # none twice in its idempotent view
+    assert counts["retried"] > 0 and counts["dead"] == 0
+    assert peers.dingtalk_rejected == 0 and len(peers.dingtalk_messages) <= 4
+    body = next(iter(peers.platform_bodies.values()))
+    assert body["schema_version"] == "1.0" and body["type"] == "alarm"
+    assert body["camera"]["position"] == {"x": 10.0, "y": 2.0, "z": 0.0}
+    assert "sig=" in body["evidence"]["snapshot_url"]
+    with store.engine.connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar() == 2 * n
+        assert c.execute(sa.select(sa.func.count()).select_from(outbox)
+                         .where(outbox.c.published_at.is_(None))).scalar() == 0
+
+
+def test_dead_letter_after_max_attempts(tmp_path: Path, peers: Peers) -> None:
+    tag = uuid.uuid4().hex[:8]
+    cfg = AlarmConfig(amqp_url=AMQP, exchange=f"test.{tag}", queue_prefix=f"test.{tag}",
+                      max_attempts=3, retry_delays_s=[0.1, 0.2, 0.3],
+                      platform_url=peers.platform_url)
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    ev = make_event(1)
+    store.insert(ev, messages=messages_for(ev, cfg, ""))
+    peers.fail_until = time.monotonic() + 3600
+
+    async def scenario() -> int:
+        async with aiohttp.ClientSession() as session:
+            relay = OutboxRelay(store, cfg)
+            worker = DeliveryWorker(store, cfg, "platform", PlatformSender(cfg, session))
+            tasks = [asyncio.create_task(relay.run()), asyncio.create_task(worker.run())]
+            t0 = time.monotonic()
+            while worker.dead < 1 and time.monotonic() - t0 < 20:
+                await asyncio.sleep(0.05)
+            relay.request_stop()
+            worker.request_stop()
+            await asyncio.gather(*tasks)
+        conn = await aio_pika.connect(AMQP)
+        async with conn:
+            ch = await conn.channel()
+            dlq = await ch.declare_queue(f"{cfg.queue_prefix}.platform.dlq", durable=True)
+            return dlq.declaration_result.message_count
+
+    try:
+        assert asyncio.run(scenario()) == 1
+    finally:
+        asyncio.run(_delete_topology(cfg))
+
+
+def test_dingtalk_signature_matches_the_robot_spec() -> None:
+    url = dingtalk_signed_url("https://oapi.dingtalk.com/robot/send?access_token=x", SECRET,
+                              now_ms=1700000000000)
+    assert "timestamp=1700000000000&sign=" in url
+    assert "%2B" in url or "%2F" in url or "%3D" in url  # base64 is url-encoded
+
+
+def test_evidence_links_are_time_limited() -> None:
+    cfg = AlarmConfig(evidence_base_url="http://site/evidence", evidence_secret="k")
+    ev = make_event(1)
+    url = messages_for(ev, cfg, "k")[0][2]["evidence"]["snapshot_url"]
+    expires = int(url.split("expires=")[1].split("&")[0])
+    assert url.endswith(f"sig={sign_path(ev.snapshot, 'k', expires)}")  # type: ignore[arg-type]
+    assert expires > time.time() + 3600
+
+
+def test_acknowledgements(tmp_path: Path) -> None:
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    ev = make_event(1)
+    store.insert(ev)
+    acknowledge(store, ev.id, "guard-7", "false_alarm", "a cat")
+    acks = acknowledgements_of(store, ev.id)
+    assert [(a["operator"], a["verdict"], a["note"]) for a in acks] == [
+        ("guard-7", "false_alarm", "a cat")]
+    with pytest.raises(UnknownEvent):
+        acknowledge(store, "nope", "guard-7", "confirmed")
