@@ -74,6 +74,12 @@ class Peers:
         self.dingtalk_messages.append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
+    def dingtalk_ids(self) -> set[str]:
+        import re
+
+        return {m for msg in self.dingtalk_messages
+                for m in re.findall(r"`([0-9A-Z]{26})`", msg["markdown"]["text"])}
+
     def dingtalk_alarm_count(self) -> int:
         return sum(m["markdown"]["text"].count("\n- **") for m in self.dingtalk_messages)
 

@@ -101,7 +101,7 @@ class DeliveryWorker:
                     queue = await self.declare(channel)
                     delay = 0.5
                     await self._consume(channel, queue)
-            except (TimeoutError, aio_pika.exceptions.AMQPError, OSError) as e:
+            except Exception as e:  # noqa: BLE001 - any broker fault: reconnect, resume
                 log.warning("%s: broker unavailable (%s); retrying in %.1f s", self.target, e,
                             delay)
                 with contextlib.suppress(TimeoutError):

@@ -83,7 +83,7 @@ class OutboxRelay:
                     exchange = await declare_topology(channel, self.cfg)
                     delay = 0.5
                     await self._pump(exchange)
-            except (TimeoutError, aio_pika.exceptions.AMQPError, OSError) as e:
+            except Exception as e:  # noqa: BLE001 - any broker fault: reconnect, resume
                 log.warning("relay: broker unavailable (%s); retrying in %.1f s", e, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)

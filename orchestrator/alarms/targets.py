@@ -54,7 +54,8 @@ def dingtalk_markdown(alarms: list[Alarm]) -> dict[str, Any]:
         p = a.payload
         lines.append(f"- **{p['camera']['id']}** {p['rule']['name']} "
                      f"{p['rule']['direction'] or ''} · {p['object']['class']} "
-                     f"{p['object']['score']:.2f} · {p['captured_at'][11:19]}Z")
+                     f"{p['object']['score']:.2f} · {p['captured_at'][11:19]}Z · "
+                     f"`{p['event_id']}`")
     snap = alarms[0].payload["evidence"]["snapshot_url"]
     if snap:
         lines.append(f"\n![snapshot]({snap})")
