@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from pathlib import Path
 
 from aiohttp import web
 
+from api.evidence import evidence_handler
 from orchestrator.events.store import EventStore
 
 STORE = web.AppKey("store", EventStore)
@@ -28,7 +30,8 @@ async def list_events(request: web.Request) -> web.Response:
     return web.json_response([e.to_json() for e in events])
 
 
-def create_app(store: EventStore) -> web.Application:
+def create_app(store: EventStore, evidence_root: Path | None = None,
+               evidence_secret: str = "") -> web.Application:
     """The API over an event store.
 
     Example:
@@ -39,4 +42,7 @@ def create_app(store: EventStore) -> web.Application:
     app[STORE] = store
     app.router.add_get("/healthz", health)
     app.router.add_get("/events", list_events)
+    if evidence_root is not None:
+        app.router.add_get("/evidence/{path:.+}", evidence_handler(evidence_root,
+                                                                  evidence_secret))
     return app

@@ -66,3 +66,48 @@ def test_api_lists_events(tmp_path: Path) -> None:
     health, body, bad = asyncio.run(scenario())
     assert health == 200 and bad == 400
     assert [e["rule"] for e in body] == ["wall"]
+
+
+def test_evidence_is_served_only_signed_and_inside_the_root(tmp_path: Path) -> None:
+    from orchestrator.alarms.schema import evidence_url
+    from orchestrator.config import AlarmConfig
+
+    root = tmp_path / "evidence"
+    (root / "cam" / "2026-11-25").mkdir(parents=True)
+    (root / "cam" / "2026-11-25" / "E1.jpg").write_bytes(b"\xff\xd8jpeg")
+    (tmp_path / "secret.txt").write_text("not evidence")
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+
+    async def scenario() -> dict[str, int | bytes]:
+        runner = web.AppRunner(create_app(store, root, "k"))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        cfg = AlarmConfig(evidence_base_url=f"http://127.0.0.1:{port}/evidence")
+        good = evidence_url(cfg, "cam/2026-11-25/E1.jpg", "k")
+        expired = evidence_url(cfg, "cam/2026-11-25/E1.jpg", "k", now=0)
+        out: dict[str, int | bytes] = {}
+        try:
+            async with aiohttp.ClientSession() as s:
+                async with s.get(good) as r:  # type: ignore[arg-type]
+                    out["good"], out["body"] = r.status, await r.read()
+                async with s.get(expired) as r:  # type: ignore[arg-type]
+                    out["expired"] = r.status
+                async with s.get(f"http://127.0.0.1:{port}/evidence/cam/2026-11-25/E1.jpg"
+                                 ) as r:
+                    out["unsigned"] = r.status
+                for i, path in enumerate(["../secret.txt", "cam/../../secret.txt",
+                                          "%2e%2e/secret.txt", "..%2fsecret.txt"]):
+                    bad = evidence_url(cfg, path, "k")
+                    async with s.get(bad) as r:  # type: ignore[arg-type]
+                        out[f"traversal{i}"] = r.status
+                        assert b"not evidence" not in await r.read()
+        finally:
+            await runner.cleanup()
+        return out
+
+    got = asyncio.run(scenario())
+    assert got["good"] == 200 and got["body"] == b"\xff\xd8jpeg"
+    assert got["expired"] == 403 and got["unsigned"] == 403
+    assert all(got[f"traversal{i}"] in (403, 404) for i in range(4))

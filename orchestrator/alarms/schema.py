@@ -28,7 +28,7 @@ def evidence_url(cfg: AlarmConfig, path: str | None, secret: str, now: float | N
         return None
     if not secret:
         return f"{cfg.evidence_base_url.rstrip('/')}/{quote(path)}"
-    expires = int((now or time.time()) + LINK_TTL_S)
+    expires = int((time.time() if now is None else now) + LINK_TTL_S)
     sig = sign_path(path, secret, expires)
     return f"{cfg.evidence_base_url.rstrip('/')}/{quote(path)}?expires={expires}&sig={sig}"
 
