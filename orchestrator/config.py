@@ -324,6 +324,7 @@ class OutputConfig(_Strict):
     pre_roll_s: float = Field(3.0, ge=0, le=60, description="Clip seconds before the event.")
     post_roll_s: float = Field(3.0, ge=0, le=60, description="Clip seconds after the event.")
     snapshot_quality: int = Field(90, ge=10, le=100, description="JPEG quality of snapshots.")
+    retention_days: float = Field(183.0, gt=0, description="Events and their evidence kept.")
 
     @property
     def evidence_dir(self) -> Path:

@@ -22,6 +22,7 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
     ("detector", c.DetectorConfig),
     ("detector.triton", c.TritonConfig),
     ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig), ("control", c.ControlConfig),
+    ("alarms", c.AlarmConfig),
 ]
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import sqlalchemy as sa
 from aiohttp import web
 
 from api import create_app
@@ -111,3 +112,35 @@ def test_evidence_is_served_only_signed_and_inside_the_root(tmp_path: Path) -> N
     assert got["good"] == 200 and got["body"] == b"\xff\xd8jpeg"
     assert got["expired"] == 403 and got["unsigned"] == 403
     assert all(got[f"traversal{i}"] in (403, 404) for i in range(4))
+
+
+def test_retention_deletes_old_rows_and_files_and_nothing_newer(tmp_path: Path) -> None:
+    from orchestrator.alarms.acks import acknowledge
+    from orchestrator.cli import main
+    from orchestrator.events.store import acknowledgements, outbox
+
+    root = tmp_path / "evidence"
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    now = datetime.now(UTC)
+    kept, gone = [], []
+    for days in (400, 200, 190, 100, 1):
+        ev = event("north", "wall", now - timedelta(days=days))
+        ev.snapshot, ev.clip = f"north/{ev.id}.jpg", f"north/{ev.id}.mp4"
+        for rel in (ev.snapshot, ev.clip):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(b"x")
+        store.insert(ev, messages=[("alarm", "alarm.north", {"id": ev.id})])
+        acknowledge(store, ev.id, "guard", "confirmed")
+        (gone if days > 183 else kept).append(ev)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"outputs:\n  data_dir: {tmp_path}\n")
+    assert main(["retention", "-c", str(cfg)]) == 0
+    assert {e.id for e in store.query(limit=100)} == {e.id for e in kept}
+    for e in gone:
+        assert not (root / e.snapshot).exists() and not (root / e.clip).exists()  # type: ignore[operator]
+    for e in kept:
+        assert (root / e.snapshot).exists() and (root / e.clip).exists()  # type: ignore[operator]
+    with store.engine.connect() as c:
+        for table in (outbox, acknowledgements):
+            left = {r.event_id for r in c.execute(sa.select(table.c.event_id))}
+            assert left == {e.id for e in kept}

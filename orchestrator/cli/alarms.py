@@ -67,6 +67,18 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    from orchestrator.events.retention import apply_retention  # noqa: PLC0415
+    from orchestrator.events.store import EventStore  # noqa: PLC0415
+
+    s = settings_from(args)
+    days = args.days or s.outputs.retention_days
+    report = apply_retention(EventStore(s.outputs.store_url), s.outputs.evidence_dir, days)
+    print(f"deleted {report.events} event(s) captured before {report.cutoff.isoformat()} "
+          f"and {report.files} evidence file(s)")
+    return 0
+
+
 def _on_signals(stop: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -89,3 +101,7 @@ def add_parsers(sub: Any, config_arg: Callable[[argparse.ArgumentParser, bool], 
     a.add_argument("--note")
     config_arg(a, False)
     a.set_defaults(func=cmd_ack)
+    t = sub.add_parser("retention", help="delete events (and evidence) past the retention")
+    t.add_argument("--days", type=float, help="override outputs.retention_days")
+    config_arg(t, False)
+    t.set_defaults(func=cmd_retention)
