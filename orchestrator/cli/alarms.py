@@ -79,6 +79,15 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from orchestrator.migrations import upgrade  # noqa: PLC0415
+
+    url = settings_from(args).outputs.store_url
+    upgrade(url)
+    print(f"event store schema up to date: {url.split('@')[-1]}")
+    return 0
+
+
 def _on_signals(stop: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,3 +114,7 @@ def add_parsers(sub: Any, config_arg: Callable[[argparse.ArgumentParser, bool], 
     t.add_argument("--days", type=float, help="override outputs.retention_days")
     config_arg(t, False)
     t.set_defaults(func=cmd_retention)
+    db = sub.add_parser("db", help="event store schema (Alembic)")
+    db.add_argument("action", choices=["upgrade"], help="migrate to the newest schema")
+    config_arg(db, False)
+    db.set_defaults(func=cmd_db)
