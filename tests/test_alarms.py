@@ -173,3 +173,28 @@ def test_acknowledgements(tmp_path: Path) -> None:
         ("guard-7", "false_alarm", "a cat")]
     with pytest.raises(UnknownEvent):
         acknowledge(store, "nope", "guard-7", "confirmed")
+
+
+def test_pipeline_enqueues_alarms_and_clip_follow_ups(tmp_path: Path, stadtmitte: Path) -> None:
+    from orchestrator.config import Settings
+    from orchestrator.service import Service
+
+    s = Settings.model_validate({
+        "cameras": [{"id": "gate", "source": str(stadtmitte), "analysis_fps": 10,
+                     "lines": [{"name": "gate", "points": [[320, 200], [320, 460]]}]}],
+        "outputs": {"data_dir": str(tmp_path), "pre_roll_s": 1, "post_roll_s": 1},
+        "alarms": {"evidence_base_url": "https://site/evidence", "evidence_secret": "k"}})
+    service = Service(s)
+    asyncio.run(service.run(restart_failed=False))
+    store = EventStore(s.outputs.store_url)
+    with store.engine.connect() as c:
+        rows = c.execute(sa.select(outbox.c.kind, outbox.c.payload)).all()
+    alarms = [p for k, p in rows if k == "alarm"]
+    ready = [p for k, p in rows if k == "clip_ready"]
+    assert len(alarms) == len(ready) == len(service.events) == 2
+    assert all(p["evidence"]["clip_url"] is None for p in alarms)  # not cut yet when announced
+    assert all(p["evidence"]["clip_url"].startswith("https://site/evidence/gate/") for p in ready)
+    assert {p["event_id"] for p in ready} == {e.id for e in service.events}
+    acknowledge(store, service.events[0].id, "guard", "false_alarm")
+    assert [e.id for e in store.query(status="false_alarm")] == [service.events[0].id]
+    assert [e.id for e in store.query(status="unacknowledged")] == [service.events[1].id]

@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--since", help="ISO time (UTC unless it says otherwise)")
     e.add_argument("--until", help="ISO time (UTC unless it says otherwise)")
     e.add_argument("--limit", type=int, default=50)
+    e.add_argument("--status", choices=["unacknowledged", "confirmed", "false_alarm"])
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_events)
 

@@ -98,7 +98,8 @@ def cmd_events(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     store = EventStore(settings.outputs.store_url)
     events = store.query(camera=args.camera, rule=args.rule, class_name=args.class_name,
-                         since=_when(args.since), until=_when(args.until), limit=args.limit)
+                         since=_when(args.since), until=_when(args.until), limit=args.limit,
+                         status=args.status)
     root = settings.outputs.evidence_dir.resolve()
     if args.json:
         for e in events:

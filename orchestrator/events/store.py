@@ -209,9 +209,22 @@ class EventStore:
 
     def query(self, camera: str | None = None, rule: str | None = None,
               class_name: str | None = None, since: datetime | None = None,
-              until: datetime | None = None, limit: int = 100) -> list[Event]:
-        """Newest first."""
+              until: datetime | None = None, limit: int = 100,
+              status: str | None = None) -> list[Event]:
+        """Newest first. ``status``: unacknowledged, confirmed or false_alarm (the latest
+        acknowledgement decides)."""
         q = sa.select(events)
+        if status is not None:
+            latest = (sa.select(acknowledgements.c.verdict)
+                      .where(acknowledgements.c.event_id == events.c.id)
+                      .order_by(acknowledgements.c.id.desc()).limit(1).scalar_subquery())
+            if status == "unacknowledged":
+                q = q.where(latest.is_(None))
+            elif status in ("confirmed", "false_alarm"):
+                q = q.where(latest == status)
+            else:
+                raise ValueError(f"status must be unacknowledged, confirmed or false_alarm, "
+                                 f"got {status!r}")
         if camera:
             q = q.where(events.c.camera_id == camera)
         if rule:
