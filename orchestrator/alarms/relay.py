@@ -53,9 +53,12 @@ async def declare_topology(channel: Any, cfg: AlarmConfig) -> Any:
         for kind in kinds:
             await queue.bind(exchange, routing_key=f"{kind}.#")
         for i, wait in enumerate(cfg.retry_delays_s):
+            # Quorum queues with at-least-once dead-lettering: a message whose wait ends while
+            # the broker stops is not lost on its way back (classic dead-lettering may drop it).
             await channel.declare_queue(f"{name}.retry.{i}", durable=True, arguments={
-                "x-message-ttl": int(wait * 1000), "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": name})
+                "x-queue-type": "quorum", "x-message-ttl": int(wait * 1000),
+                "x-dead-letter-exchange": "", "x-dead-letter-routing-key": name,
+                "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"})
         await channel.declare_queue(f"{name}.dlq", durable=True)
     return exchange
 
