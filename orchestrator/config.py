@@ -314,6 +314,19 @@ class TrackerConfig(_Strict):
         return self
 
 
+class S3Config(_Strict):
+    """S3-compatible object storage for evidence (MinIO, Ceph, AWS S3, …)."""
+
+    endpoint_url: str | None = Field(None, description="None = AWS; else e.g. http://minio:9000.")
+    bucket: str = Field(min_length=3, description="Bucket of the evidence.")
+    prefix: str = Field("", description="Key prefix inside the bucket.")
+    region: str = Field("us-east-1", description="Region name.")
+    access_key: str | None = Field(None, description="None = the default credential chain.")
+    secret_key: str | None = Field(None, description="Secret of access_key (never logged).")
+    link_ttl_s: float = Field(7 * 24 * 3600, gt=0, le=7 * 24 * 3600,
+                              description="Lifetime of presigned links in alarms.")
+
+
 class OutputConfig(_Strict):
     """Where events and their evidence go."""
 
@@ -325,6 +338,7 @@ class OutputConfig(_Strict):
     post_roll_s: float = Field(3.0, ge=0, le=60, description="Clip seconds after the event.")
     snapshot_quality: int = Field(90, ge=10, le=100, description="JPEG quality of snapshots.")
     retention_days: float = Field(183.0, gt=0, description="Events and their evidence kept.")
+    s3: S3Config | None = Field(None, description="Also keep evidence in object storage.")
 
     @property
     def evidence_dir(self) -> Path:

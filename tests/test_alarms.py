@@ -198,3 +198,19 @@ def test_pipeline_enqueues_alarms_and_clip_follow_ups(tmp_path: Path, stadtmitte
     acknowledge(store, service.events[0].id, "guard", "false_alarm")
     assert [e.id for e in store.query(status="false_alarm")] == [service.events[0].id]
     assert [e.id for e in store.query(status="unacknowledged")] == [service.events[1].id]
+
+
+def test_a_copy_published_twice_is_delivered_once(tmp_path: Path, cfg: AlarmConfig,
+                                                  peers: Peers) -> None:
+    """The relay re-sends rows it could not mark (crash after the confirm): the copies meet in
+    one DingTalk batch or arrive after the first was delivered; each alarm goes out once."""
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    for i in range(20):
+        ev = make_event(i)
+        msgs = messages_for(ev, cfg, "")
+        store.insert(ev, messages=msgs + msgs)  # two outbox rows: the same alarm twice
+    asyncio.run(deliver_all(store, cfg, lambda: len(peers.platform_requests) == 20
+                            and peers.dingtalk_alarm_count() >= 20))
+    time.sleep(1.0)
+    assert set(peers.platform_requests.values()) == {1}
+    assert peers.dingtalk_alarm_count() == 20 and len(peers.dingtalk_ids()) == 20

@@ -136,13 +136,18 @@ class DeliveryWorker:
 
     async def _handle(self, channel: Any, messages: list[Any]) -> None:
         todo: list[tuple[Any, Alarm]] = []
+        seen: set[tuple[str, str]] = set()
         for m in messages:
             alarm = Alarm(str(m.headers.get("event_id")), str(m.headers.get("kind")),
                           json.loads(m.body), int(m.headers.get("x-attempts", 0)) + 1)
-            if await asyncio.to_thread(delivered, self.store, alarm.event_id, alarm.kind,
-                                       self.target):
-                await m.ack()  # a re-sent duplicate: already with the peer
+            key = (alarm.event_id, alarm.kind)
+            # A copy re-sent by the relay (after a crash) may sit in the same batch, or may
+            # already be with the peer: either way it is acked without being sent again.
+            if key in seen or await asyncio.to_thread(delivered, self.store, alarm.event_id,
+                                                      alarm.kind, self.target):
+                await m.ack()
             else:
+                seen.add(key)
                 todo.append((m, alarm))
         if not todo:
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -37,9 +38,14 @@ def routing_key(kind: str, camera: str) -> str:
     return f"{kind}.{camera}"
 
 
-def alarm_message(ev: Event, cfg: AlarmConfig, secret: str, kind: str = "alarm"
-                  ) -> dict[str, Any]:
-    """The platform's JSON for an event (``kind`` alarm) or its clip becoming ready."""
+Links = Callable[[str | None], str | None]
+
+
+def alarm_message(ev: Event, cfg: AlarmConfig, secret: str, kind: str = "alarm",
+                  links: Links | None = None) -> dict[str, Any]:
+    """The platform's JSON for an event (``kind`` alarm) or its clip becoming ready.
+    ``links`` makes evidence URLs (object storage); default: signed links to our API."""
+    link = links or (lambda path: evidence_url(cfg, path, secret))
     return {
         "schema_version": SCHEMA_VERSION,
         "type": kind,
@@ -53,14 +59,14 @@ def alarm_message(ev: Event, cfg: AlarmConfig, secret: str, kind: str = "alarm"
         "sent_at": datetime.now(UTC).isoformat(),
         "video_time": ev.video_time,
         "trajectory": ev.trajectory,
-        "evidence": {"snapshot_url": evidence_url(cfg, ev.snapshot, secret),
-                     "clip_url": evidence_url(cfg, ev.clip, secret)
-                     if ev.clip_status == "ready" else None,
+        "evidence": {"snapshot_url": link(ev.snapshot),
+                     "clip_url": link(ev.clip) if ev.clip_status == "ready" else None,
                      "clip_status": ev.clip_status},
     }
 
 
-def messages_for(ev: Event, cfg: AlarmConfig, secret: str, kind: str = "alarm"
-                 ) -> list[tuple[str, str, dict[str, Any]]]:
+def messages_for(ev: Event, cfg: AlarmConfig, secret: str, kind: str = "alarm",
+                 links: Links | None = None) -> list[tuple[str, str, dict[str, Any]]]:
     """Outbox rows for an event: (kind, routing key, payload)."""
-    return [(kind, routing_key(kind, ev.camera), alarm_message(ev, cfg, secret, kind))]
+    return [(kind, routing_key(kind, ev.camera),
+             alarm_message(ev, cfg, secret, kind, links))]

@@ -16,6 +16,7 @@ from orchestrator.classes import class_name
 from orchestrator.config import AlarmConfig, CameraConfig, OutputConfig
 from orchestrator.detections import Detections
 from orchestrator.events.model import Event, new_ulid, utc
+from orchestrator.events.objectstore import S3Evidence
 from orchestrator.events.snapshot import annotate, encode_jpeg
 from orchestrator.events.store import EventStore, StaleFenceError
 from orchestrator.ingest import AnalysisFrame, PacketRing, write_clip
@@ -53,6 +54,7 @@ class EventRecorder:
         self.on_evidence = on_evidence
         self.fence = fence  # lease token: the store refuses writes once a newer one exists
         self.alarms = alarms  # when set, events and ready clips go to the outbox too
+        self.s3 = S3Evidence(outputs.s3) if outputs.s3 is not None else None
         self.root = outputs.evidence_dir
         self._pending: list[_PendingClip] = []
         self.recorded = 0
@@ -93,6 +95,7 @@ class EventRecorder:
         tmp = path.with_suffix(".part")
         tmp.write_bytes(encode_jpeg(img, self.outputs.snapshot_quality))
         tmp.replace(path)
+        self._upload(ev.snapshot)
 
     async def record(self, hit: RuleHit, frame: AnalysisFrame, det: Detections,
                      trajectory: Trajectory | None) -> Event:
@@ -130,7 +133,17 @@ class EventRecorder:
     def _messages(self, ev: Event, kind: str = "alarm") -> list[tuple[str, str, dict[str, Any]]]:
         if self.alarms is None:
             return []
-        return messages_for(ev, self.alarms, self.alarms.evidence_secret, kind)
+        links = self.s3.url if self.s3 is not None else None
+        return messages_for(ev, self.alarms, self.alarms.evidence_secret, kind, links)
+
+    def _upload(self, rel: str) -> None:
+        """Copy a piece of evidence to object storage; on failure the local copy stands."""
+        if self.s3 is None:
+            return
+        try:
+            self.s3.upload(self.root, rel)
+        except Exception as e:  # noqa: BLE001 - never lose the event over its upload
+            log.warning("evidence %s not uploaded: %s", rel, e)
 
     async def fetch_from_recorder(self, ev: Event, path: Path) -> bool:
         """Fetch the event's clip from the camera's NVR (playback), if it has one."""
@@ -159,6 +172,7 @@ class EventRecorder:
             if self.ring.template is None:
                 raise ValueError("the source never opened a video stream")
             await asyncio.to_thread(write_clip, packets, self.ring.template, clip_path)
+            await asyncio.to_thread(self._upload, ev.clip)
             ev.clip_status = "ready"
         except Exception as e:  # noqa: BLE001 - a failed clip never loses the event
             log.warning("event %s: live clip failed: %s", ev.id, e)
