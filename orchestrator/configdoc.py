@@ -21,7 +21,8 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
     ("cameras[].lines[]", c.LineConfig), ("…schedule[]", c.TimeWindow),
     ("detector", c.DetectorConfig),
     ("detector.triton", c.TritonConfig),
-    ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig), ("control", c.ControlConfig),
+    ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig), ("outputs.s3", c.S3Config),
+    ("control", c.ControlConfig),
     ("alarms", c.AlarmConfig),
 ]
 

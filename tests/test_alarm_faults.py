@@ -3,6 +3,7 @@ killed mid-stream: every alarm reaches the platform and DingTalk, none twice."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -15,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestrator.config import AlarmConfig
 from tests.alarm_peers import Peers
 from tests.control_helpers import wait_for
-from tests.test_alarms import AMQP, SECRET
+from tests.test_alarms import AMQP, SECRET, _delete_topology
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 N, RATE = 1000, 100.0
@@ -77,6 +79,9 @@ def test_thousand_alarms_through_faults(tmp_path: Path) -> None:
                 except subprocess.TimeoutExpired:
                     p.kill()
             subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, check=False)
+            asyncio.run(_delete_topology(AlarmConfig(exchange=f"faults.{tag}",
+                                                     queue_prefix=f"faults.{tag}",
+                                                     retry_delays_s=[0.5, 1.0, 2.0])))
         posts = sum(peers.platform_requests.values())
         ids = peers.dingtalk_ids()
         print(f"\n{N} alarms through a broker restart, 10 s of platform 500s and a killed "
