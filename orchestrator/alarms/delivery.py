@@ -22,7 +22,7 @@ from typing import Any
 import aio_pika
 import sqlalchemy as sa
 
-from orchestrator.alarms.relay import TARGETS, declare_topology
+from orchestrator.alarms.broker import TARGETS, declare_topology, run_connected
 from orchestrator.config import AlarmConfig
 from orchestrator.events.store import EventStore, deliveries
 
@@ -91,22 +91,13 @@ class DeliveryWorker:
         self._stop.set()
 
     async def run(self) -> None:
-        delay = 0.5
-        while not self._stop.is_set():
-            try:
-                connection = await aio_pika.connect(self.cfg.amqp_url, timeout=5)
-                async with connection:
-                    channel = await connection.channel(publisher_confirms=True)
-                    await channel.set_qos(prefetch_count=max(self.cfg.prefetch, self.batch))
-                    queue = await self.declare(channel)
-                    delay = 0.5
-                    await self._consume(channel, queue)
-            except Exception as e:  # noqa: BLE001 - any broker fault: reconnect, resume
-                log.warning("%s: broker unavailable (%s); retrying in %.1f s", self.target, e,
-                            delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                delay = min(delay * 2, 10.0)
+        await run_connected(self.cfg.amqp_url, self._stop, self.target, self._session)
+
+    async def _session(self, channel: Any) -> None:
+        # Unacked messages of a lost channel come back from the broker; what was delivered
+        # already is skipped by id.
+        await channel.set_qos(prefetch_count=max(self.cfg.prefetch, self.batch))
+        await self._consume(channel, await self.declare(channel))
 
     async def declare(self, channel: Any) -> Any:
         await declare_topology(channel, self.cfg)

@@ -17,6 +17,7 @@ from typing import Any
 import aio_pika
 import sqlalchemy as sa
 
+from orchestrator.alarms.broker import declare_topology, run_connected
 from orchestrator.config import AlarmConfig
 from orchestrator.events.store import EventStore, outbox
 
@@ -35,34 +36,6 @@ def mark_published(store: EventStore, ids: list[int]) -> None:
                   .values(published_at=datetime.now(UTC)))
 
 
-# Targets and the message kinds each one takes.
-TARGETS: dict[str, tuple[str, ...]] = {"platform": ("alarm", "clip_ready"),
-                                       "dingtalk": ("alarm",)}
-
-
-async def declare_topology(channel: Any, cfg: AlarmConfig) -> Any:
-    """The exchange, every target's queue with its retry queues and DLQ, and the bindings.
-
-    Declared by the relay as well as by the consumers, so no message is published before its
-    queues exist (it would be dropped as unroutable)."""
-    exchange = await channel.declare_exchange(cfg.exchange, aio_pika.ExchangeType.TOPIC,
-                                              durable=True)
-    for target, kinds in TARGETS.items():
-        name = f"{cfg.queue_prefix}.{target}"
-        queue = await channel.declare_queue(name, durable=True)
-        for kind in kinds:
-            await queue.bind(exchange, routing_key=f"{kind}.#")
-        for i, wait in enumerate(cfg.retry_delays_s):
-            # Quorum queues with at-least-once dead-lettering: a message whose wait ends while
-            # the broker stops is not lost on its way back (classic dead-lettering may drop it).
-            await channel.declare_queue(f"{name}.retry.{i}", durable=True, arguments={
-                "x-queue-type": "quorum", "x-message-ttl": int(wait * 1000),
-                "x-dead-letter-exchange": "", "x-dead-letter-routing-key": name,
-                "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"})
-        await channel.declare_queue(f"{name}.dlq", durable=True)
-    return exchange
-
-
 class OutboxRelay:
     """Polls the outbox and publishes what is pending; reconnects with backoff."""
 
@@ -77,20 +50,10 @@ class OutboxRelay:
         self._stop.set()
 
     async def run(self) -> None:
-        delay = 0.5
-        while not self._stop.is_set():
-            try:
-                connection = await aio_pika.connect(self.cfg.amqp_url, timeout=5)
-                async with connection:
-                    channel = await connection.channel(publisher_confirms=True)
-                    exchange = await declare_topology(channel, self.cfg)
-                    delay = 0.5
-                    await self._pump(exchange)
-            except Exception as e:  # noqa: BLE001 - any broker fault: reconnect, resume
-                log.warning("relay: broker unavailable (%s); retrying in %.1f s", e, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                delay = min(delay * 2, 10.0)
+        await run_connected(self.cfg.amqp_url, self._stop, "relay", self._session)
+
+    async def _session(self, channel: Any) -> None:
+        await self._pump(await declare_topology(channel, self.cfg))
 
     async def _pump(self, exchange: Any) -> None:
         while not self._stop.is_set():
