@@ -57,7 +57,7 @@ def test_thousand_alarms_through_faults(tmp_path: Path) -> None:
         t0 = time.monotonic()
         try:
             time.sleep(2.0)
-            peers.fail_until = time.monotonic() + 10.0  # (b) the platform answers 500
+            peers.fail_until = time.monotonic() + 60.0  # (b) the platform answers 500 a minute
             time.sleep(1.0)
             producer.send_signal(signal.SIGKILL)  # (c) the orchestrator dies mid-stream
             producer.wait()
@@ -68,7 +68,7 @@ def test_thousand_alarms_through_faults(tmp_path: Path) -> None:
             restart.start()
             restart.join()
             took = wait_for(lambda: len(peers.platform_requests) >= N
-                            and len(peers.dingtalk_ids()) >= N, 150, step=0.5,
+                            and len(peers.dingtalk_ids()) >= N, 240, step=0.5,
                             what="every alarm at both peers")
         finally:
             for p in [producer, *procs]:
@@ -84,7 +84,7 @@ def test_thousand_alarms_through_faults(tmp_path: Path) -> None:
                                                      retry_delays_s=[0.5, 1.0, 2.0])))
         posts = sum(peers.platform_requests.values())
         ids = peers.dingtalk_ids()
-        print(f"\n{N} alarms through a broker restart, 10 s of platform 500s and a killed "
+        print(f"\n{N} alarms through a broker restart, a minute of platform 500s, a killed "
               f"orchestrator, delivered {time.monotonic() - t0:.1f} s after the start "
               f"({took:.1f} s waiting): platform {len(peers.platform_requests)} unique / "
               f"{posts} accepted, DingTalk {len(ids)} unique in {len(peers.dingtalk_messages)} "

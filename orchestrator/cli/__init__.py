@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off)")
     r.add_argument("--triton-metrics-url", default="http://127.0.0.1:8002/metrics",
                    help="Triton's metrics endpoint, read when detector.backend is triton")
+    r.add_argument("--relay", action="store_true",
+                   help="also publish the alarm outbox to RabbitMQ from this process")
     r.add_argument("--stop-deadline", type=float, default=10.0,
                    help="seconds SIGTERM waits for in-flight events and clips (default 10)")
     r.set_defaults(func=cmd_run)

@@ -41,6 +41,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.metrics_port:
             runner = await start_metrics_server(registry_for(service), args.metrics_port)
         task = asyncio.create_task(service.run())
+        relay = None
+        if args.relay:  # publish the outbox from this process too
+            from orchestrator.alarms.relay import OutboxRelay  # noqa: PLC0415
+            from orchestrator.events.store import EventStore  # noqa: PLC0415
+
+            relay = OutboxRelay(EventStore(settings.outputs.store_url), settings.alarms)
+            relay_task = asyncio.create_task(relay.run())
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,6 +70,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             else:
                 task.result()
         finally:
+            if relay is not None:
+                relay.request_stop()
+                await relay_task
             if runner:
                 await runner.cleanup()
 
