@@ -29,7 +29,7 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
 
 def _type(ann: object) -> str:
     text = re.sub(r"<class '([\w.]+)'>", r"\1", str(ann))
-    text = re.sub(r"\b(?:typing|orchestrator\.config|pathlib)\.", "", text)
+    text = re.sub(r"\b(?:typing|orchestrator\.config(?:\.\w+)?|pathlib)\.", "", text)
     return text.replace("|", "\\|")
 
 

@@ -41,7 +41,11 @@ def test_failed_camera_is_restarted_with_backoff(tmp_path: Path, stadtmitte: Pat
 
     async def scenario() -> None:
         task = asyncio.create_task(service.run())
-        await asyncio.sleep(1.5)  # the file is missing: the camera fails and retries
+        for _ in range(200):  # the file is missing: the camera fails and retries, twice
+            st = service.stats.get("late")
+            if st is not None and len(st.errors) >= 2:
+                break
+            await asyncio.sleep(0.05)
         target.write_bytes(stadtmitte.read_bytes())
         for _ in range(100):
             await asyncio.sleep(0.1)

@@ -1,0 +1,210 @@
+"""Camera configuration: sources, zones, lines, rule settings, schedules, recorders."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from datetime import time as dt_time
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from orchestrator.classes import class_id
+from orchestrator.config.base import Strict as _Strict
+from orchestrator.config.base import check_zone as _check_zone
+
+Point = tuple[float, float]
+Anchor = Literal["bottom_center", "center", "top_center"]
+
+
+class ObjectFilter(_Strict):
+    """Which tracked objects a rule looks at."""
+
+    classes: list[str | int] | None = Field(
+        None, description="Class names or ids a rule fires for; None = the detector's classes."
+    )
+    min_score: float = Field(0.0, ge=0, le=1, description="Minimum detection score.")
+    min_size: tuple[float, float] = Field(
+        (0, 0), description="Minimum box width and height in pixels."
+    )
+    max_size: tuple[float, float] | None = Field(
+        None, description="Maximum box width and height in pixels; None = no limit."
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, v: list[str | int] | None) -> list[str | int] | None:
+        for c in v or []:
+            class_id(c)
+        return v
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ObjectFilter:
+        if self.max_size is not None and any(
+            mx < mn for mn, mx in zip(self.min_size, self.max_size, strict=True)
+        ):
+            raise ValueError(f"max_size {self.max_size} is smaller than min_size {self.min_size}")
+        return self
+
+
+class RuleDefaults(_Strict):
+    """Settings every zone and line of a camera inherits unless it sets its own."""
+
+    anchor: Anchor = Field("bottom_center", description="Box point judged against the geometry.")
+    confirm_frames: int = Field(
+        3, ge=1, le=100, description="Analysed frames an object must hold a side / the inside."
+    )
+    cooldown_s: float = Field(
+        30.0, ge=0, description="Seconds before the same track may fire the same rule again."
+    )
+    filter: ObjectFilter = Field(default_factory=ObjectFilter,
+                                 description="Which objects the rules look at.")
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class TimeWindow(_Strict):
+    """When a rule is armed: from ``start`` to ``end`` (local time of the camera) on ``days``.
+
+    A window whose end is not after its start runs past midnight into the next day.
+    """
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS),
+                                description="Days the window starts on.")
+    start: dt_time = Field(description="Local start time, HH:MM.")
+    end: dt_time = Field(description="Local end time, HH:MM (<= start: the next day).")
+
+    def contains(self, local: datetime) -> bool:
+        t, day = local.time(), WEEKDAYS[local.weekday()]
+        if self.start < self.end:
+            return day in self.days and self.start <= t < self.end
+        prev = WEEKDAYS[(local.weekday() - 1) % 7]
+        return (day in self.days and t >= self.start) or (prev in self.days and t < self.end)
+
+
+class _RuleBase(_Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
+                      description="Unique per camera; letters, digits, _ . -")
+    points: list[Point] = Field(description="[[x, y], ...] in image pixels.")
+    anchor: Anchor | None = Field(None, description="None = the camera's rules.anchor.")
+    confirm_frames: int | None = Field(None, ge=1, le=100,
+                                       description="None = the camera's rules.confirm_frames.")
+    cooldown_s: float | None = Field(None, ge=0,
+                                     description="None = the camera's rules.cooldown_s.")
+    filter: ObjectFilter | None = Field(None, description="None = the camera's rules.filter.")
+    schedule: list[TimeWindow] | None = Field(
+        None, description="Arming windows (camera's timezone); None = always armed.")
+
+
+class ZoneConfig(_RuleBase):
+    """A polygon; an object is inside when its anchor point is."""
+
+    min_dwell_s: float = Field(0.0, ge=0, description="Seconds inside before the event fires.")
+
+    @field_validator("points")
+    @classmethod
+    def _polygon(cls, v: list[Point]) -> list[Point]:
+        if len(v) < 3:
+            raise ValueError(f"polygon needs >=3 points, got {len(v)}")
+        return v
+
+
+class LineConfig(_RuleBase):
+    """A tripwire: a line or polyline (e.g. a wall edge) crossed in a direction.
+
+    Side A is on your right when you walk along the line from its first point to its last,
+    as drawn on the image (image y grows downwards).
+    """
+
+    direction: Literal["a_to_b", "b_to_a", "any"] = Field(
+        "any", description="Which crossings alarm: from side A to B, B to A, or both.")
+
+    @field_validator("points")
+    @classmethod
+    def _polyline(cls, v: list[Point]) -> list[Point]:
+        if len(v) < 2:
+            raise ValueError(f"line needs >=2 points, got {len(v)}")
+        for a, b in itertools.pairwise(v):
+            if a == b:
+                raise ValueError(f"line has a zero-length segment at {a}")
+        return v
+
+
+class NvrConfig(_Strict):
+    """The recorder that keeps this camera's footage, for clips older than the ring buffer.
+
+    Playback URL templates per vendor (``{user}``, ``{password}``, ``{host}``, ``{port}``,
+    ``{channel}``, ``{stream}``, ``{start}``, ``{end}``); the defaults are the vendors' documented
+    formats (see PROTOCOLS.md), override them for other firmware.
+    """
+
+    vendor: Literal["hikvision", "dahua"] = Field(description="Recorder make.")
+    host: str = Field(min_length=1, description="Recorder host name or address.")
+    port: int = Field(554, ge=1, le=65535, description="RTSP port.")
+    user: str = Field("admin", description="RTSP user.")
+    password: str = Field("", description="RTSP password (never logged).")
+    channel: int = Field(1, ge=1, le=512, description="Recorder channel of this camera.")
+    stream: Literal["main", "sub"] = Field("main", description="Recorded stream to fetch.")
+    timezone: str = Field("UTC", description="IANA zone the recorder stores its times in.")
+    url_template: str | None = Field(None, description="Playback URL template; None = vendor's.")
+    time_format: str | None = Field(
+        None, description="strftime format of start/end; None = vendor's default.")
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        return _check_zone(v)
+
+
+class CameraConfig(_Strict):
+    """One video source and the rules judged on it."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
+                    description="Unique camera id; letters, digits, _ . -")
+    name: str | None = Field(None, description="Human-readable name.")
+    source: str = Field(min_length=1, description="Video file path or rtsp:// URL.")
+    enabled: bool = Field(True, description="Disabled cameras are not run.")
+    analysis_fps: float = Field(5.0, gt=0, le=60, description="Frames analysed per second.")
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+    realtime: bool | None = Field(
+        None,
+        description="Live mode: drop frames the analysis cannot keep up with. "
+        "None = live for rtsp://, as fast as possible (no drops) for files.",
+    )
+    loop: bool = Field(False, description="Restart a file source at its end (simulated camera).")
+    record_source: str | None = Field(
+        None, description="Stream recorded for clips (e.g. the main stream) when `source` is "
+        "the low-resolution substream analysed; None = clips from `source`.")
+    hwaccel: Literal["none", "cuda", "vaapi", "qsv"] = Field(
+        "none", description="Hardware decoding through FFmpeg (cuda = NVDEC on GPU hosts).")
+    stall_s: float = Field(10.0, gt=0, le=300,
+                           description="No frame for this long: the stream is stalled, reconnect.")
+    open_timeout_s: float = Field(10.0, gt=0, le=120, description="Connect / read timeout.")
+    nvr: NvrConfig | None = Field(None, description="Recorder for clips the ring cannot give.")
+    timezone: str = Field("UTC", description="IANA zone of the site, for rule schedules.")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Polygon zones.")
+    lines: list[LineConfig] = Field(default_factory=list, description="Tripwire lines.")
+    rules: RuleDefaults = Field(default_factory=RuleDefaults,
+                                description="Defaults for this camera's zones and lines.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _camera_zone(cls, v: str) -> str:
+        return _check_zone(v)
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> CameraConfig:
+        names = [r.name for r in [*self.zones, *self.lines]]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"rule names must be unique per camera, repeated: {sorted(dup)}")
+        return self
+
+    @property
+    def is_live(self) -> bool:
+        if self.realtime is not None:
+            return self.realtime
+        return self.source.startswith(("rtsp://", "rtsps://"))
