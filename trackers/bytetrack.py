@@ -98,11 +98,6 @@ class ByteTrack:
         self._tracks = _Tracks()
         self._next_id = 1
 
-    @property
-    def active_count(self) -> int:
-        """Tracks currently followed (tracked or lost)."""
-        return len(self._tracks)
-
     def update(self, xyxy: npt.NDArray[np.float32], confidence: npt.NDArray[np.float32],
                class_id: npt.NDArray[np.int64], timestamp: float) -> npt.NDArray[np.int64]:
         """Associate this frame's boxes; returns a track id per box, -1 where none."""

@@ -43,7 +43,6 @@ class OutboxRelay:
         self.store = store
         self.cfg = cfg
         self.idle_s = idle_s
-        self.published = 0
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -66,7 +65,6 @@ class OutboxRelay:
             await asyncio.gather(*(exchange.publish(_message(r), routing_key=r.routing_key,
                                                     mandatory=True, timeout=10) for r in rows))
             await asyncio.to_thread(mark_published, self.store, [r.id for r in rows])
-            self.published += len(rows)
 
 
 def _message(row: Any) -> aio_pika.Message:

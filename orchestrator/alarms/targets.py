@@ -76,7 +76,6 @@ class DingTalkSender:
         self.min_gap = 60.0 / cfg.dingtalk_per_minute
         self.session = session
         self._last = 0.0
-        self.sent = 0
 
     async def __call__(self, alarms: list[Alarm]) -> None:
         wait = self._last + self.min_gap - time.monotonic()
@@ -92,4 +91,3 @@ class DingTalkSender:
             raise DeliveryError(f"DingTalk unreachable: {type(e).__name__}: {e}") from None
         if r.status != 200 or body.get("errcode") != 0:
             raise DeliveryError(f"DingTalk refused: HTTP {r.status} {body}")
-        self.sent += 1

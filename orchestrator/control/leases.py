@@ -89,14 +89,6 @@ class Lease:
     token: int
 
 
-@dataclass(frozen=True, slots=True)
-class LeaseInfo:
-    camera: str
-    worker: str
-    token: int
-    expires_ms: int
-
-
 class LeaseClient:
     """One worker's side of the lease protocol."""
 
@@ -139,19 +131,6 @@ class LeaseClient:
             return int(await self._release(args=[self.k.prefix, self.worker, *_pairs(leases)]))
         except RedisError as e:
             raise wrap(e, "releasing leases") from None
-
-
-async def all_leases(redis: Any, keys: Keys, cameras: list[str]) -> list[LeaseInfo]:
-    """Who holds which camera (for the monitor and tests)."""
-    out = []
-    async with redis.pipeline(transaction=False) as p:
-        for c in cameras:
-            p.hmget(keys.lease(c), "worker", "token", "expires")
-        rows = await p.execute()
-    for cam, (worker, token, expires) in zip(cameras, rows, strict=True):
-        if worker is not None:
-            out.append(LeaseInfo(cam, worker, int(token), int(expires)))
-    return out
 
 
 def _now(now_ms: int | None) -> str:

@@ -100,11 +100,15 @@ async def read_status(redis: Any, keys: Keys) -> SiteStatus:
         if info:
             out.workers[w] = info
     cameras = sorted(await redis.smembers(keys.cameras))
-    for cam in cameras:
-        out.cameras[cam] = await redis.hgetall(keys.camera_status(cam))
-        holder = await redis.hget(keys.lease(cam), "worker")
-        expires = await redis.hget(keys.lease(cam), "expires")
-        t = await redis.time()
-        if holder and expires and int(expires) > t[0] * 1000 + t[1] // 1000:
+    sec, usec = await redis.time()
+    now_ms = sec * 1000 + usec // 1000
+    async with redis.pipeline(transaction=False) as p:
+        for cam in cameras:
+            p.hgetall(keys.camera_status(cam))
+            p.hmget(keys.lease(cam), "worker", "expires")
+        rows = await p.execute()
+    for cam, status, (holder, expires) in zip(cameras, rows[::2], rows[1::2], strict=True):
+        out.cameras[cam] = status
+        if holder and expires and int(expires) > now_ms:
             out.leases[cam] = holder
     return out

@@ -57,7 +57,6 @@ class Worker:
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self.redis: Any = None
-        self.applied: dict[str, float] = {}  # camera → monotonic time of the last applied change
         # Trust a lease a little less long than Redis does: the watchdog (every 0.25 s) and
         # stopping a camera must both be done before another worker can claim it.
         self.trust_s = self.c.ttl_s - min(1.0, 0.2 * self.c.ttl_s)
@@ -212,7 +211,6 @@ class Worker:
             return
         h.version = got.version
         how = "paused" if h.paused else await self.service.update_camera(got.camera)
-        self.applied[cam] = time.monotonic()
         log.info("camera %s: parameters v%d applied (%s)", cam, got.version, how)
         await self.status.camera_applied(cam, got.version)
 

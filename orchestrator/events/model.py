@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,7 +57,6 @@ class Event:
     clip: str | None = None
     clip_status: str = "pending"  # pending | ready | failed
     fence_token: int | None = None  # the camera lease's token when the event was recorded
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, evidence_root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """JSON-ready dict; with ``evidence_root`` the evidence paths are absolute."""
@@ -69,5 +68,4 @@ class Event:
             for k in ("snapshot", "clip"):
                 if d[k]:
                     d[k] = os.path.join(evidence_root, d[k])
-        d.pop("extra")
         return d

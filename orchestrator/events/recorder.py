@@ -57,7 +57,6 @@ class EventRecorder:
         self.s3 = S3Evidence(outputs.s3) if outputs.s3 is not None else None
         self.root = outputs.evidence_dir
         self._pending: list[_PendingClip] = []
-        self.recorded = 0
 
     def _paths(self, ev: Event) -> tuple[str, str]:
         day = ev.capture_time.strftime("%Y-%m-%d")
@@ -106,7 +105,6 @@ class EventRecorder:
         except StaleFenceError:
             (self.root / ev.snapshot).unlink(missing_ok=True)  # type: ignore[operator]
             raise
-        self.recorded += 1
         log.info("event %s camera=%s rule=%s %s track=%d %s t=%.2fs", ev.id, ev.camera, ev.rule,
                  ev.direction, ev.track_id, ev.class_name, ev.video_time)
         if self.on_event:

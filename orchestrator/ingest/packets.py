@@ -63,14 +63,12 @@ class PacketRing:
         self._bytes = 0
         self._lock = threading.Lock()
         self.template: StreamTemplate | None = None
-        self.generation = 0  # bumps when the source reopens (packets are not comparable across)
 
     def reset(self, stream: Any) -> None:
         with self._lock:
             self._packets.clear()
             self._bytes = 0
             self.template = StreamTemplate.from_stream(stream)
-            self.generation += 1
 
     def append(self, p: StoredPacket) -> None:
         with self._lock:

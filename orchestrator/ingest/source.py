@@ -214,7 +214,6 @@ class VideoSource:
         self.loop_file = loop_file
         self.open_timeout_s = open_timeout_s
         self.decoded = 0
-        self.analysed = 0
         self.decode_errors = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -338,5 +337,4 @@ class VideoSource:
             ts, capture = time.monotonic(), time.time()
         else:
             ts, capture = vt, wall0 + vt
-        self.analysed += 1
         self._handover.put(AnalysisFrame(self.decoded - 1, vt, ts, capture, image), self._stop)

@@ -51,7 +51,6 @@ class TritonDetector:
         self.available = False
         self.bytes_sent = 0
         self.frames_sent = 0
-        self.failures = 0
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -184,11 +183,9 @@ class TritonDetector:
         try:
             result = await self._infer(batch)
         except DetectorUnavailable as e:
-            self.failures += 1
             self._mark_down(str(e))
             raise
         except Exception as e:  # noqa: BLE001 - tritonclient errors become ours
-            self.failures += 1
             raise DetectorError(f"Triton model {self.t.model!r}: {e}") from None
         return self._to_detections(result, transforms)
 
