@@ -24,6 +24,8 @@ from trackers import ByteTrack, ByteTrackConfig
 
 log = logging.getLogger(__name__)
 FrameCallback = Callable[[AnalysisFrame, Detections], None]
+HISTORY_FRAMES = 64  # analysed frames held at most for snapshots of acts being confirmed
+HISTORY_TAIL_S = 0.5
 
 
 def tracker_for(config: TrackerConfig) -> ByteTrack:
@@ -78,6 +80,7 @@ class CameraPipeline:
         self.stats = stats or CameraStats()
         self.stop = stop or asyncio.Event()
         self.source: FrameSource | None = None
+        self._history: deque[tuple[AnalysisFrame, Detections]] = deque(maxlen=HISTORY_FRAMES)
         self._base = (self.stats.frames_decoded, self.stats.frames_dropped,
                       self.stats.decode_errors)
 
@@ -139,10 +142,15 @@ class CameraPipeline:
         self.stats.state, self.stats.reason = "live", ""
         det.tracker_id = self.tracker.update(det.xyxy, det.confidence, det.class_id,
                                              frame.timestamp)
-        hits = self.rules.update(det, frame.timestamp, frame.capture_time)
+        self._history.append((frame, det))
+        height, width = frame.image.shape[:2]
+        hits = self.rules.update(det, frame.timestamp, frame.capture_time, (width, height),
+                                 self.tracker.births)
         for hit in hits:
-            await self.recorder.record(hit, frame, det, self.rules.trajectories.get(hit.track_id))
+            await self.recorder.record(hit, frame, det, self.rules.trajectories.get(hit.track_id),
+                                       self._frame_at(hit.timestamp))
             self.stats.events += 1
+        self._forget_frames(frame.timestamp)
         self.stats.frames_analysed += 1
         self.stats.last_video_time = frame.video_time
         self.stats.last_frame_at = frame.capture_time
@@ -151,6 +159,22 @@ class CameraPipeline:
         if self.on_frame:
             self.on_frame(frame, det)
         await self.recorder.poll()
+
+    def _frame_at(self, t: float) -> tuple[AnalysisFrame, Detections] | None:
+        """The analysed frame still held that is nearest to time ``t``."""
+        if not self._history:
+            return None
+        return min(self._history, key=lambda fd: abs(fd[0].timestamp - t))
+
+    def _forget_frames(self, now: float) -> None:
+        """Hold frames only as long as an act being confirmed may need one for its snapshot
+        (and a short tail for tracks confirmed late); the deque's length bounds the rest."""
+        keep_from = now - HISTORY_TAIL_S
+        pending = self.rules.pending_since()
+        if pending is not None:
+            keep_from = min(keep_from, pending)
+        while self._history and self._history[0][0].timestamp < keep_from:
+            self._history.popleft()
 
     def _count(self) -> None:
         if self.source:

@@ -53,13 +53,14 @@ class _Tracks:
         self.hits = np.zeros(0, np.int64)
         self.last_seen = np.zeros(0, np.float64)
         self.class_id = np.zeros(0, np.int64)
+        self.boxes = np.empty(0, object)  # per tentative track: its (t, xyxy) so far
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
         self.kf = self.kf.select(mask)
-        for name in ("ids", "state", "hits", "last_seen", "class_id"):
+        for name in ("ids", "state", "hits", "last_seen", "class_id", "boxes"):
             setattr(self, name, getattr(self, name)[mask])
 
     def add(self, xyxy: npt.NDArray[np.float32], class_id: npt.NDArray[np.int64],
@@ -71,6 +72,9 @@ class _Tracks:
         self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
         self.last_seen = np.concatenate([self.last_seen, np.full(n, t)])
         self.class_id = np.concatenate([self.class_id, class_id])
+        boxes = np.empty(n, object)
+        boxes[:] = [[(t, b)] for b in xyxy]
+        self.boxes = np.concatenate([self.boxes, boxes])
 
 
 class ByteTrack:
@@ -97,11 +101,17 @@ class ByteTrack:
     def reset(self) -> None:
         self._tracks = _Tracks()
         self._next_id = 1
+        self.births: dict[int, list[tuple[float, npt.NDArray[np.float32]]]] = {}
 
     def update(self, xyxy: npt.NDArray[np.float32], confidence: npt.NDArray[np.float32],
                class_id: npt.NDArray[np.int64], timestamp: float) -> npt.NDArray[np.int64]:
-        """Associate this frame's boxes; returns a track id per box, -1 where none."""
+        """Associate this frame's boxes; returns a track id per box, -1 where none.
+
+        ``births`` then holds, for each track confirmed in this frame, the (time, box) of the
+        frames before, when it had no id yet: what it did then still happened.
+        """
         cfg, tr = self.config, self._tracks
+        self.births = {}
         out = np.full(len(xyxy), -1, np.int64)
         if not len(tr) and not len(xyxy):
             return out
@@ -149,14 +159,21 @@ class ByteTrack:
         tr.hits[ti] += 1
         tr.last_seen[ti] = t
         tr.class_id[ti] = class_id[di]
-        self._confirm(ti[(tr.ids[ti] < 0) & (tr.hits[ti] >= self.config.min_hits)])
+        tentative = tr.ids[ti] < 0
+        for k, d in zip(ti[tentative].tolist(), di[tentative].tolist(), strict=True):
+            tr.boxes[k].append((t, xyxy[d]))
+        self._confirm(ti[tentative & (tr.hits[ti] >= self.config.min_hits)])
         out[di] = tr.ids[ti]
 
     def _confirm(self, idx: npt.NDArray[np.int64]) -> None:
         n = len(idx)
         if n:
-            self._tracks.ids[idx] = np.arange(self._next_id, self._next_id + n)
+            tr = self._tracks
+            tr.ids[idx] = np.arange(self._next_id, self._next_id + n)
             self._next_id += n
+            for k in idx.tolist():
+                self.births[int(tr.ids[k])] = tr.boxes[k][:-1]
+                tr.boxes[k] = None
 
     def _drop(self, tentative_unmatched: npt.NDArray[np.int64], t: float) -> None:
         tr = self._tracks

@@ -86,8 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--gt", required=True, help="MOT-format ground truth (frame,id,x,y,w,h,...)")
     config_arg(v, True)
     v.add_argument("--camera", help="the camera whose rules are judged (default first)")
-    v.add_argument("--tolerance", type=float, default=1.0,
-                   help="seconds between a true and a detected event that still match")
+    v.add_argument("--tol", "--tolerance", type=float, default=0.5, dest="tol",
+                   help="seconds between the true act and an event's time that still match "
+                   "(default 0.5)")
+    v.add_argument("--max-dist", type=float, default=40.0,
+                   help="pixels between the true anchor and an event's point that still match "
+                   "(default 40)")
     v.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     v.set_defaults(func=cmd_eval)
 

@@ -113,19 +113,32 @@ def cmd_events(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from orchestrator.evaluation.harness import evaluate  # noqa: PLC0415
 
-    report = evaluate(settings_from(args), args.video, args.gt, args.tolerance, args.camera)
+    report = evaluate(settings_from(args), args.video, args.gt, args.tol, args.camera,
+                      args.max_dist)
     if args.json:
         print(json.dumps(report))
         return 0
-    t = report["tracking"]
-    print(f"{args.video}: {report['analysed_frames']} frames, {report['video_seconds']} s")
-    print(f"events   true {report['true_events']}  predicted {report['predicted_events']}  "
-          f"TP {report['true_positives']}  FP {report['false_positives']}  "
-          f"FN {report['false_negatives']}")
-    print(f"         precision {report['precision']:.3f}  recall {report['recall']:.3f}  "
-          f"F1 {report['f1']:.3f}  false alarms/h {report['false_alarms_per_hour']:.1f}")
-    print(f"delay    mean {report['alarm_delay_mean_s']} s  max {report['alarm_delay_max_s']} s")
+    t, c = report["tracking"], report["chance"]
+    print(f"{args.video}: {report['analysed_frames']} frames, {report['video_seconds']} s; "
+          f"matched within {args.tol} s and {args.max_dist} px")
+    print(f"events: {report['true_events']} true ({report['dont_care_events']} don't-care), "
+          f"{report['predicted_events']} predicted")
+    rows = [[name, *_score_cells(r)] for name, r in report["rules"].items()]
+    rows.append(["all", *_score_cells(report)])
+    print_table(rows, ["rule", "TP", "FP", "FN", "precision", "recall", "F1", "FA/h",
+                       "delay p50", "delay p95"])
+    print(f"chance (same events at random times): precision {c['precision']:.3f}  "
+          f"recall {c['recall']:.3f}")
     print(f"tracking MOTA {t['mota']:.3f}  IDF1 {t['idf1']:.3f}  ID switches "
           f"{int(t['num_switches'])}  FP {int(t['num_false_positives'])}  "
           f"misses {int(t['num_misses'])}")
     return 0
+
+
+def _score_cells(r: dict[str, Any]) -> list[str]:
+    def s(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    return [str(r["tp"]), str(r["fp"]), str(r["fn"]), f"{r['precision']:.3f}",
+            f"{r['recall']:.3f}", f"{r['f1']:.3f}", f"{r['false_alarms_per_hour']:.0f}",
+            s(r["delay_median_s"]), s(r["delay_p95_s"])]

@@ -55,8 +55,14 @@ class RuleDefaults(_Strict):
         3, ge=1, le=100, description="Analysed frames an object must hold a side / the inside."
     )
     cooldown_s: float = Field(
-        30.0, ge=0, description="Seconds before the same track may fire the same rule again."
+        30.0, ge=0, description="Seconds before the same track may fire the same rule again "
+        "in the same direction: a line crossed back the other way fires at once; a zone "
+        "entered again within it does not."
     )
+    margin: float = Field(
+        0.08, ge=0, le=1, description="How far past a line or a zone's edge the anchor must "
+        "go before the other side or the inside counts, as a fraction of the box height "
+        "(at least 2 px): jitter and walking along the edge never fire.")
     filter: ObjectFilter = Field(default_factory=ObjectFilter,
                                  description="Which objects the rules look at.")
 
@@ -93,6 +99,8 @@ class _RuleBase(_Strict):
                                        description="None = the camera's rules.confirm_frames.")
     cooldown_s: float | None = Field(None, ge=0,
                                      description="None = the camera's rules.cooldown_s.")
+    margin: float | None = Field(None, ge=0, le=1,
+                                 description="None = the camera's rules.margin.")
     filter: ObjectFilter | None = Field(None, description="None = the camera's rules.filter.")
     schedule: list[TimeWindow] | None = Field(
         None, description="Arming windows (camera's timezone); None = always armed.")

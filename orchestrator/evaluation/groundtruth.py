@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections
-from orchestrator.rules import RuleEngine, RuleHit
 
 
 class GroundTruthError(ValueError):
@@ -45,14 +43,3 @@ class GroundTruth:
         ids, xyxy = self.frames.get(frame, (np.zeros(0, np.int64), np.zeros((0, 4), np.float32)))
         n = len(ids)
         return Detections(xyxy, np.ones(n, np.float32), np.zeros(n, np.int64), ids)
-
-
-def true_events(gt: GroundTruth, camera: CameraConfig, frame_indices: list[int],
-                frame_times: list[float]) -> list[RuleHit]:
-    """The events the camera's rules fire on the ground-truth tracks, judged on the same
-    analysed frames (0-based ``frame_indices``) at the same times as the pipeline."""
-    engine = RuleEngine(camera)
-    hits: list[RuleHit] = []
-    for idx, t in zip(frame_indices, frame_times, strict=True):
-        hits += engine.update(gt.detections(idx + 1), t)
-    return hits

@@ -9,8 +9,14 @@ from typing import Any
 
 from orchestrator.config import CameraConfig, Settings
 from orchestrator.detections import Detections
-from orchestrator.evaluation.groundtruth import GroundTruth, true_events
-from orchestrator.evaluation.metrics import TimedEvent, TrackingScore, match_events
+from orchestrator.evaluation.groundtruth import GroundTruth
+from orchestrator.evaluation.metrics import (
+    PredictedEvent,
+    TrackingScore,
+    chance_level,
+    match_events,
+)
+from orchestrator.evaluation.truth import TruthEvent, truth_events
 from orchestrator.events.model import Event
 from orchestrator.ingest import AnalysisFrame
 from orchestrator.service import Service
@@ -33,49 +39,89 @@ def single_camera(settings: Settings, video: str | None, data_dir: Path | None =
     return settings.model_copy(update={"cameras": [cam], "outputs": outputs}), cam
 
 
-def evaluate(settings: Settings, video: str, gt_path: str, tolerance_s: float = 1.0,
-             camera_id: str | None = None) -> dict[str, Any]:
-    """Precision, recall, F1, false alarms per hour, alarm delay, MOTA and IDF1."""
+def evaluate(settings: Settings, video: str, gt_path: str, tolerance_s: float = 0.5,
+             camera_id: str | None = None, max_dist: float = 40.0) -> dict[str, Any]:
+    """Score the pipeline's events against the events the ground-truth tracks imply.
+
+    Returns precision, recall, F1, false alarms per hour and the delay from the act to its
+    detection (median, p95) per rule and overall, the chance level, and MOTA / IDF1.
+    """
     gt = GroundTruth.load(gt_path)
     frames: list[tuple[int, float, float]] = []
     tracking = TrackingScore()
-    predicted: list[Event] = []
+    predicted: list[PredictedEvent] = []
+    undetected: list[Event] = []  # events recorded during the frame now being analysed
+    size: list[tuple[int, int]] = []
+
+    def on_event(e: Event) -> None:
+        undetected.append(e)
 
     def on_frame(_cam: str, f: AnalysisFrame, det: Detections) -> None:
         frames.append((f.index, f.video_time, f.timestamp))
+        if not size:
+            size.append((f.image.shape[1], f.image.shape[0]))
+        for e in undetected:
+            point = None if e.point is None else (e.point[0], e.point[1])
+            predicted.append(PredictedEvent(e.rule, e.direction, e.video_time, point,
+                                            f.video_time, e.track_id))
+        undetected.clear()
         gids, gxyxy = gt.frames.get(f.index + 1, (det.tracker_id[:0], det.xyxy[:0]))
         keep = det.tracker_id >= 0
         tracking.update(gids, gxyxy, det.tracker_id[keep], det.xyxy[keep])
 
     with tempfile.TemporaryDirectory(prefix="perishield-eval-") as tmp:
         one, cam = single_camera(settings, video, Path(tmp), camera_id)
-        service = Service(one, on_event=predicted.append, on_frame=on_frame)
+        service = Service(one, on_event=on_event, on_frame=on_frame)
         stats = asyncio.run(service.run(restart_failed=False))[cam.id]
         if stats.state == "failed":
             raise RuntimeError(f"{video}: {stats.reason}")
 
-    truth = true_events(gt, cam, [i for i, _, _ in frames], [t for _, _, t in frames])
-    to_video = {ts: vt for _, vt, ts in frames}
-    truth_t = [TimedEvent(h.rule, h.direction, to_video[h.timestamp], h.track_id) for h in truth]
-    pred_t = [TimedEvent(e.rule, e.direction, e.video_time, e.track_id) for e in predicted]
+    truth = truth_events(gt, cam, video_fps(video), size[0] if size else None)
     seconds = (frames[-1][1] - frames[0][1] + 1 / cam.analysis_fps) if frames else 0.0
-    score = match_events(truth_t, pred_t, tolerance_s, seconds)
+    rules = [r.name for r in [*cam.zones, *cam.lines]]
+    per_rule = {}
+    for name in rules:
+        t = [e for e in truth if e.rule == name]
+        p = [e for e in predicted if e.rule == name]
+        per_rule[name] = match_events(t, p, tolerance_s, seconds, max_dist).as_dict()
+    overall = match_events(truth, predicted, tolerance_s, seconds, max_dist)
     return {
         "video": video, "ground_truth": gt_path, "analysed_frames": len(frames),
-        "video_seconds": round(seconds, 3), "tolerance_s": tolerance_s,
-        "true_events": len(truth_t), "predicted_events": len(pred_t),
-        "true_positives": score.true_positives, "false_positives": score.false_positives,
-        "false_negatives": score.false_negatives, "precision": round(score.precision, 4),
-        "recall": round(score.recall, 4), "f1": round(score.f1, 4),
-        "false_alarms_per_hour": round(score.false_alarms_per_hour, 2),
-        "alarm_delay_mean_s": None if score.delay_mean_s is None else round(score.delay_mean_s, 3),
-        "alarm_delay_max_s": None if score.delay_max_s is None else round(score.delay_max_s, 3),
+        "video_seconds": round(seconds, 3), "tolerance_s": tolerance_s, "max_dist": max_dist,
+        "true_events": sum(not e.dont_care for e in truth),
+        "dont_care_events": sum(e.dont_care for e in truth),
+        "predicted_events": len(predicted),
+        **overall.as_dict(),
+        "chance": chance_level(truth, predicted, tolerance_s, seconds, max_dist),
+        "rules": per_rule,
         "tracking": {k: round(v, 4) for k, v in tracking.summary().items()},
-        "truth": [_asdict(e) for e in truth_t],
-        "predicted": [_asdict(e) for e in pred_t],
+        "truth": [_truth_json(e) for e in truth],
+        "predicted": [_predicted_json(e) for e in predicted],
     }
 
 
-def _asdict(e: TimedEvent) -> dict[str, Any]:
+def video_fps(video: str) -> float:
+    """The frame rate of a file's first video stream."""
+    import av  # noqa: PLC0415
+
+    with av.open(video) as c:
+        rate = c.streams.video[0].average_rate or c.streams.video[0].guessed_rate
+    if not rate:
+        raise RuntimeError(f"{video}: no frame rate in the video stream")
+    return float(rate)
+
+
+def _point(p: tuple[float, float] | None) -> list[float] | None:
+    return None if p is None else [round(p[0], 1), round(p[1], 1)]
+
+
+def _truth_json(e: TruthEvent) -> dict[str, Any]:
     return {"rule": e.rule, "direction": e.direction, "time": round(e.time, 3),
-            "track_id": e.track_id}
+            "time_hi": None if e.time_hi is None else round(e.time_hi, 3),
+            "point": _point(e.point), "track_id": e.track_id, "dont_care": e.dont_care}
+
+
+def _predicted_json(e: PredictedEvent) -> dict[str, Any]:
+    return {"rule": e.rule, "direction": e.direction, "time": round(e.time, 3),
+            "detected": None if e.detected is None else round(e.detected, 3),
+            "point": _point(e.point), "track_id": e.track_id}

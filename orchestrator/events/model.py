@@ -57,6 +57,7 @@ class Event:
     clip: str | None = None
     clip_status: str = "pending"  # pending | ready | failed
     fence_token: int | None = None  # the camera lease's token when the event was recorded
+    point: list[float] | None = None  # [x, y]: the anchor where the act happened
 
     def to_json(self, evidence_root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """JSON-ready dict; with ``evidence_root`` the evidence paths are absolute."""

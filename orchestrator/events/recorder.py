@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from orchestrator.alarms.schema import messages_for
 from orchestrator.classes import class_name
 from orchestrator.config import AlarmConfig, CameraConfig, OutputConfig
@@ -63,20 +65,24 @@ class EventRecorder:
         rel = Path(self.camera.id) / day / ev.id
         return str(rel.with_suffix(".jpg")), str(rel.with_suffix(".mp4"))
 
-    def _build(self, hit: RuleHit, frame: AnalysisFrame, det: Detections,
+    def _build(self, hit: RuleHit, frame: AnalysisFrame, det: Detections, row: int,
                trajectory: Trajectory | None) -> Event:
+        """The event of ``hit``, stamped with the act; ``det[row]`` is the object then."""
         to_utc = frame.capture_time - frame.timestamp  # camera clock → UTC epoch
         traj = [] if trajectory is None else [
             [round(t + to_utc, 3), round(x, 1), round(y, 1)]
             for t, (x, y) in zip(trajectory.times, trajectory.points, strict=True)]
-        cid = int(det.class_id[hit.index])
+        cid = int(det.class_id[row])
+        ago = frame.timestamp - hit.timestamp  # the act came this long before ``frame``
         ev = Event(
             id=new_ulid(), camera=self.camera.id, rule=hit.rule, rule_kind=hit.kind,
             direction=hit.direction, track_id=hit.track_id, class_id=cid,
-            class_name=class_name(cid), score=round(float(det.confidence[hit.index]), 4),
-            box=[round(float(v), 1) for v in det.xyxy[hit.index]], trajectory=traj,
-            video_time=round(frame.video_time, 3), capture_time=utc(frame.capture_time),
-            detected_at=utc(time.time()), fence_token=self.fence)
+            class_name=class_name(cid), score=round(float(det.confidence[row]), 4),
+            box=[round(float(v), 1) for v in det.xyxy[row]], trajectory=traj,
+            video_time=round(frame.video_time - ago, 3),
+            capture_time=utc(frame.capture_time - ago),
+            detected_at=utc(time.time()), fence_token=self.fence,
+            point=[round(hit.point[0], 1), round(hit.point[1], 1)])
         ev.snapshot, ev.clip = self._paths(ev)
         if self.ring is None:
             ev.clip, ev.clip_status = None, "failed"
@@ -97,9 +103,17 @@ class EventRecorder:
         self._upload(ev.snapshot)
 
     async def record(self, hit: RuleHit, frame: AnalysisFrame, det: Detections,
-                     trajectory: Trajectory | None) -> Event:
-        ev = self._build(hit, frame, det, trajectory)
-        await asyncio.to_thread(self._write_snapshot, ev, frame, det, hit.index, trajectory)
+                     trajectory: Trajectory | None,
+                     act: tuple[AnalysisFrame, Detections] | None = None) -> Event:
+        """Record ``hit``, confirmed on ``frame``; ``act`` is the analysed frame nearest the act
+        (its snapshot shows the act) when the pipeline still holds it."""
+        shot, shot_det, row = frame, det, hit.index
+        if act is not None:
+            rows = np.flatnonzero(act[1].tracker_id == hit.track_id)
+            if len(rows):
+                shot, shot_det, row = act[0], act[1], int(rows[0])
+        ev = self._build(hit, frame, shot_det, row, trajectory)
+        await asyncio.to_thread(self._write_snapshot, ev, shot, shot_det, row, trajectory)
         try:
             await asyncio.to_thread(self.store.insert, ev, self.fence, self._messages(ev))
         except StaleFenceError:
@@ -110,8 +124,8 @@ class EventRecorder:
         if self.on_event:
             self.on_event(ev)
         if self.ring is not None:
-            self._pending.append(_PendingClip(ev, frame.timestamp - self.outputs.pre_roll_s,
-                                              frame.timestamp + self.outputs.post_roll_s))
+            end = max(hit.timestamp + self.outputs.post_roll_s, frame.timestamp)
+            self._pending.append(_PendingClip(ev, hit.timestamp - self.outputs.pre_roll_s, end))
         elif self.on_evidence:
             self.on_evidence(ev)
         return ev

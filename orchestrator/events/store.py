@@ -38,6 +38,7 @@ events = sa.Table(
     sa.Column("clip_path", sa.Text),
     sa.Column("clip_status", sa.String(16), nullable=False, server_default="pending"),
     sa.Column("fence_token", sa.BigInteger),
+    sa.Column("point", sa.JSON),  # [x, y]: the anchor where the act happened
     sa.Index("ix_events_camera_time", "camera_id", "capture_time"),
     sa.Index("ix_events_capture_time", "capture_time"),
 )
@@ -134,9 +135,11 @@ class EventStore:
     def _upgrade(self) -> None:
         """Bring a store made by an earlier version up to this schema (added columns)."""
         have = {c["name"] for c in sa.inspect(self._engine).get_columns("events")}
-        if "fence_token" not in have:
-            with self._engine.begin() as c:
-                c.execute(sa.text("ALTER TABLE events ADD COLUMN fence_token BIGINT"))
+        added = {"fence_token": "BIGINT", "point": "JSON"}  # as in migrations 0001, 0002
+        for name, kind in added.items():
+            if name not in have:
+                with self._engine.begin() as c:
+                    c.execute(sa.text(f"ALTER TABLE events ADD COLUMN {name} {kind}"))
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
@@ -183,7 +186,7 @@ class EventStore:
                 class_name=ev.class_name, score=ev.score, box=ev.box, trajectory=ev.trajectory,
                 video_time=ev.video_time, capture_time=ev.capture_time,
                 detected_at=ev.detected_at, snapshot_path=ev.snapshot, clip_path=ev.clip,
-                clip_status=ev.clip_status, fence_token=fence))
+                clip_status=ev.clip_status, fence_token=fence, point=ev.point))
 
     @staticmethod
     def _enqueue(c: sa.Connection, event_id: str,
@@ -267,4 +270,4 @@ def _row_to_event(r: Any) -> Event:
         trajectory=list(r["trajectory"]), video_time=r["video_time"],
         capture_time=_aware(r["capture_time"]), detected_at=_aware(r["detected_at"]),
         snapshot=r["snapshot_path"], clip=r["clip_path"], clip_status=r["clip_status"],
-        fence_token=r["fence_token"])
+        fence_token=r["fence_token"], point=r["point"])

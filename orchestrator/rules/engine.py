@@ -6,26 +6,46 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 
 from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections, box_anchors
 from orchestrator.rules.rules import LineRule, Rule, RuleHit, Trajectory, ZoneRule
 
 TRAJECTORY_MAX_POINTS = 600
+CONTINUE_S = 3.0  # a track lost at most this long ago may come back under a new id
+BORDER_PX = 3.0  # a box this close to the image edge is entering or leaving the view
+
+Birth = tuple[float, npt.NDArray[np.float32]]  # time, xyxy of a frame before a track's id
 
 
 class RuleEngine:
     """Judges a camera's zones and lines on tracked detections.
 
+    Besides the rules, it keeps the identity of what it judges: a track that appears away
+    from the image border close to where another vanished moments before (behind a post, in a
+    crowd) is the same object, and takes over its state: inside a zone, the side of each line,
+    cooldowns and trajectory. A new track's first positions, seen before the tracker gave it an
+    id (``births``), are judged too, at their own times.
+
     Example:
-        >>> engine = RuleEngine(camera_config)                # doctest: +SKIP
-        >>> hits = engine.update(tracked_detections, t=12.4)  # doctest: +SKIP
+        >>> from orchestrator.config import CameraConfig
+        >>> cam = CameraConfig(id="c", source="x.mp4", rules={"cooldown_s": 0},
+        ...                    lines=[{"name": "gate", "points": [[100, 0], [100, 400]]}])
+        >>> engine = RuleEngine(cam)
+        >>> hits = []
+        >>> for i, x in enumerate(range(40, 180, 10)):
+        ...     det = Detections(np.array([[x - 10, 100, x + 10, 200]], np.float32),
+        ...                      np.array([0.9], np.float32), np.array([0]), np.array([1]))
+        ...     hits += engine.update(det, t=i / 10)
+        >>> [(h.direction, round(h.timestamp, 2), h.point) for h in hits]
+        [('a_to_b', 0.6, (100.0, 200.0))]
     """
 
     def __init__(self, camera: CameraConfig, forget_after_s: float = 10.0) -> None:
         self.rules: list[Rule] = [ZoneRule(z, camera.rules) for z in camera.zones]
         self.rules += [LineRule(ln, camera.rules) for ln in camera.lines]
-        self.forget_after_s = forget_after_s
+        self.forget_after_s = max(forget_after_s, CONTINUE_S)
         self.trajectories: dict[int, Trajectory] = {}
         self._anchors = sorted({r.s.anchor for r in self.rules} | {camera.rules.anchor})
         self._trajectory_anchor = camera.rules.anchor
@@ -33,12 +53,18 @@ class RuleEngine:
         self._filters = list({id(r.s.filter): r.s.filter for r in self.rules}.values())
         self._last_sweep = float("-inf")
         self._zone = ZoneInfo(camera.timezone)
+        self._continued: set[int] = set()  # vanished tracks already taken over by a new id
+        self.continuations = 0
 
-    def update(self, det: Detections, t: float, wall: float | None = None) -> list[RuleHit]:
+    def update(self, det: Detections, t: float, wall: float | None = None,
+               size: tuple[int, int] | None = None,
+               births: dict[int, list[Birth]] | None = None) -> list[RuleHit]:
         """Advance every rule by one analysed frame at time ``t`` (seconds, monotonic).
 
         ``wall`` (UTC epoch seconds of the frame's capture) arms and disarms rules with a
-        schedule; a disarmed rule keeps following tracks but fires nothing.
+        schedule; a disarmed rule keeps following tracks but fires nothing. ``size`` (width,
+        height) of the frame tells objects at the image border; ``births`` holds, per track
+        confirmed in this frame, its earlier boxes.
         """
         local = None if wall is None else datetime.fromtimestamp(wall, self._zone)
         tracked = np.flatnonzero(det.tracker_id >= 0)
@@ -47,39 +73,116 @@ class RuleEngine:
             xyxy = det.xyxy[tracked]
             anchors = {a: box_anchors(xyxy, a) for a in self._anchors}
             ids = det.tracker_id[tracked].tolist()
-            self._record(ids, anchors[self._trajectory_anchor], t)
-            conf, cls = det.confidence[tracked], det.class_id[tracked]
-            masks = {id(f): f.mask(xyxy, conf, cls) for f in self._filters}
+            heights = (xyxy[:, 3] - xyxy[:, 1]).tolist()
+            cls = det.class_id[tracked].tolist()
+            border = _at_border(xyxy, size).tolist()
+            self._continue_tracks(ids, anchors[self._trajectory_anchor], heights, cls, border, t)
+            conf = det.confidence[tracked]
+            masks = {id(f): f.mask(xyxy, conf, det.class_id[tracked]) for f in self._filters}
             rows = tracked.tolist()
+            if births:
+                hits += self._replay(births, ids, rows, masks)
+            self._record(ids, anchors[self._trajectory_anchor], heights, cls, border, t)
             for rule in self.rules:
                 sel = masks[id(rule.s.filter)]
                 if sel is None:
-                    fired = rule.update(ids, anchors[rule.s.anchor], rows, t)
+                    hits += rule.update(ids, anchors[rule.s.anchor], heights, rows, t)
                 elif len(sel):
-                    fired = rule.update([ids[i] for i in sel], anchors[rule.s.anchor][sel],
-                                        [rows[i] for i in sel], t)
-                else:
-                    continue
-                if fired and rule.s.armed(local):
-                    hits += fired
+                    hits += rule.update([ids[i] for i in sel], anchors[rule.s.anchor][sel],
+                                        [heights[i] for i in sel], [rows[i] for i in sel], t)
+            hits = [h for h in hits if self._rule(h.rule).s.armed(local)]
         if t - self._last_sweep >= 1.0:
             self._forget_stale(t)
             self._last_sweep = t
         return hits
 
-    def _record(self, ids: list[int], pts: np.ndarray, t: float) -> None:
-        for tid, (x, y) in zip(ids, pts.tolist(), strict=True):
+    def pending_since(self) -> float | None:
+        """Earliest time of an act some rule is still confirming (its frame is still needed
+        for the snapshot), or None."""
+        starts = [p for r in self.rules if (p := r.pending_since()) is not None]
+        return min(starts) if starts else None
+
+    def _rule(self, name: str) -> Rule:
+        return next(r for r in self.rules if r.s.name == name)
+
+    def _replay(self, births: dict[int, list[Birth]], ids: list[int], rows: list[int],
+                masks: dict[int, npt.NDArray[np.int64] | None]) -> list[RuleHit]:
+        """Judge the boxes a new track had before it was confirmed, at their own times."""
+        hits: list[RuleHit] = []
+        pos = {tid: i for i, tid in enumerate(ids)}
+        for tid, earlier in births.items():
+            i = pos.get(tid)
+            if i is None or tid in self.trajectories:
+                continue
+            for t0, box in earlier:
+                box2 = np.asarray(box, np.float32).reshape(1, 4)
+                h0 = float(box2[0, 3] - box2[0, 1])
+                for rule in self.rules:
+                    sel = masks[id(rule.s.filter)]
+                    if sel is None or i in sel:
+                        hits += rule.update([tid], box_anchors(box2, rule.s.anchor), [h0],
+                                            [rows[i]], t0)
+                pt = box_anchors(box2, self._trajectory_anchor)[0].tolist()
+                tr = self.trajectories.setdefault(tid, Trajectory(TRAJECTORY_MAX_POINTS))
+                tr.times.append(t0)
+                tr.points.append((pt[0], pt[1]))
+        return hits
+
+    def _continue_tracks(self, ids: list[int], pts: npt.NDArray[np.float32],
+                         heights: list[float], cls: list[int], border: list[bool],
+                         t: float) -> None:
+        """A new id close to where a track of the same class vanished is that track."""
+        present = set(ids)
+        for tid, (x, y), h, c, edge in zip(ids, pts.tolist(), heights, cls, border,
+                                           strict=True):
+            if tid in self.trajectories or edge:
+                continue
+            best, best_cost = None, 1.0
+            for old, tr in self.trajectories.items():
+                gap = t - tr.last_seen
+                if (old in present or old in self._continued or tr.at_border or gap <= 0
+                        or gap > CONTINUE_S or tr.class_id != c
+                        or not 0.6 <= h / max(tr.height, 1e-6) <= 1.6):
+                    continue
+                reach = max(tr.height, h) * (0.5 + gap)
+                ox, oy = tr.points[-1]
+                cost = float(np.hypot(x - ox, y - oy)) / reach
+                if cost <= best_cost:
+                    best, best_cost = old, cost
+            if best is not None:
+                self._continued.add(best)
+                self.continuations += 1
+                for rule in self.rules:
+                    rule.inherit(tid, best)
+                src = self.trajectories[best]
+                tr = self.trajectories[tid] = Trajectory(TRAJECTORY_MAX_POINTS)
+                tr.times.extend(src.times)
+                tr.points.extend(src.points)
+
+    def _record(self, ids: list[int], pts: npt.NDArray[np.float32], heights: list[float],
+                cls: list[int], border: list[bool], t: float) -> None:
+        for tid, (x, y), h, c, edge in zip(ids, pts.tolist(), heights, cls, border,
+                                           strict=True):
             tr = self.trajectories.get(tid)
             if tr is None:
                 tr = self.trajectories[tid] = Trajectory(TRAJECTORY_MAX_POINTS)
             tr.times.append(t)
             tr.points.append((x, y))
-            tr.last_seen = t
+            tr.last_seen, tr.height, tr.class_id, tr.at_border = t, h, c, edge
 
     def _forget_stale(self, t: float) -> None:
         stale = [tid for tid, tr in self.trajectories.items()
                  if t - tr.last_seen > self.forget_after_s]
         for tid in stale:
             del self.trajectories[tid]
+            self._continued.discard(tid)
             for rule in self.rules:
                 rule.forget(tid)
+
+
+def _at_border(xyxy: npt.NDArray[np.float32], size: tuple[int, int] | None
+               ) -> npt.NDArray[np.bool_]:
+    near = (xyxy[:, 0] <= BORDER_PX) | (xyxy[:, 1] <= BORDER_PX)
+    if size is not None:
+        near |= (xyxy[:, 2] >= size[0] - BORDER_PX) | (xyxy[:, 3] >= size[1] - BORDER_PX)
+    return near

@@ -37,6 +37,13 @@ class Polygon:
         x_cross = self._a[:, 0] + (y - ay) * self._slope
         return np.count_nonzero(straddles & (x < x_cross), axis=1) % 2 == 1
 
+    def depth(self, pts: Points) -> npt.NDArray[np.float64]:
+        """Signed distance of each of the (N, 2) points to the boundary: > 0 inside."""
+        if len(pts) == 0:
+            return np.zeros(0)
+        dist = _segment_distance(pts, self._a, self._b - self._a)
+        return np.where(self.contains(pts), dist, -dist)
+
 
 class Polyline:
     """An open line of one or more segments (e.g. a wall edge) with two sides.
@@ -91,6 +98,12 @@ class Polyline:
         side[off] = OFF_LINE
         return side.astype(np.int8)
 
+    def distance(self, pts: Points) -> npt.NDArray[np.float64]:
+        """Distance of each of the (N, 2) points to the nearest segment, in pixels."""
+        if len(pts) == 0:
+            return np.zeros(0)
+        return _segment_distance(pts, self._a, self._d)
+
     def _segment_sides(self, pts: Points) -> npt.NDArray[np.int8]:
         """``sides`` for a single segment: the sign of the cross product, 0 beyond the ends."""
         q = pts - self._a[0]
@@ -111,3 +124,12 @@ class Polyline:
             u = (ap[:, 0] * r[1] - ap[:, 1] * r[0]) / denom
         hit = (denom != 0) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
         return bool(hit.any())
+
+
+def _segment_distance(pts: Points, a: npt.NDArray[np.float64], d: npt.NDArray[np.float64]
+                      ) -> npt.NDArray[np.float64]:
+    """Distance of each of N points to the nearest of S segments ``a + t d``, t in [0, 1]."""
+    q = pts.astype(np.float64)[:, None, :] - a[None]  # (N, S, 2)
+    len2 = np.maximum((d ** 2).sum(1), 1e-12)
+    t = np.clip((q * d[None]).sum(2) / len2[None], 0.0, 1.0)
+    return np.sqrt(((q - t[..., None] * d[None]) ** 2).sum(2).min(1))

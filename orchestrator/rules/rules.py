@@ -6,9 +6,12 @@ Geometry tests run once per frame over every anchor (numpy); the small per-track
 
 from __future__ import annotations
 
+import copy
+import itertools
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,14 +23,21 @@ from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Polygon, Polyline
 
 @dataclass(frozen=True, slots=True)
 class RuleHit:
-    """A rule that fired for one track in one frame."""
+    """A rule that fired for one track.
+
+    ``timestamp`` and ``point`` are the act itself (the moment and the anchor where the line
+    was crossed, the zone entered or the dwell reached); ``detected`` is the frame that
+    confirmed it, a few frames later; ``index`` the track's row in that frame's detections.
+    """
 
     rule: str
     kind: str  # "zone" | "line"
     direction: str | None  # "a_to_b" | "b_to_a" for lines, "enter" for zones
     track_id: int
-    index: int  # row in the frame's detections
+    index: int
     timestamp: float
+    point: tuple[float, float] = (0.0, 0.0)
+    detected: float = 0.0
 
 
 class CompiledFilter:
@@ -57,12 +67,17 @@ class CompiledFilter:
         return np.flatnonzero(ok)
 
 
+SMOOTH_S = 0.2  # window of the mean distance that decides sides: jitter averages out
+MIN_MARGIN_PX = 2.0
+
+
 @dataclass(slots=True)
 class _Settings:
     name: str
     anchor: str
     confirm_frames: int
     cooldown_s: float
+    margin: float
     filter: CompiledFilter
     schedule: list[TimeWindow] | None
 
@@ -73,6 +88,7 @@ class _Settings:
             anchor=rule.anchor or defaults.anchor,
             confirm_frames=rule.confirm_frames or defaults.confirm_frames,
             cooldown_s=defaults.cooldown_s if rule.cooldown_s is None else rule.cooldown_s,
+            margin=defaults.margin if rule.margin is None else rule.margin,
             filter=CompiledFilter(rule.filter or defaults.filter),
             schedule=rule.schedule,
         )
@@ -83,19 +99,120 @@ class _Settings:
             return True
         return any(w.contains(local) for w in self.schedule)
 
+    def margin_px(self, height: float) -> float:
+        return max(MIN_MARGIN_PX, self.margin * height)
+
+
+Sample = tuple[float, float, float, float]  # t, x, y, signed distance
+
 
 @dataclass(slots=True)
-class _ZoneTrack:
-    inside: bool = False
-    run: int = 0  # consecutive frames disagreeing with ``inside``
+class _Side:
+    """Which side of a boundary a track holds, with hysteresis in distance and in frames.
+
+    The side changes when the mean signed distance over ``SMOOTH_S`` has been on the other
+    side for ``confirm_frames`` frames and, in that run, at least the margin away from the
+    boundary. ``since`` keeps the samples back to the last frame held firmly on the old side:
+    the act is read off them once the change is confirmed.
+    """
+
+    side: int = 0  # +1 / -1 once held; 0 before the track ever held one
+    run: int = 0  # consecutive frames on the other side
+    reached: bool = False  # the other side was reached past the margin in this run
+    recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
+    since: list[Sample] = field(default_factory=list)
+    last_fire: dict[str | None, float] = field(default_factory=dict)
+
+    def step(self, sample: Sample, margin: float, confirm: int) -> int:
+        """Feed one frame; returns the new side when a change is confirmed, else 0."""
+        t, _, _, d = sample
+        self.recent.append((t, d))
+        while self.recent[0][0] < t - SMOOTH_S:
+            self.recent.popleft()
+        mean = sum(v for _, v in self.recent) / len(self.recent)
+        firm = abs(mean) >= margin
+        sign = 1 if mean > 0 else -1
+        if self.side == 0:
+            if firm:
+                self.side, self.since = sign, [sample]
+            return 0
+        if mean == 0 or sign == self.side:
+            self.run, self.reached = 0, False
+            if firm:
+                self.since = [sample]
+            else:
+                self.keep(sample)
+            return 0
+        self.keep(sample)
+        self.run += 1
+        self.reached = self.reached or firm
+        if self.run < confirm or not self.reached:
+            return 0
+        self.side, self.run, self.reached = sign, 0, False
+        return sign
+
+    def keep(self, sample: Sample) -> None:
+        self.since.append(sample)
+        if len(self.since) > 256:
+            del self.since[1]
+
+    def act(self) -> tuple[float, tuple[float, float]]:
+        """Time and point where the boundary was passed in ``since``: between the last sample
+        on the old side and the first of the final run on the new side, interpolated."""
+        new = 1 if self.since[-1][3] > 0 else -1
+        k = len(self.since) - 1
+        while k > 0 and self.since[k - 1][3] * new > 0:
+            k -= 1
+        t1, x1, y1, d1 = self.since[k]
+        if k == 0:
+            return t1, (x1, y1)
+        t0, x0, y0, d0 = self.since[k - 1]
+        f = abs(d0) / max(abs(d0) + abs(d1), 1e-9)
+        return t0 + f * (t1 - t0), (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
+
+    def cool(self, direction: str | None, t: float, cooldown_s: float) -> bool:
+        """Whether ``direction`` may fire at ``t``; records the firing if so."""
+        if t - self.last_fire.get(direction, -np.inf) < cooldown_s:
+            return False
+        self.last_fire[direction] = t
+        return True
+
+
+class _TrackRule:
+    """State per track, shared by zones and lines: inherit (id switch), forget, pending."""
+
+    s: _Settings
+    _tracks: dict[int, Any]
+
+    def forget(self, track_id: int) -> None:
+        self._tracks.pop(track_id, None)
+
+    def inherit(self, new_id: int, old_id: int) -> None:
+        """Track ``new_id`` continues ``old_id`` (the same object under a new id)."""
+        st = self._tracks.get(old_id)
+        if st is not None and new_id not in self._tracks:
+            self._tracks[new_id] = copy.deepcopy(st)
+
+    def pending_since(self) -> float | None:
+        """Earliest time an act not yet confirmed may have happened (for its snapshot)."""
+        starts = [st.since[0][0] for st in self._tracks.values() if st.run and st.since]
+        return min(starts) if starts else None
+
+
+@dataclass(slots=True)
+class _ZoneTrack(_Side):
     entered_at: float = 0.0
+    entry_point: tuple[float, float] = (0.0, 0.0)
     fired: bool = False
-    last_fire: float = -np.inf
 
 
-class ZoneRule:
-    """Fires once per stay when a track's anchor has been inside the polygon for
-    ``confirm_frames`` analysed frames and at least ``min_dwell_s`` seconds."""
+class ZoneRule(_TrackRule):
+    """Fires once per stay when a track's anchor has gone into the polygon (past the margin,
+    for ``confirm_frames`` analysed frames) and stayed ``min_dwell_s`` seconds.
+
+    The event is stamped with the entry (or, with a dwell, the moment the dwell was reached).
+    A track that has never been seen outside is treated as having come from outside.
+    """
 
     kind = "zone"
 
@@ -107,49 +224,36 @@ class ZoneRule:
         self._tracks: dict[int, _ZoneTrack] = {}
 
     def update(self, track_ids: list[int], anchors: npt.NDArray[np.float32],
-               rows: list[int], t: float) -> list[RuleHit]:
-        inside = self.polygon.contains(anchors).tolist()
+               heights: list[float], rows: list[int], t: float) -> list[RuleHit]:
+        depth = self.polygon.depth(anchors).tolist()
         hits = []
-        for tid, row, now_in in zip(track_ids, rows, inside, strict=True):
+        for tid, row, d, (x, y), h in zip(track_ids, rows, depth, anchors.tolist(), heights,
+                                          strict=True):
             st = self._tracks.get(tid)
             if st is None:
-                st = self._tracks[tid] = _ZoneTrack()
-            if now_in != st.inside:
-                st.run += 1
-                if st.run == 1 and now_in:
-                    st.entered_at = t
-                if st.run >= self.s.confirm_frames:
-                    st.inside, st.run = now_in, 0
-                    if not now_in:
-                        st.fired = False
-            else:
-                st.run = 0
-            if st.inside and not st.fired and t - st.entered_at >= self.min_dwell_s:
+                st = self._tracks[tid] = _ZoneTrack(side=-1)
+            changed = st.step((t, x, y, d), self.s.margin_px(h), self.s.confirm_frames)
+            if changed == 1:
+                st.entered_at, st.entry_point = st.act()
+                st.fired = False
+            if st.side == 1 and not st.fired and t - st.entered_at >= self.min_dwell_s:
                 st.fired = True  # once per stay; a stay starting inside the cooldown is silent
-                if t - st.last_fire >= self.s.cooldown_s:
-                    st.last_fire = t
-                    hits.append(RuleHit(self.s.name, self.kind, "enter", tid, row, t))
+                act, point = ((st.entered_at, st.entry_point) if self.min_dwell_s == 0
+                              else (st.entered_at + self.min_dwell_s, (x, y)))
+                if st.cool("enter", act, self.s.cooldown_s):
+                    hits.append(RuleHit(self.s.name, self.kind, "enter", tid, row, act,
+                                        point, t))
         return hits
 
-    def forget(self, track_id: int) -> None:
-        self._tracks.pop(track_id, None)
 
+class LineRule(_TrackRule):
+    """Fires when a track that held one side of the line holds the other: past the margin,
+    for ``confirm_frames`` analysed frames, along a path that meets the line.
 
-@dataclass(slots=True)
-class _LineTrack:
-    side: int = OFF_LINE  # side held last
-    prev_pt: tuple[float, float] | None = None  # anchor in the track's previous frame
-    run: int = 0  # consecutive frames on the other side
-    step: tuple[tuple[float, float], tuple[float, float]] | None = None  # move onto it
-    last_fire: float = -np.inf
-
-
-class LineRule:
-    """Fires when a track that was seen on one side holds the other side for
-    ``confirm_frames`` analysed frames and its path between the two sides meets the line.
-
-    Jitter on the line never fires (the other side is not held), a crossing counts once, and a
-    track lost on one side and regained on the other still counts (its path crosses).
+    Jitter on the line and walking along it never fire (the other side is not reached past
+    the margin), a crossing counts once, a track lost on one side and regained on the other
+    still counts (its path crosses), and walking around an end does not. The event is stamped
+    with the moment and the point where the anchor passed the line.
     """
 
     kind = "line"
@@ -159,42 +263,35 @@ class LineRule:
         self.s = _Settings.resolve(config, defaults)
         self.line = Polyline(config.points)
         self.direction = config.direction
-        self._tracks: dict[int, _LineTrack] = {}
+        self._tracks: dict[int, _Side] = {}
 
     def update(self, track_ids: list[int], anchors: npt.NDArray[np.float32],
-               rows: list[int], t: float) -> list[RuleHit]:
+               heights: list[float], rows: list[int], t: float) -> list[RuleHit]:
         sides = self.line.sides(anchors).tolist()
-        pts = anchors.tolist()
+        dist = self.line.distance(anchors).tolist()
         hits = []
-        for tid, row, side, pt in zip(track_ids, rows, sides, pts, strict=True):
+        for tid, row, side, d, (x, y), h in zip(track_ids, rows, sides, dist, anchors.tolist(),
+                                                heights, strict=True):
             st = self._tracks.get(tid)
             if st is None:
-                st = self._tracks[tid] = _LineTrack()
-            here = (pt[0], pt[1])
-            prev, st.prev_pt = st.prev_pt, here
-            if side == OFF_LINE:
-                st.run = 0
+                st = self._tracks[tid] = _Side()
+            if side == OFF_LINE:  # beyond an end: no side; the path so far is kept
+                st.run, st.reached = 0, False
+                st.recent.clear()
+                if st.since:
+                    st.keep((t, x, y, 0.0))
                 continue
-            if st.side in (OFF_LINE, side):
-                st.side, st.run = side, 0
+            if not st.step((t, x, y, side * d), self.s.margin_px(h), self.s.confirm_frames):
                 continue
-            st.run += 1
-            if st.run == 1:
-                st.step = (prev or here, here)
-            if st.run < self.s.confirm_frames:
-                continue
-            # The move onto the new side must pass through the line, not around its end.
-            crossed = st.step is not None and self.line.crossed_by(*st.step)
-            direction = "a_to_b" if st.side == SIDE_A else "b_to_a"
-            st.side, st.run = side, 0
+            path = [(p[1], p[2]) for p in st.since]
+            crossed = any(self.line.crossed_by(a, b) for a, b in itertools.pairwise(path))
+            direction = "b_to_a" if st.side == SIDE_A else "a_to_b"
+            act, point = st.act()
+            st.since = [st.since[-1]]
             if (crossed and self.direction in ("any", direction)
-                    and t - st.last_fire >= self.s.cooldown_s):
-                st.last_fire = t
-                hits.append(RuleHit(self.s.name, self.kind, direction, tid, row, t))
+                    and st.cool(direction, act, self.s.cooldown_s)):
+                hits.append(RuleHit(self.s.name, self.kind, direction, tid, row, act, point, t))
         return hits
-
-    def forget(self, track_id: int) -> None:
-        self._tracks.pop(track_id, None)
 
 
 Rule = ZoneRule | LineRule
@@ -203,9 +300,12 @@ Rule = ZoneRule | LineRule
 class Trajectory:
     """The latest anchor points of one track with their times (for replay on a map)."""
 
-    __slots__ = ("last_seen", "points", "times")
+    __slots__ = ("at_border", "class_id", "height", "last_seen", "points", "times")
 
     def __init__(self, max_points: int) -> None:
         self.times: deque[float] = deque(maxlen=max_points)
         self.points: deque[tuple[float, float]] = deque(maxlen=max_points)
         self.last_seen = 0.0
+        self.height = 0.0  # box height when last seen
+        self.class_id = -1
+        self.at_border = False  # last seen touching the image edge (leaving the view)
