@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,6 +69,7 @@ class CompiledFilter:
 
 
 SMOOTH_S = 0.2  # window of the mean distance that decides sides: jitter averages out
+NOISE_GAIN = 0.2  # weight of a new frame in a track's running jitter estimate
 MIN_MARGIN_PX = 2.0
 
 
@@ -112,34 +114,41 @@ class _Side:
 
     The side changes when the mean signed distance over ``SMOOTH_S`` has been on the other
     side for ``confirm_frames`` frames and, in that run, at least the margin away from the
-    boundary. ``since`` keeps the samples back to the last frame held firmly on the old side:
-    the act is read off them once the change is confirmed.
+    boundary. ``since`` keeps the samples back to the last window held firmly on the old
+    side: the act is read off them once the change is confirmed.
     """
 
     side: int = 0  # +1 / -1 once held; 0 before the track ever held one
     run: int = 0  # consecutive frames on the other side
     reached: bool = False  # the other side was reached past the margin in this run
-    recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
+    recent: deque[Sample] = field(default_factory=lambda: deque(maxlen=16))
     since: list[Sample] = field(default_factory=list)
+    noise2: float = 0.0  # running mean of squared second differences of the distance
     last_fire: dict[str | None, float] = field(default_factory=dict)
 
     def step(self, sample: Sample, margin: float, confirm: int) -> int:
         """Feed one frame; returns the new side when a change is confirmed, else 0."""
-        t, _, _, d = sample
-        self.recent.append((t, d))
-        while self.recent[0][0] < t - SMOOTH_S:
-            self.recent.popleft()
-        mean = sum(v for _, v in self.recent) / len(self.recent)
-        firm = abs(mean) >= margin
+        t = sample[0]
+        self.recent.append(sample)
+        r = self.recent
+        if len(r) >= 3:
+            dd = r[-1][3] - 2 * r[-2][3] + r[-3][3]
+            self.noise2 += NOISE_GAIN * (dd * dd - self.noise2)
+        window = [x for x in r if x[0] >= t - SMOOTH_S]
+        mean = sum(x[3] for x in window) / len(window)
+        # Jitter of this track's distance (σ² = E[dd²] / 6 for white noise on a steady walk):
+        # the mean must clear three of its standard errors as well as the margin.
+        spread = 3.0 * math.sqrt(self.noise2 / 6.0 / len(window))
+        firm = abs(mean) >= max(margin, spread)
         sign = 1 if mean > 0 else -1
-        if self.side == 0:
-            if firm:
-                self.side, self.since = sign, [sample]
+        if self.side == 0:  # a new track takes the side it is first seen on
+            if mean != 0:
+                self.side, self.since = sign, window
             return 0
         if mean == 0 or sign == self.side:
             self.run, self.reached = 0, False
-            if firm:
-                self.since = [sample]
+            if firm:  # the raw samples of the window: the last may be past the line already
+                self.since = window
             else:
                 self.keep(sample)
             return 0
