@@ -43,12 +43,17 @@ def walk(tid: int, xs: list[float], y: float = 100) -> list[list[tuple[int, floa
     return [[(tid, x, y)] for x in xs]
 
 
+def hold(xs: list[float], n: int = 3) -> list[float]:
+    """Each position held for ``n`` frames (the side is judged on the mean over 0.2 s)."""
+    return [x for x in xs for _ in range(n)]
+
+
 @pytest.mark.parametrize(("direction", "xs", "expected"), [
-    ("any", [80, 90, 95, 105, 110, 120], ["a_to_b"]),
-    ("any", [120, 110, 105, 95, 90, 80], ["b_to_a"]),
-    ("a_to_b", [120, 110, 105, 95, 90, 80], []),
-    ("b_to_a", [120, 110, 105, 95, 90, 80], ["b_to_a"]),
-    ("a_to_b", [80, 90, 95, 105, 110, 120], ["a_to_b"]),
+    ("any", [80, 90, 95, 105, 110, 120, 130, 140], ["a_to_b"]),
+    ("any", [120, 110, 105, 95, 90, 80, 70, 60], ["b_to_a"]),
+    ("a_to_b", [120, 110, 105, 95, 90, 80, 70, 60], []),
+    ("b_to_a", [120, 110, 105, 95, 90, 80, 70, 60], ["b_to_a"]),
+    ("a_to_b", [80, 90, 95, 105, 110, 120, 130, 140], ["a_to_b"]),
 ])
 def test_line_direction(direction: str, xs: list[float], expected: list[str]) -> None:
     eng = RuleEngine(camera([{**VERTICAL, "direction": direction}], confirm_frames=3))
@@ -66,7 +71,11 @@ def test_crossing_counts_once_despite_jitter_after_it() -> None:
     xs = [80, 90, 110, 115, 99, 112, 118, 125, 130]
     hits = run(eng, walk(1, xs))
     assert [h.direction for h in hits] == ["a_to_b"]
-    assert hits[0].timestamp == pytest.approx(0.3)  # confirmed on the 2nd frame past the line
+    # stamped where the anchor passed x = 100 (between the frames at 0.1 s and 0.2 s), not
+    # at the later frame that confirmed it
+    assert hits[0].timestamp == pytest.approx(0.15)
+    assert hits[0].point == pytest.approx((100, 100))
+    assert hits[0].detected > hits[0].timestamp
 
 
 def test_track_lost_and_regained_on_the_other_side() -> None:
@@ -99,8 +108,8 @@ def test_polyline_with_several_segments() -> None:
 
 def test_zone_entry_fires_once_per_stay() -> None:
     eng = RuleEngine(camera(zones=[SQUARE], confirm_frames=2, cooldown_s=0))
-    path = walk(1, [130, 120, 90, 80, 70, 60, 50], y=50) + walk(1, [130, 140, 150], y=50) \
-        + walk(1, [90, 80, 70], y=50)
+    path = walk(1, [130, 120, 90, 80, 70, 60, 50], y=50) + walk(1, hold([130, 140]), y=50) \
+        + walk(1, [90, 80, 70, 60], y=50)
     hits = run(eng, path)
     assert [h.direction for h in hits] == ["enter", "enter"]
 
@@ -121,24 +130,26 @@ def test_dwell_time() -> None:
 
 def test_cooldown_per_track_and_rule() -> None:
     eng = RuleEngine(camera([VERTICAL], confirm_frames=1, cooldown_s=5))
-    back_and_forth = [80, 120, 80, 120]
+    back_and_forth = hold([80, 120, 80, 120, 80, 120], 5)
     hits = run(eng, walk(1, back_and_forth) + walk(2, back_and_forth), fps=10)
-    # each track fires its first crossing only; the cooldown is per track
-    assert [(h.track_id, h.direction) for h in hits] == [(1, "a_to_b"), (2, "a_to_b")]
-    eng = RuleEngine(camera([VERTICAL], confirm_frames=1, cooldown_s=0.15))
-    assert len(run(eng, walk(1, back_and_forth), fps=10)) == 2  # 0.2 s apart > 0.15 s
+    # the cooldown is per track and per direction: crossing back fires at once, crossing
+    # again the same way within the cooldown does not
+    assert [(h.track_id, h.direction) for h in hits] == [
+        (1, "a_to_b"), (1, "b_to_a"), (2, "a_to_b"), (2, "b_to_a")]
+    eng = RuleEngine(camera([VERTICAL], confirm_frames=1, cooldown_s=0.5))
+    assert len(run(eng, walk(1, back_and_forth), fps=10)) == 5  # 1 s apart > 0.5 s
 
 
 def test_object_filter_class_score_and_size() -> None:
     line = {**VERTICAL, "filter": {"classes": ["car"], "min_score": 0.5, "min_size": [10, 30]}}
     eng = RuleEngine(camera([line], confirm_frames=1))
-    xs = [80, 120]
+    xs = hold([80, 120])
     assert [run(eng, [[(1, x, 100)] for x in xs])] == [[]]  # person: filtered out
     hits = []
-    for i, x in enumerate([80, 120]):
+    for i, x in enumerate(xs):
         hits += eng.update(frame((2, x, 100), cls=2), i / 10)
     assert len(hits) == 1
-    for i, x in enumerate([80, 120]):
+    for i, x in enumerate(xs):
         hits += eng.update(frame((3, x, 100), cls=2, score=0.3), 1 + i / 10)
     assert len(hits) == 1  # low score
 
@@ -172,7 +183,7 @@ def test_schedule_arms_and_disarms_rules_at_their_times() -> None:
         eng = RuleEngine(cam)
         wall = datetime.fromisoformat(local).replace(tzinfo=zone).timestamp()
         hits = []
-        for i, x in enumerate([80, 120]):
+        for i, x in enumerate(hold([80, 120])):
             hits += eng.update(frame((1, x, 100)), i / 10, wall + i / 10)
         return len(hits)
 

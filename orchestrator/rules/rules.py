@@ -166,16 +166,26 @@ class _Side:
             del self.since[1]
 
     def act(self) -> tuple[float, tuple[float, float]]:
-        """Time and point where the boundary was passed in ``since``: between the last sample
-        on the old side and the first of the final run on the new side, interpolated."""
+        """Time and point where the boundary was passed in ``since``.
+
+        The pass is the split of the samples into old side / new side that leaves the least
+        distance on the wrong side (jitter before or after the pass does not move it), then
+        interpolated between the two samples around the split.
+        """
         new = 1 if self.since[-1][3] > 0 else -1
-        k = len(self.since) - 1
-        while k > 0 and self.since[k - 1][3] * new > 0:
-            k -= 1
-        t1, x1, y1, d1 = self.since[k]
-        if k == 0:
+        s = [x[3] * new for x in self.since]
+        wrong_after = sum(max(0.0, -v) for v in s)
+        wrong_before = 0.0
+        best, best_cost = len(s) - 1, math.inf
+        for k, v in enumerate(s):
+            if wrong_before + wrong_after < best_cost and v > 0:
+                best, best_cost = k, wrong_before + wrong_after
+            wrong_before += max(0.0, v)
+            wrong_after -= max(0.0, -v)
+        t1, x1, y1, d1 = self.since[best]
+        if best == 0:
             return t1, (x1, y1)
-        t0, x0, y0, d0 = self.since[k - 1]
+        t0, x0, y0, d0 = self.since[best - 1]
         f = abs(d0) / max(abs(d0) + abs(d1), 1e-9)
         return t0 + f * (t1 - t0), (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
 
