@@ -89,10 +89,13 @@ def match_events(truth: list[TruthEvent], predicted: list[PredictedEvent], toler
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    delays = tuple((predicted[c].detected if predicted[c].detected is not None
-                    else predicted[c].time) - truth[r].time for r, c in real)
+    delays = tuple(_detected(predicted[c]) - truth[r].time for r, c in real)
     return EventScore(tp, fp, fn, dont_care, precision, recall, f1,
                       fp / (video_seconds / 3600) if video_seconds > 0 else 0.0, delays)
+
+
+def _detected(p: PredictedEvent) -> float:
+    return p.time if p.detected is None else p.detected
 
 
 def chance_level(truth: list[TruthEvent], predicted: list[PredictedEvent], tolerance_s: float,

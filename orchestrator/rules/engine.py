@@ -13,7 +13,7 @@ from orchestrator.detections import Detections, box_anchors
 from orchestrator.rules.rules import LineRule, Rule, RuleHit, Trajectory, ZoneRule
 
 TRAJECTORY_MAX_POINTS = 600
-CONTINUE_S = 3.0  # a track lost at most this long ago may come back under a new id
+CONTINUE_S = 4.0  # a track lost at most this long ago may come back under a new id
 BORDER_PX = 3.0  # a box this close to the image edge is entering or leaving the view
 
 Birth = tuple[float, npt.NDArray[np.float32]]  # time, xyxy of a frame before a track's id

@@ -1,0 +1,127 @@
+"""What real cameras do to trajectories, one mechanism of the rules each (synthetic walkers).
+
+Each test fails without the mechanism it names: act timestamps, per-direction cooldown,
+continuation across an identity switch, distance hysteresis on shallow crossings, and the
+frames a track had before the tracker confirmed it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from orchestrator.config import CameraConfig
+from orchestrator.detections import Detections
+from orchestrator.evaluation.synthetic import Camera, Walker, frames
+from orchestrator.rules import RuleEngine, RuleHit
+from trackers import ByteTrack
+
+LINE = {"name": "wall", "points": [[0, 500], [1900, 500]], "direction": "any"}
+ZONE = {"name": "yard", "points": [[400, 300], [1400, 300], [1400, 900], [400, 900]]}
+SIZE = (1920, 1080)
+
+
+def engine(lines: list | None = None, zones: list | None = None, **rules: object) -> RuleEngine:
+    return RuleEngine(CameraConfig.model_validate(
+        {"id": "c", "source": "x.mp4", "lines": lines or [], "zones": zones or [],
+         "rules": rules}))
+
+
+def judge(eng: RuleEngine, walkers: list[Walker], cam: Camera, duration: float
+          ) -> list[RuleHit]:
+    hits: list[RuleHit] = []
+    for t, det in frames(walkers, cam, duration):
+        hits += eng.update(det, t, size=SIZE)
+    return hits
+
+
+def crossing_walker(angle_deg: float, at: float = 3.0, speed: float = 100.0) -> Walker:
+    """Walks at ``angle_deg`` to the line y = 500 and passes it at time ``at``."""
+    a = math.radians(angle_deg)
+    v = (speed * math.cos(a), speed * math.sin(a))
+    return Walker((300 - v[0] * at, 500 - v[1] * at), v, 0.0, at + 4.0, 120)
+
+
+@pytest.mark.parametrize("fps", [5, 10, 25])
+@pytest.mark.parametrize("jitter", [2.0, 4.0])
+def test_event_is_stamped_with_the_act_not_its_confirmation(fps: int, jitter: float) -> None:
+    for seed in range(5):
+        hits = judge(engine([LINE], cooldown_s=0), [crossing_walker(60)],
+                     Camera(fps=fps, jitter=jitter, seed=seed), 8)
+        assert [h.direction for h in hits] == ["b_to_a"]
+        h = hits[0]
+        assert abs(h.timestamp - 3.0) < 0.15  # the act, within about a frame
+        assert h.point == pytest.approx((300, 500), abs=15)
+        assert h.detected - h.timestamp >= 2 / fps  # confirmation frames came after
+
+
+def test_crossing_back_fires_at_once_repeats_are_cooled_down() -> None:
+    # Side A of the line (drawn left to right) is below it in the image.
+    out = Walker((300, 700), (0, -100), 0, 3)  # crosses y = 500 upwards at t = 2
+    back = Walker((300, 400), (0, 100), 3.5, 6.5)  # comes back down at t = 4.5
+    again = Walker((300, 700), (0, -100), 7, 10)  # and up again at t = 9
+    eng = engine([LINE])  # default cooldown 30 s
+    hits = []
+    for w, until in ((out, 3.2), (back, 6.7), (again, 10.2)):
+        single = Walker(w.start, w.velocity, w.t0, w.t1, w.height)
+        for t, det in frames([single], Camera(fps=10), until):
+            if t >= w.t0:
+                hits += eng.update(det, t, size=SIZE)
+    assert [h.direction for h in hits] == ["a_to_b", "b_to_a"]  # the third is a repeat
+
+
+@pytest.mark.parametrize("gap", [1.0, 2.0, 3.0])
+def test_identity_switch_behind_an_occluder_is_the_same_person(gap: float) -> None:
+    # Walks into the yard at t = 1, is hidden behind a post from t = 3 for ``gap`` seconds,
+    # and comes back with a new id: one entry, not two.
+    w = Walker((200, 600), (100, 0), 0, 10, 120)
+    cam = Camera(fps=10, jitter=2, occluded=((0, 3.0, 3.0 + gap),), switch_at=((0, 3.0),))
+    hits = judge(engine(zones=[ZONE]), [w], cam, 10)
+    assert [(h.rule, h.direction, h.track_id) for h in hits] == [("yard", "enter", 1)]
+    assert abs(hits[0].timestamp - 2.0) < 0.2
+
+
+def test_a_new_person_where_nobody_vanished_still_enters() -> None:
+    first = Walker((200, 600), (100, 0), 0, 3, 120)  # in at t = 2, hidden at t = 3
+    other = Walker((1200, 800), (-50, 0), 3.5, 8, 120)  # appears far away inside the yard
+    hits = judge(engine(zones=[ZONE]), [first, other], Camera(fps=10), 8)
+    assert [h.track_id for h in hits] == [1, 2]
+
+
+@pytest.mark.parametrize("fps", [10, 25])
+@pytest.mark.parametrize("angle", [10, 20])
+def test_shallow_crossing_fires_once_walking_along_never(fps: int, angle: int) -> None:
+    found = 0
+    for seed in range(10):
+        cam = Camera(fps=fps, jitter=4, seed=seed)
+        hits = judge(engine([LINE], cooldown_s=0), [crossing_walker(angle)], cam, 8)
+        assert len(hits) <= 1
+        found += len(hits) == 1 and abs(hits[0].timestamp - 3.0) <= 0.5
+        along = Walker((100, 500 + np.random.default_rng(seed).normal(0, 2)), (120, 0), 0, 12)
+        assert judge(engine([LINE], cooldown_s=0), [along], cam, 12) == []
+    assert found == 10
+
+
+def test_missed_detections_and_dropped_frames_still_one_crossing() -> None:
+    for seed in range(10):
+        cam = Camera(fps=10, jitter=3, miss=0.3, dropped=(2.9, 3.0, 3.1), seed=seed)
+        hits = judge(engine([LINE], cooldown_s=0), [crossing_walker(45)], cam, 8)
+        assert len(hits) == 1 and abs(hits[0].timestamp - 3.0) < 0.3
+
+
+def test_a_track_crossing_as_it_is_confirmed_counts_at_its_real_time() -> None:
+    # Seen first 10 px before the line, past it on its second frame (when ByteTrack confirms
+    # it): without the frames before confirmation the rule never sees where it came from.
+    tracker, eng = ByteTrack(), engine([LINE], cooldown_s=0, confirm_frames=2)
+    hits = []
+    for k in range(12):
+        t = k / 10
+        y = 510 - 40 * k  # 120 px tall, moving up 40 px a frame
+        xyxy = np.array([[276, y - 120, 324, y]], np.float32)
+        ids = tracker.update(xyxy, np.array([0.9], np.float32), np.array([0]), t)
+        det = Detections(xyxy, np.array([0.9], np.float32), np.array([0]), ids)
+        hits += eng.update(det, t, size=SIZE, births=tracker.births)
+    assert [h.direction for h in hits] == ["a_to_b"]
+    assert hits[0].timestamp == pytest.approx(0.025, abs=0.03)
