@@ -32,7 +32,7 @@ def tracker_for(config: TrackerConfig) -> ByteTrack:
     return ByteTrack(ByteTrackConfig(
         high_threshold=config.high_threshold, low_threshold=config.low_threshold,
         new_track_threshold=config.new_track_threshold, match_iou=config.match_iou,
-        lost_s=config.lost_s, min_hits=config.min_hits))
+        lost_s=config.lost_s, min_hits=config.min_hits, reach=config.reach))
 
 
 @dataclass(slots=True)

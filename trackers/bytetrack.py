@@ -31,6 +31,8 @@ class ByteTrackConfig:
         new_match_iou: minimum IoU matching a tentative track.
         lost_s: seconds a lost track waits to be matched again before it is dropped.
         min_hits: matched frames before a track is confirmed and gets an id.
+        reach: how far from its predicted centre a lost track may be found again, in box
+            heights: ``reach * (1 + seconds lost)`` (occlusions: the box no longer overlaps).
     """
 
     high_threshold: float = 0.5
@@ -39,8 +41,9 @@ class ByteTrackConfig:
     match_iou: float = 0.2
     low_match_iou: float = 0.5
     new_match_iou: float = 0.3
-    lost_s: float = 1.5
+    lost_s: float = 3.0
     min_hits: int = 2
+    reach: float = 0.3
 
 
 class _Tracks:
@@ -125,10 +128,16 @@ class ByteTrack:
         m1, left_tracks, left_high = _associate(cost, confirmed, high, 1 - cfg.match_iou)
         still_tracked = left_tracks[tr.state[left_tracks] == TRACKED]
         m2, unmatched, _ = _associate(cost, still_tracked, low, 1 - cfg.low_match_iou)
+        lost = left_tracks[tr.state[left_tracks] != TRACKED]
+        if len(lost) and len(left_high):
+            reach = self._reach_cost(lost, left_high, xyxy, class_id, timestamp)
+            m_lost, _, left_high = _associate(reach, lost, left_high, 1.0)
+        else:
+            m_lost = _NO_MATCH
         tentative = np.flatnonzero(tr.ids < 0)
         m3, dead, new_high = _associate(cost, tentative, left_high, 1 - cfg.new_match_iou)
 
-        matches = np.concatenate([m1, m2, m3])
+        matches = np.concatenate([m1, m2, m_lost, m3])
         self._apply(matches, xyxy, class_id, timestamp, out)
         tr.state[unmatched] = LOST
         self._drop(dead, timestamp)
@@ -145,6 +154,27 @@ class ByteTrack:
         tr = self._tracks
         cost = 1.0 - iou_matrix(kalman.xyah_to_xyxy(tr.kf.pos), xyxy)
         cost += _CLASS_MISMATCH * (tr.class_id[:, None] != class_id[None, :])
+        return cost
+
+    def _reach_cost(self, lost: npt.NDArray[np.int64], dets: npt.NDArray[np.int64],
+                    xyxy: npt.NDArray[np.float32], class_id: npt.NDArray[np.int64], t: float
+                    ) -> npt.NDArray[np.float32]:
+        """Cost (≤ 1 within reach) of finding each lost track again at each detection: the
+        distance of the centres over the reach, which grows with the time lost; other classes
+        and boxes of another size never match. A full matrix, blocks picked by ``_associate``.
+        """
+        tr = self._tracks
+        cost = np.full((len(tr), len(xyxy)), 2.0, np.float32)
+        pos = tr.kf.pos[lost]  # predicted (cx, cy, a, h)
+        box = kalman.xyxy_to_xyah(xyxy[dets])
+        dist = np.hypot(pos[:, None, 0] - box[None, :, 0], pos[:, None, 1] - box[None, :, 1])
+        gone = np.maximum(t - tr.last_seen[lost], 0.0)
+        reach = self.config.reach * pos[:, 3] * (1.0 + gone)
+        ratio = box[None, :, 3] / np.maximum(pos[:, None, 3], 1e-6)
+        c = dist / reach[:, None]
+        c[(ratio < 0.7) | (ratio > 1.4)] = 2.0
+        c[tr.class_id[lost][:, None] != class_id[dets][None, :]] = 2.0
+        cost[np.ix_(lost, dets)] = c
         return cost
 
     def _apply(self, matches: npt.NDArray[np.int64], xyxy: npt.NDArray[np.float32],

@@ -78,8 +78,11 @@ class TrackerConfig(_Strict):
     low_threshold: float = Field(0.1, ge=0, le=1, description="Second-stage detection score.")
     new_track_threshold: float = Field(0.6, gt=0, le=1, description="Score to start a track.")
     match_iou: float = Field(0.2, gt=0, le=1, description="Minimum IoU of a first-stage match.")
-    lost_s: float = Field(1.5, gt=0, description="Seconds a lost track is kept for re-matching.")
+    lost_s: float = Field(3.0, gt=0, description="Seconds a lost track is kept for re-matching "
+                          "(an occlusion behind a post or another person).")
     min_hits: int = Field(2, ge=1, description="Matched frames before a track is confirmed.")
+    reach: float = Field(0.3, ge=0, le=5, description="How far from its predicted centre a lost "
+                         "track may be found again, in box heights times (1 + seconds lost).")
 
     @model_validator(mode="after")
     def _order(self) -> TrackerConfig:
