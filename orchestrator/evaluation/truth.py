@@ -14,6 +14,11 @@ would be scored against itself. Every ground-truth frame is used (not only the a
   do not end a stay.
 * Repeats: after a true event, the same track's events of the same rule and direction within
   the rule's cooldown are don't-care (the cooldown exists to silence them).
+* Grazes: a crossing or an entry that never gets farther than ``GRAZE`` of the box height
+  (at least 2 px) past the line or into the zone before it turns back is don't-care: no
+  labeller can tell it from the line itself.
+* The end of a recording: acts in its last ``END_GUARD_S`` are don't-care; confirming an act
+  takes frames that come after it, which a clip that ends there does not have.
 
 Don't-care events are neither missed when absent nor false when predicted.
 """
@@ -30,6 +35,8 @@ from orchestrator.evaluation.groundtruth import GroundTruth
 from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Polygon, Polyline
 
 JITTER_S = 1.0
+GRAZE = 0.02
+END_GUARD_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,21 +60,28 @@ class TruthEvent:
 class _Track:
     times: np.ndarray  # (T,) video seconds
     anchors: np.ndarray  # (T, 2)
+    heights: np.ndarray  # (T,) box heights
     first_at_border: bool
+
+    def graze(self, i: int, depth: float) -> bool:
+        return depth < max(2.0, GRAZE * float(self.heights[i]))
 
 
 def _tracks(gt: GroundTruth, anchor: str, fps: float, size: tuple[int, int] | None
             ) -> dict[int, _Track]:
-    rows: dict[int, list[tuple[float, float, float, bool]]] = {}
+    rows: dict[int, list[tuple[float, float, float, float, bool]]] = {}
     w, h = size or (0, 0)
     for frame in sorted(gt.frames):
         ids, xyxy = gt.frames[frame]
         pts = box_anchors(xyxy, anchor)
         border = ((xyxy[:, 0] <= 2) | (xyxy[:, 1] <= 2)
                   | (size is not None) & ((xyxy[:, 2] >= w - 3) | (xyxy[:, 3] >= h - 3)))
-        for tid, (x, y), b in zip(ids.tolist(), pts.tolist(), border.tolist(), strict=True):
-            rows.setdefault(tid, []).append(((frame - 1) / fps, x, y, b))
-    return {tid: _Track(np.array([r[0] for r in rs]), np.array([r[1:3] for r in rs]), rs[0][3])
+        heights = (xyxy[:, 3] - xyxy[:, 1]).tolist()
+        for tid, (x, y), h, b in zip(ids.tolist(), pts.tolist(), heights, border.tolist(),
+                                     strict=True):
+            rows.setdefault(tid, []).append(((frame - 1) / fps, x, y, h, b))
+    return {tid: _Track(np.array([r[0] for r in rs]), np.array([r[1:3] for r in rs]),
+                        np.array([r[3] for r in rs]), rs[0][4])
             for tid, rs in rows.items()}
 
 
@@ -76,8 +90,10 @@ def _line_events(rule: LineConfig, cooldown_s: float, tracks: dict[int, _Track],
     line = Polyline(rule.points)
     out: list[TruthEvent] = []
     for tid, tr in tracks.items():
-        sides = line.sides(tr.anchors.astype(np.float32)).tolist()
-        crossings: list[tuple[float, str, tuple[float, float]]] = []
+        pts = tr.anchors.astype(np.float32)
+        sides = line.sides(pts).tolist()
+        dist = line.distance(pts)
+        crossings: list[Crossing] = []
         last: tuple[int, int] | None = None  # (side, index) last held
         for i, s in enumerate(sides):
             if s == OFF_LINE:
@@ -86,14 +102,22 @@ def _line_events(rule: LineConfig, cooldown_s: float, tracks: dict[int, _Track],
                 p, q = tr.anchors[last[1]], tr.anchors[i]
                 if line.crossed_by((p[0], p[1]), (q[0], q[1])):
                     d = "a_to_b" if last[0] == SIDE_A else "b_to_a"
-                    crossings.append((float(tr.times[i]), d, (float(q[0]), float(q[1]))))
+                    j = i
+                    while j + 1 < len(sides) and sides[j + 1] == s:
+                        j += 1
+                    grazed = tr.graze(i, float(dist[i:j + 1].max()))
+                    crossings.append((float(tr.times[i]), d, (float(q[0]), float(q[1])),
+                                      grazed))
             last = (s, i)
         out += _bursts(rule.name, tid, crossings, jitter_s)
     return _mark_repeats(out, cooldown_s, rule.direction)
 
 
-def _bursts(rule: str, tid: int, crossings: list[tuple[float, str, tuple[float, float]]],
-            jitter_s: float) -> list[TruthEvent]:
+Crossing = tuple[float, str, tuple[float, float], bool]  # time, direction, point, a graze
+
+
+def _bursts(rule: str, tid: int, crossings: list[Crossing], jitter_s: float
+            ) -> list[TruthEvent]:
     """Crossings of one track closer than ``jitter_s`` make one act: its net crossing."""
     out: list[TruthEvent] = []
     i = 0
@@ -104,7 +128,7 @@ def _bursts(rule: str, tid: int, crossings: list[tuple[float, str, tuple[float, 
         burst = crossings[i:j + 1]
         net = burst[0][1] if len(burst) % 2 else None
         real = [c for c in burst if c[1] == net]
-        first = real[0] if real else None
+        first = real[0] if real and not real[0][3] else None
         for c in burst:
             out.append(TruthEvent(rule, c[1], c[0], c[2], tid, dont_care=c is not first,
                                   time_hi=real[-1][0] if c is first else None))
@@ -117,7 +141,9 @@ def _zone_events(rule: ZoneConfig, cooldown_s: float, tracks: dict[int, _Track],
     poly = Polygon(rule.points)
     out: list[TruthEvent] = []
     for tid, tr in tracks.items():
-        inside = poly.contains(tr.anchors.astype(np.float32))
+        pts = tr.anchors.astype(np.float32)
+        inside = poly.contains(pts)
+        depth = poly.depth(pts)
         start: int | None = None  # index where the current stay began
         left_at: float | None = None
         fired = False
@@ -129,8 +155,12 @@ def _zone_events(rule: ZoneConfig, cooldown_s: float, tracks: dict[int, _Track],
                     appeared = i == 0 and not tr.first_at_border
                     if rule.min_dwell_s == 0:
                         fired = True
+                        j = i
+                        while j + 1 < len(inside) and inside[j + 1]:
+                            j += 1
+                        grazed = tr.graze(i, float(depth[i:j + 1].max()))
                         out.append(TruthEvent(rule.name, "enter", t, _pt(tr, i), tid,
-                                              dont_care=appeared))
+                                              dont_care=appeared or grazed))
                 left_at = None
                 if not fired and t - float(tr.times[start]) >= rule.min_dwell_s:
                     fired = True
@@ -180,4 +210,8 @@ def truth_events(gt: GroundTruth, camera: CameraConfig, fps: float,
         cooldown = d.cooldown_s if ln.cooldown_s is None else ln.cooldown_s
         out += _line_events(ln, cooldown, _tracks(gt, ln.anchor or d.anchor, fps, size),
                             jitter_s)
+    end = (max(gt.frames) - 1) / fps if gt.frames else 0.0
+    out = [e if e.time <= end - END_GUARD_S or e.dont_care else
+           TruthEvent(e.rule, e.direction, e.time, e.point, e.track_id, e.time_hi, True)
+           for e in out]
     return sorted(out, key=lambda e: e.time)
