@@ -70,12 +70,12 @@ class _Track:
 def _tracks(gt: GroundTruth, anchor: str, fps: float, size: tuple[int, int] | None
             ) -> dict[int, _Track]:
     rows: dict[int, list[tuple[float, float, float, float, bool]]] = {}
-    w, h = size or (0, 0)
+    width, height = size or (0, 0)
     for frame in sorted(gt.frames):
         ids, xyxy = gt.frames[frame]
         pts = box_anchors(xyxy, anchor)
         border = ((xyxy[:, 0] <= 2) | (xyxy[:, 1] <= 2)
-                  | (size is not None) & ((xyxy[:, 2] >= w - 3) | (xyxy[:, 3] >= h - 3)))
+                  | (size is not None) & ((xyxy[:, 2] >= width - 3) | (xyxy[:, 3] >= height - 3)))
         heights = (xyxy[:, 3] - xyxy[:, 1]).tolist()
         for tid, (x, y), h, b in zip(ids.tolist(), pts.tolist(), heights, border.tolist(),
                                      strict=True):

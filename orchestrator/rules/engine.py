@@ -15,6 +15,7 @@ from orchestrator.rules.rules import LineRule, Rule, RuleHit, Trajectory, ZoneRu
 TRAJECTORY_MAX_POINTS = 600
 CONTINUE_S = 4.0  # a track lost at most this long ago may come back under a new id
 BORDER_PX = 3.0  # a box this close to the image edge is entering or leaving the view
+REACH, REACH_PER_S = 0.3, 0.5  # a continued track is found within (0.3 + 0.5 s⁻¹ × gap) × height
 
 Birth = tuple[float, npt.NDArray[np.float32]]  # time, xyxy of a frame before a track's id
 
@@ -144,9 +145,12 @@ class RuleEngine:
                         or gap > CONTINUE_S or tr.class_id != c
                         or not 0.6 <= h / max(tr.height, 1e-6) <= 1.6):
                     continue
-                reach = max(tr.height, h) * (0.5 + gap)
-                ox, oy = tr.points[-1]
-                cost = float(np.hypot(x - ox, y - oy)) / reach
+                # Where it was, or where it would be had it walked on at its pace: it may have
+                # stopped behind the post or gone on behind it.
+                reach = max(tr.height, h) * (REACH + REACH_PER_S * gap)
+                (ox, oy), (vx, vy) = tr.points[-1], _velocity(tr)
+                cost = min(float(np.hypot(x - ox, y - oy)),
+                           float(np.hypot(x - ox - vx * gap, y - oy - vy * gap))) / reach
                 if cost <= best_cost:
                     best, best_cost = old, cost
             if best is not None:
@@ -178,6 +182,16 @@ class RuleEngine:
             self._continued.discard(tid)
             for rule in self.rules:
                 rule.forget(tid)
+
+
+def _velocity(tr: Trajectory, span_s: float = 0.5) -> tuple[float, float]:
+    """The track's mean velocity (px/s) over its last ``span_s`` seconds, (0, 0) if unknown."""
+    t1, (x1, y1) = tr.times[-1], tr.points[-1]
+    for t0, (x0, y0) in zip(reversed(tr.times), reversed(tr.points), strict=True):
+        if t1 - t0 >= span_s:
+            return (x1 - x0) / (t1 - t0), (y1 - y0) / (t1 - t0)
+    t0, (x0, y0) = tr.times[0], tr.points[0]
+    return ((x1 - x0) / (t1 - t0), (y1 - y0) / (t1 - t0)) if t1 > t0 else (0.0, 0.0)
 
 
 def _at_border(xyxy: npt.NDArray[np.float32], size: tuple[int, int] | None
