@@ -1,0 +1,132 @@
+"""Synthetic cases of bench/accuracy.py, run against whichever `orchestrator` is importable
+(this checkout or an older commit's), and their plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orchestrator.config import CameraConfig
+from orchestrator.detections import Detections, box_anchors
+from orchestrator.evaluation.synthetic import Camera, Walker, frames
+from orchestrator.rules import RuleEngine
+from trackers import ByteTrack
+
+LINE = {"name": "wall", "points": [[0, 500], [1900, 500]], "direction": "any"}
+ZONE = {"name": "yard", "points": [[400, 300], [1400, 300], [1400, 900], [400, 900]]}
+
+
+def _engine(lines: list | None = None, zones: list | None = None, **rules: Any) -> RuleEngine:
+    return RuleEngine(CameraConfig.model_validate(
+        {"id": "c", "source": "x.mp4", "lines": lines or [], "zones": zones or [],
+         "rules": rules}))
+
+
+def _update(eng: RuleEngine, det: Detections, t: float, births: Any = None) -> list[Any]:
+    try:
+        return eng.update(det, t, size=(1920, 1080), births=births)
+    except TypeError:  # an older engine: update(det, t, wall)
+        return eng.update(det, t)
+
+
+def _judge(eng: RuleEngine, seq: list[tuple[float, Detections]], tracker: ByteTrack | None = None
+           ) -> dict[str, Any]:
+    events, track = [], []
+    for t, det in seq:
+        if tracker is not None:
+            det.tracker_id = tracker.update(det.xyxy, det.confidence, det.class_id, t)
+        anchors = box_anchors(det.xyxy, "bottom_center") if len(det) else np.zeros((0, 2))
+        track += [[t, float(x), float(y)] for x, y in anchors]
+        for h in _update(eng, det, t, getattr(tracker, "births", None)):
+            point = getattr(h, "point", None) or tuple(anchors[h.index].tolist())
+            events.append([h.timestamp, point[0], point[1], h.direction,
+                           getattr(h, "detected", h.timestamp)])
+    return {"fired": len(events), "events": events, "track": track}
+
+
+def _crossing(angle: float, at: float = 3.0, speed: float = 100.0) -> Walker:
+    a = math.radians(angle)
+    v = (speed * math.cos(a), speed * math.sin(a))
+    return Walker((300 - v[0] * at, 500 - v[1] * at), v, 0.0, at + 4.0, 120)
+
+
+def _back_and_forth() -> list[tuple[float, Detections]]:
+    out = []
+    for k in range(70):
+        t = k / 10
+        y = 700 - 100 * t if t < 3.5 else 350 + 100 * (t - 3.5)
+        box = np.array([[276, y - 120, 324, y]], np.float32)
+        out.append((t, Detections(box, np.array([0.9], np.float32), np.array([0]),
+                                  np.array([1]))))
+    return out
+
+
+def _appearing() -> list[tuple[float, Detections]]:
+    out = []
+    for k in range(12):
+        y = 510 - 40 * k
+        box = np.array([[276, y - 120, 324, y]], np.float32)
+        out.append((k / 10, Detections(box, np.array([0.9], np.float32), np.array([0]))))
+    return out
+
+
+def run_cases() -> dict[str, dict[str, Any]]:
+    """Each case: events fired, their (t, x, y, direction, detected), the anchors seen."""
+    walker = Walker((200, 600), (100, 0), 0, 10, 120)
+    occluded = Camera(fps=10, jitter=2, occluded=((0, 3.0, 5.0),), switch_at=((0, 3.0),))
+    along = Walker((100, 501), (120, 0), 0, 12)
+    cases = {
+        "act: 45° crossing at t = 3 s": (
+            _judge(_engine([LINE], cooldown_s=0),
+                   frames([_crossing(45)], Camera(fps=10, jitter=3, seed=1), 8)), 1),
+        "cooldown: crosses, comes back": (
+            _judge(_engine([LINE]), _back_and_forth()), 2),
+        "id switch behind a post in a zone": (
+            _judge(_engine(zones=[ZONE]), frames([walker], occluded, 10)), 1),
+        "shallow: 10° crossing, jitter 4 px": (
+            _judge(_engine([LINE], cooldown_s=0),
+                   frames([_crossing(10)], Camera(fps=10, jitter=4, seed=3), 8)), 1),
+        "walks along the line, jitter 4 px": (
+            _judge(_engine([LINE], cooldown_s=0),
+                   frames([along], Camera(fps=10, jitter=4, seed=3), 12)), 0),
+        "crosses as the tracker confirms it": (
+            _judge(_engine([LINE], cooldown_s=0, confirm_frames=2), _appearing(), ByteTrack()),
+            1),
+    }
+    return {name: {**r, "expected": n} for name, (r, n) in cases.items()}
+
+
+def plot(cases: dict[str, dict[str, dict[str, Any]]], folder: Path) -> None:
+    """One PNG per case: the anchors, the line or zone, and each version's events."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    colours = {"before": "tab:red", "now": "tab:green"}
+    for k, name in enumerate(cases["now"]):
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        track = np.array(cases["now"][name]["track"])
+        ax.plot(track[:, 1], track[:, 2], ".", color="0.6", ms=3, label="anchor per frame")
+        if "zone" in name:
+            z = np.array(ZONE["points"] + ZONE["points"][:1])
+            ax.plot(z[:, 0], z[:, 1], "-", color="tab:blue", label="zone")
+        else:
+            ax.axhline(500, color="tab:blue", label="line")
+        for version, by_case in cases.items():
+            for i, (t, x, y, d, det) in enumerate(by_case[name]["events"]):
+                ax.plot(x, y, "o", color=colours[version], ms=9, mfc="none", mew=2,
+                        label=f"{version}: {d} at {t:.2f} s (fired {det:.2f} s)"
+                        if i < 3 else None)
+        ax.invert_yaxis()
+        ax.set_title(f"{name}: expected {cases['now'][name]['expected']}", fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+        ax.set_xlabel("x (px)")
+        ax.set_ylabel("y (px)")
+        fig.tight_layout()
+        fig.savefig(folder / f"accuracy-case-{k + 1}.png", dpi=90)
+        plt.close(fig)
