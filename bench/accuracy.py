@@ -10,8 +10,8 @@ frame rate (the demo at its 10 fps), ByteTrack, the rules, and `perishield eval`
 (same rule and direction, act within 0.5 s and 40 px, one-to-one, don't-care for repeats,
 grazes and the last 0.5 s). What it leaves out: speed (see bench/tracking.py), and scenes
 that are not in this repository. The "before" side runs the older commit's pipeline in a git
-worktree, scored by this checkout's evaluation code (its events have no `point`, so their
-anchor distance is not checked: that flatters the older side a little).
+worktree, scored by this checkout's evaluation code (its events have no `point`: the bottom
+centre of the event's box, at the frame that fired, stands for it).
 
 The synthetic suite walks people past a line and through a zone with what cameras do to
 them (jitter, an occlusion with an id switch, a shallow crossing, a crossing as the track
@@ -65,9 +65,11 @@ def worktree(rev: str, into: Path) -> Path:
     shutil.copy(ROOT / "orchestrator" / "rules" / "geometry.py",
                 into / "orchestrator" / "rules" / "geometry.py")
     harness = into / "orchestrator" / "evaluation" / "harness.py"
-    text = harness.read_text().replace("if e.point is None else (e.point[0], e.point[1])",
-                                       "if getattr(e, 'point', None) is None "
-                                       "else (e.point[0], e.point[1])")
+    # its events have no point: take the feet of the event's box (bottom centre)
+    text = harness.read_text().replace(
+        "None if e.point is None else (e.point[0], e.point[1])",
+        "((e.box[0] + e.box[2]) / 2, e.box[3]) if getattr(e, 'point', None) is None "
+        "else (e.point[0], e.point[1])")
     harness.write_text(text)
     return into
 
