@@ -112,7 +112,7 @@ def test_pipeline_on_triton_fires_the_same_events(triton: TritonServer, tmp_path
 
     embedded = events(DetectorConfig(), "embedded")
     served = events(triton_config(triton), "triton")
-    assert len(embedded) == 8 and served == embedded
+    assert len(embedded) == 9 and served == embedded
 
 
 def test_triton_killed_mid_run_then_back(tmp_path: Path, stadtmitte: Path) -> None:

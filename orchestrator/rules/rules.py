@@ -121,34 +121,41 @@ class _Side:
     side: int = 0  # +1 / -1 once held; 0 before the track ever held one
     run: int = 0  # consecutive frames on the other side
     reached: bool = False  # the other side was reached past the margin in this run
-    recent: deque[Sample] = field(default_factory=lambda: deque(maxlen=16))
+    recent: deque[Sample] = field(default_factory=deque)  # the samples of the last SMOOTH_S
+    total: float = 0.0  # their summed distance
+    d1: float = 0.0  # the last two distances, for the jitter estimate
+    d2: float = 0.0
+    seen: int = 0
     since: list[Sample] = field(default_factory=list)
     noise2: float = 0.0  # running mean of squared second differences of the distance
     last_fire: dict[str | None, float] = field(default_factory=dict)
 
     def step(self, sample: Sample, margin: float, confirm: int) -> int:
         """Feed one frame; returns the new side when a change is confirmed, else 0."""
-        t = sample[0]
-        self.recent.append(sample)
-        r = self.recent
-        if len(r) >= 3:
-            dd = r[-1][3] - 2 * r[-2][3] + r[-3][3]
+        t, d = sample[0], sample[3]
+        if self.seen >= 2:
+            dd = d - 2 * self.d1 + self.d2
             self.noise2 += NOISE_GAIN * (dd * dd - self.noise2)
-        window = [x for x in r if x[0] >= t - SMOOTH_S]
-        mean = sum(x[3] for x in window) / len(window)
+        self.d2, self.d1, self.seen = self.d1, d, self.seen + 1
+        w = self.recent
+        w.append(sample)
+        self.total += d
+        while w[0][0] < t - SMOOTH_S:
+            self.total -= w.popleft()[3]
+        n = len(w)
+        mean = self.total / n
         # Jitter of this track's distance (σ² = E[dd²] / 6 for white noise on a steady walk):
         # the mean must clear three of its standard errors as well as the margin.
-        spread = 3.0 * math.sqrt(self.noise2 / 6.0 / len(window))
-        firm = abs(mean) >= max(margin, spread)
+        firm = abs(mean) >= margin and mean * mean * n >= 1.5 * self.noise2
         sign = 1 if mean > 0 else -1
         if self.side == 0:  # a new track takes the side it is first seen on
             if mean != 0:
-                self.side, self.since = sign, window
+                self.side, self.since = sign, list(w)
             return 0
         if mean == 0 or sign == self.side:
             self.run, self.reached = 0, False
             if firm:  # the raw samples of the window: the last may be past the line already
-                self.since = window
+                self.since = list(w)
             else:
                 self.keep(sample)
             return 0
@@ -297,6 +304,7 @@ class LineRule(_TrackRule):
             if side == OFF_LINE:  # beyond an end: no side; the path so far is kept
                 st.run, st.reached = 0, False
                 st.recent.clear()
+                st.total = 0.0
                 if st.since:
                     st.keep((t, x, y, 0.0))
                 continue
