@@ -5,6 +5,7 @@ import itertools
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from orchestrator.ingest import PacketRing, SourceError, VideoSource, redact, write_clip
@@ -96,3 +97,21 @@ def test_packet_ring_clip_starts_on_keyframe_and_decodes(stadtmitte: Path,
     with av.open(str(out)) as c:
         n = sum(1 for _ in c.decode(video=0))
     assert n == len(packets) and duration == pytest.approx(packets[-1].time - packets[0].time)
+
+
+def test_camera_clock_removes_arrival_jitter_and_follows_drift() -> None:
+    from orchestrator.ingest.source import CameraClock
+
+    rng = np.random.default_rng(0)
+    clock = CameraClock()
+    stream = np.arange(200) / 10  # frames every 100 ms on the camera's clock
+    arrival = 1000 + stream + 0.05 + rng.exponential(0.03, 200)  # 50 ms floor, busy host
+    ts = np.array([clock.at(s, a) for s, a in zip(stream, arrival, strict=True)])
+    assert np.all(ts <= arrival + 1e-9)  # never later than the frame came
+    # the camera's own spacing: a tenth of the arrival jitter at most
+    assert np.std(np.diff(ts)) < 0.1 * np.std(np.diff(arrival))
+    assert abs(np.median(np.diff(ts)) - 0.1) < 1e-3
+    # a camera clock 0.05 % slow: the floor rises with it, the lag does not grow
+    slow = CameraClock()
+    ts2 = [slow.at(s, 1000 + s * 1.0005 + 0.05) for s in np.arange(600) / 10]
+    assert 1000 + 59.9 * 1.0005 + 0.05 - ts2[-1] < 0.01

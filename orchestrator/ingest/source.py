@@ -192,6 +192,33 @@ class _StreamClock:
         return t
 
 
+class CameraClock:
+    """Maps a live stream's own clock (frame times) onto this host's monotonic clock.
+
+    A frame arrives some delay after the camera captured it; the delay varies (network,
+    decoding, a busy host) but has a floor. The smallest ``arrival − stream time`` seen so far
+    is that floor, so ``stream time + floor`` is a capture time on our clock without the
+    arrival jitter: tracking, rules and event times see the camera's own frame spacing. The
+    floor may rise by ``drift`` seconds per second, so a camera clock slower than ours (or a
+    delay that grows for good) is followed; it never passes the arrival time.
+    """
+
+    def __init__(self, drift: float = 1e-3) -> None:
+        self.drift = drift
+        self._floor: float | None = None
+        self._last = 0.0
+
+    def at(self, stream_time: float, arrival: float) -> float:
+        """The capture time (host monotonic seconds) of a frame of ``stream_time``."""
+        delay = arrival - stream_time
+        if self._floor is None or delay < self._floor:
+            self._floor = delay
+        else:
+            self._floor = min(delay, self._floor + self.drift * (arrival - self._last))
+        self._last = arrival
+        return stream_time + self._floor
+
+
 class VideoSource:
     """One camera's stream: open, demux, decode, pick frames for analysis.
 
@@ -208,6 +235,7 @@ class VideoSource:
         self.stall_s = stall_s
         self.is_rtsp = uri.startswith(("rtsp://", "rtsps://"))
         self.live = self.is_rtsp if live is None else live
+        self._camera_clock = CameraClock()
         self.period = 1.0 / analysis_fps
         self.ring = ring
         self.rtsp_transport = rtsp_transport
@@ -296,6 +324,7 @@ class VideoSource:
         if self.ring is not None:
             self.ring.reset(stream)
         wall0, mono0 = time.time(), time.monotonic()
+        self._camera_clock = CameraClock()  # a new connection: a new stream clock
         next_t = None
         consecutive_errors = 0
         for packet in container.demux(stream):
@@ -334,7 +363,9 @@ class VideoSource:
             time.sleep(max(0.0, mono0 + (vt - offset) - time.monotonic()))
         image = frame.to_ndarray(format="bgr24")
         if self.live:
-            ts, capture = time.monotonic(), time.time()
+            now, wall = time.monotonic(), time.time()
+            ts = self._camera_clock.at(vt, now)
+            capture = wall - (now - ts)
         else:
             ts, capture = vt, wall0 + vt
         self._handover.put(AnalysisFrame(self.decoded - 1, vt, ts, capture, image), self._stop)
