@@ -14,7 +14,7 @@ from urllib.parse import quote
 from orchestrator.config import AlarmConfig
 from orchestrator.events.model import Event
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: object.point; captured_at is the act itself
 LINK_TTL_S = 7 * 24 * 3600
 
 
@@ -53,7 +53,7 @@ def alarm_message(ev: Event, cfg: AlarmConfig, secret: str, kind: str = "alarm",
         "camera": {"id": ev.camera, "position": cfg.site.get(ev.camera)},
         "rule": {"name": ev.rule, "kind": ev.rule_kind, "direction": ev.direction},
         "object": {"class": ev.class_name, "score": ev.score, "track_id": ev.track_id,
-                   "box": ev.box},
+                   "box": ev.box, "point": ev.point},
         "captured_at": ev.capture_time.astimezone(UTC).isoformat(),
         "detected_at": ev.detected_at.astimezone(UTC).isoformat(),
         "sent_at": datetime.now(UTC).isoformat(),
