@@ -127,6 +127,12 @@ def synthetic(tree: Path) -> dict:
     return json.loads(_run(tree, "-c", _SYNTHETIC, "", str(Path(__file__).parent)))
 
 
+def _stress() -> dict[str, dict[str, float]]:
+    from accuracy_cases import stress
+
+    return stress()
+
+
 def table(results: dict[str, list[dict]]) -> None:
     print("| rule set | version | true | P | R | F1 | FA/h | delay p50 | delay p95 | chance P |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -157,6 +163,12 @@ def main() -> None:
             for r in oracle(ROOT):
                 print(f"  {Path(r['set']).stem:20} P {r['precision']:.2f}  R {r['recall']:.2f}"
                       f"  TP {r['tp']} FP {r['fp']} FN {r['fn']}")
+            print("\nsynthetic stress (now): 20 walkers per cell")
+            for cell, r in _stress().items():
+                print(f"  {cell:16} walking along: {r['walk_along_false']:2} false; crossings "
+                      f"missed {r['crossings_missed']}; act error p50 {r['act_error_p50_s']} s, "
+                      f"max {r['act_error_max_s']} s; delay p50 {r['delay_p50_s']} s, "
+                      f"p95 {r['delay_p95_s']} s")
             cases = {v: synthetic(t) for v, t in trees.items()}
             print("\nsynthetic cases: events fired (expected)")
             for name, now in cases["now"].items():

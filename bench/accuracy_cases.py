@@ -130,3 +130,36 @@ def plot(cases: dict[str, dict[str, dict[str, Any]]], folder: Path) -> None:
         fig.tight_layout()
         fig.savefig(folder / f"accuracy-case-{k + 1}.png", dpi=90)
         plt.close(fig)
+
+
+def stress(seeds: int = 20) -> dict[str, dict[str, float]]:
+    """Per fps and jitter: false crossings while walking along a line (12 s, 0–6 px from it)
+    and missed crossings at 10°, 20°, 45° and 90°, over ``seeds`` walkers each; the act time
+    error and the act → detection delay of the crossings found."""
+    line_rules = {"cooldown_s": 0}
+    out = {}
+    for fps in (5, 10, 25):
+        for sigma in (2, 4, 8):
+            fp = miss = 0
+            errors, delays = [], []
+            for seed in range(seeds):
+                cam = Camera(fps=fps, jitter=sigma, seed=seed)
+                offset = float(np.random.default_rng(seed).normal(0, 3))
+                along = Walker((100, 500 + offset), (120, 0), 0, 12, 120)
+                fp += _judge(_engine([LINE], **line_rules), frames([along], cam, 12))["fired"]
+                for angle in (10, 20, 45, 90):
+                    got = _judge(_engine([LINE], **line_rules),
+                                 frames([_crossing(angle)], cam, 8))["events"]
+                    if len(got) != 1:
+                        miss += 1
+                        fp += max(0, len(got) - 1)
+                        continue
+                    errors.append(abs(got[0][0] - 3.0))
+                    delays.append(got[0][4] - 3.0)
+            out[f"{fps} fps, σ {sigma} px"] = {
+                "walk_along_false": fp, "crossings_missed": miss,
+                "act_error_p50_s": round(float(np.median(errors)), 3),
+                "act_error_max_s": round(float(np.max(errors)), 3),
+                "delay_p50_s": round(float(np.median(delays)), 2),
+                "delay_p95_s": round(float(np.percentile(delays, 95)), 2)}
+    return out

@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,27 +197,27 @@ class CameraClock:
     """Maps a live stream's own clock (frame times) onto this host's monotonic clock.
 
     A frame arrives some delay after the camera captured it; the delay varies (network,
-    decoding, a busy host) but has a floor. The smallest ``arrival − stream time`` seen so far
-    is that floor, so ``stream time + floor`` is a capture time on our clock without the
-    arrival jitter: tracking, rules and event times see the camera's own frame spacing. The
-    floor may rise by ``drift`` seconds per second, so a camera clock slower than ours (or a
-    delay that grows for good) is followed; it never passes the arrival time.
+    decoding, a busy host) but has a floor. The smallest ``arrival − stream time`` of the last
+    ``window_s`` seconds is that floor, so ``stream time + floor`` is a capture time on our
+    clock without the arrival jitter: tracking, rules and event times see the camera's own
+    frame spacing, exactly, between the rare moments the floor moves (a camera clock that runs
+    slow, a delay that grows for good). A frame's time is never later than its arrival.
     """
 
-    def __init__(self, drift: float = 1e-3) -> None:
-        self.drift = drift
-        self._floor: float | None = None
-        self._last = 0.0
+    def __init__(self, window_s: float = 30.0) -> None:
+        self.window_s = window_s
+        self._delays: deque[tuple[float, float]] = deque()  # (arrival, delay), delay rising
 
     def at(self, stream_time: float, arrival: float) -> float:
         """The capture time (host monotonic seconds) of a frame of ``stream_time``."""
         delay = arrival - stream_time
-        if self._floor is None or delay < self._floor:
-            self._floor = delay
-        else:
-            self._floor = min(delay, self._floor + self.drift * (arrival - self._last))
-        self._last = arrival
-        return stream_time + self._floor
+        d = self._delays
+        while d and d[-1][1] >= delay:
+            d.pop()
+        d.append((arrival, delay))
+        while d[0][0] < arrival - self.window_s:
+            d.popleft()
+        return stream_time + d[0][1]
 
 
 class VideoSource:

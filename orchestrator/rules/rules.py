@@ -68,7 +68,9 @@ class CompiledFilter:
         return np.flatnonzero(ok)
 
 
-SMOOTH_S = 0.2  # window of the mean distance that decides sides: jitter averages out
+SMOOTH_S = 0.25  # window of the mean distance that decides sides: jitter averages out;
+# not a multiple of common frame periods (0.04, 0.1, 0.2 s), so timestamp jitter never changes
+# which frames it holds
 NOISE_GAIN = 0.2  # weight of a new frame in a track's running jitter estimate
 MIN_MARGIN_PX = 2.0
 
