@@ -55,7 +55,6 @@ class RuleEngine:
         self._last_sweep = float("-inf")
         self._zone = ZoneInfo(camera.timezone)
         self._continued: set[int] = set()  # vanished tracks already taken over by a new id
-        self.continuations = 0
 
     def update(self, det: Detections, t: float, wall: float | None = None,
                size: tuple[int, int] | None = None,
@@ -155,7 +154,6 @@ class RuleEngine:
                     best, best_cost = old, cost
             if best is not None:
                 self._continued.add(best)
-                self.continuations += 1
                 for rule in self.rules:
                     rule.inherit(tid, best)
                 src = self.trajectories[best]
