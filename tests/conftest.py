@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -10,7 +14,24 @@ import pytest
 
 from orchestrator.paths import PROJECT_ROOT, find_data, find_model
 
+if TYPE_CHECKING:
+    from orchestrator.service import Service
+
 EXAMPLE = PROJECT_ROOT / "examples" / "demo.yaml"
+
+
+async def run_until(service: Service, done: Callable[[], bool], timeout_s: float) -> None:
+    """Run a live service until ``done()`` (polled), then stop it and wait for the end."""
+    task = asyncio.create_task(service.run())
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if task.done():
+            task.result()
+            return
+        assert time.monotonic() < deadline, f"timed out: {service.stats}"
+        await asyncio.sleep(0.05)
+    service.request_stop()
+    await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture(scope="session")

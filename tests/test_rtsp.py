@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from orchestrator.config import DetectorConfig, NvrConfig, Settings, load_settings
 from orchestrator.ingest.nvr import fetch_clip, playback_url
 from orchestrator.service import Service
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, run_until
 from tests.rtsp.server import RtspServer, transcode
 
 pytestmark = pytest.mark.rtsp
@@ -40,19 +39,6 @@ def settings(tmp: Path, cameras: list[dict], **detector: object) -> Settings:
     return Settings.model_validate({"cameras": cameras, "detector": detector,
                                     "outputs": {"data_dir": str(tmp), "pre_roll_s": 2,
                                                 "post_roll_s": 1}})
-
-
-async def run_until(service: Service, done: Callable[[], bool], timeout_s: float) -> None:
-    task = asyncio.create_task(service.run())
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        if task.done():
-            task.result()
-            return
-        assert time.monotonic() < deadline, f"timed out: {service.stats}"
-        await asyncio.sleep(0.05)
-    service.request_stop()
-    await asyncio.wait_for(task, 30)
 
 
 def test_rtsp_events_identical_to_file_input(tmp_path: Path, h264: dict[str, Path]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,25 +14,27 @@ from typing import Any
 import av
 
 
-@dataclass(frozen=True, slots=True)
 class StreamTemplate:
     """What a muxer needs to write a source's packets again, kept apart from its container
-    (a stream object must not outlive its container)."""
+    (a stream object must not outlive its container).
 
-    codec: str
-    width: int
-    height: int
-    pix_fmt: str | None
-    extradata: bytes | None
-    time_base: Fraction
-    rate: Fraction | None
+    It holds a copy of the source stream's codec parameters (extradata, codec tag, size,
+    time base) in a small in-memory container of its own that is never written, so a clip's
+    output stream is made from it exactly as ``ffmpeg -c copy`` would, with no encoder opened.
+    An encoder-made stream (``add_stream("h264")``) replaced the H.264 parameters of MP4 and
+    Matroska sources and wrote one-byte packets.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._holder = av.open(io.BytesIO(), "w", format="matroska")
+        self.stream = self._holder.add_stream_from_template(stream)
+        cc = stream.codec_context
+        self.codec, self.width, self.height = cc.name, cc.width, cc.height
+        self.time_base: Fraction = stream.time_base
 
     @classmethod
     def from_stream(cls, stream: Any) -> StreamTemplate:
-        cc = stream.codec_context
-        return cls(cc.name, cc.width, cc.height, cc.pix_fmt,
-                   bytes(cc.extradata) if cc.extradata else None, stream.time_base,
-                   stream.average_rate)
+        return cls(stream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +43,57 @@ class StoredPacket:
 
     data: bytes
     pts: int
-    dts: int
     time: float
     keyframe: bool
 
     @classmethod
     def of(cls, packet: Any, time: float) -> StoredPacket:
         """Copy a demuxed PyAV packet (its pts must be set) stamped with ``time``."""
-        dts = packet.dts if packet.dts is not None else packet.pts
-        return cls(bytes(packet), packet.pts, dts, time, packet.is_keyframe)
+        return cls(bytes(packet), packet.pts, time, packet.is_keyframe)
+
+
+class PacketStamper:
+    """Puts a stream's demuxed packets into a ring, each with its time on the camera's clock.
+
+    A packet without a pts (RTSP's first keyframe of a connection comes before the RTCP
+    report that dates the stream) is held until the next dated packet and then dated one frame
+    before it, so the ring holds that keyframe and clips can start at the connection's first
+    frame. Live packets are timed by their arrival (the clip clock), file packets by pts.
+    """
+
+    MAX_WAITING = 16
+
+    def __init__(self, ring: PacketRing, stream: Any, live: bool, offset: float = 0.0) -> None:
+        self.ring, self.live, self.offset = ring, live, offset
+        self.tb = float(stream.time_base)
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        self.ticks = max(1, round(1 / (rate * self.tb)))
+        self.start: int | None = None if live else stream.start_time
+        self.shift = round(offset / self.tb)  # a looping file's later pass: pts go on
+        self._waiting: list[tuple[bytes, bool, float]] = []
+
+    def add(self, packet: Any) -> None:
+        if not packet.size:
+            return
+        now = time.monotonic()
+        if packet.pts is None:
+            if len(self._waiting) < self.MAX_WAITING:
+                self._waiting.append((bytes(packet), packet.is_keyframe, now))
+            return
+        first = packet.pts - len(self._waiting) * self.ticks
+        if self.start is None:
+            self.start = first
+        for k, (data, keyframe, arrival) in enumerate(self._waiting):
+            pts = first + k * self.ticks
+            self.ring.append(StoredPacket(data, pts + self.shift, self._time(pts, arrival),
+                                          keyframe))
+        self._waiting.clear()
+        self.ring.append(StoredPacket(bytes(packet), packet.pts + self.shift,
+                                      self._time(packet.pts, now), packet.is_keyframe))
+
+    def _time(self, pts: int, arrival: float) -> float:
+        assert self.start is not None
+        return arrival if self.live else self.offset + (pts - self.start) * self.tb
 
 
 class PacketRing:
@@ -64,11 +110,15 @@ class PacketRing:
         self._lock = threading.Lock()
         self.template: StreamTemplate | None = None
 
-    def reset(self, stream: Any) -> None:
+    def reset(self, stream: Any, keep: bool = False) -> None:
+        """A new stream: its template, and an empty ring unless ``keep`` (the same stream
+        going on, a looping file's next pass)."""
+        template = StreamTemplate.from_stream(stream)
         with self._lock:
-            self._packets.clear()
-            self._bytes = 0
-            self.template = StreamTemplate.from_stream(stream)
+            if not keep:
+                self._packets.clear()
+                self._bytes = 0
+            self.template = template
 
     def append(self, p: StoredPacket) -> None:
         with self._lock:
@@ -84,7 +134,8 @@ class PacketRing:
             return self._packets[-1].time if self._packets else float("-inf")
 
     def slice(self, start: float, end: float) -> list[StoredPacket]:
-        """Packets from the last keyframe at or before ``start`` up to ``end`` (inclusive).
+        """Packets from the last keyframe at or before ``start`` up to ``end`` (inclusive), in
+        decode order.
 
         If no keyframe precedes ``start`` in the ring, the clip starts at the first keyframe held.
         """
@@ -98,27 +149,43 @@ class PacketRing:
                 break
         if first is None:
             return []
-        return [p for p in pkts[first:] if p.time <= end]
+        # Cut in decode order at the first packet past ``end``: a reordered picture shown
+        # before ``end`` but decoded after it may refer to one shown after ``end``.
+        out = []
+        for p in pkts[first:]:
+            if p.time > end:
+                break
+            out.append(p)
+        return out
 
 
 def write_clip(packets: list[StoredPacket], template: StreamTemplate, path: Path) -> float:
-    """Remux packets to an MP4 without re-encoding; returns the clip's duration in seconds."""
+    """Remux packets (in decode order) to an MP4 without re-encoding; returns the clip's
+    duration in seconds.
+
+    The clip starts at the first keyframe; pictures after it in decode order but shown before
+    it (an open GOP's leading pictures, HEVC's RASL) refer to frames the clip does not hold and
+    are left out. Decode times are made afresh from the presentation times: the k-th smallest
+    pts, moved back by the largest reordering, so they rise and never pass a pts whatever the
+    source gave (Matroska leaves them out where frames are reordered).
+    """
+    key = next((i for i, p in enumerate(packets) if p.keyframe), None)
+    if key is None:
+        raise ValueError("no keyframe to start the clip on")
+    packets = [p for p in packets[key:] if p.pts >= packets[key].pts]
     if not packets:
         raise ValueError("no packets to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part.mp4")
-    base = min(p.dts for p in packets)
+    pts = [p.pts for p in packets]
+    ordered = sorted(pts)
+    reorder = max(a - b for a, b in zip(ordered, pts, strict=True))
+    base = ordered[0] - reorder
     with av.open(str(tmp), "w", format="mp4") as out:
-        stream: Any = out.add_stream(template.codec, rate=template.rate)
-        stream.width, stream.height = template.width, template.height
-        if template.pix_fmt:
-            stream.pix_fmt = template.pix_fmt
-        if template.extradata:
-            stream.codec_context.extradata = template.extradata
-        stream.time_base = template.time_base
-        for p in packets:
+        stream: Any = out.add_stream_from_template(template.stream)
+        for p, first in zip(packets, ordered, strict=True):
             q = av.Packet(p.data)
-            q.pts, q.dts = p.pts - base, p.dts - base
+            q.pts, q.dts = p.pts - base, first - reorder - base
             q.time_base = template.time_base
             q.is_keyframe = p.keyframe
             q.stream = stream

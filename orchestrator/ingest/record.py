@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
-from orchestrator.ingest.packets import PacketRing, StoredPacket
+from orchestrator.ingest.packets import PacketRing, PacketStamper
 from orchestrator.ingest.source import SourceError, open_container, redact
 
 log = logging.getLogger(__name__)
@@ -64,15 +63,9 @@ class RecordingStream:
     def _demux(self, container: Any) -> None:
         stream = container.streams.video[0]
         self.ring.reset(stream)
-        tb = float(stream.time_base)
-        start = stream.start_time
+        stamper = PacketStamper(self.ring, stream, self.live)
         for packet in container.demux(stream):
             if self._stop.is_set():
                 return
-            if packet.pts is None or not packet.size:
-                continue
-            if start is None:
-                start = packet.pts
-            t = time.monotonic() if self.live else (packet.pts - start) * tb
-            self.ring.append(StoredPacket.of(packet, t))
+            stamper.add(packet)
             self.packets += 1

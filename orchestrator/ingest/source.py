@@ -23,7 +23,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from orchestrator.ingest.packets import PacketRing, StoredPacket
+from orchestrator.ingest.packets import PacketRing, PacketStamper
 
 log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_DECODE_ERRORS = 50
@@ -317,13 +317,15 @@ class VideoSource:
         assert self._handover is not None
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        tb = float(stream.time_base)
-        start_pts = stream.start_time  # for packet times of files; None: the first packet's
         clock = _StreamClock(stream, offset, trust_start=not self.is_rtsp)
         self.fps = float(stream.average_rate or 25)
         self.size = (stream.codec_context.width, stream.codec_context.height)
+        stamper = None
         if self.ring is not None:
-            self.ring.reset(stream)
+            # A looping file goes on in the same ring (its packets continue the last pass's);
+            # a new connection starts a new one.
+            self.ring.reset(stream, keep=offset > 0)
+            stamper = PacketStamper(self.ring, stream, self.live, offset)
         wall0, mono0 = time.time(), time.monotonic()
         self._camera_clock = CameraClock()  # a new connection: a new stream clock
         next_t = None
@@ -331,12 +333,8 @@ class VideoSource:
         for packet in container.demux(stream):
             if self._stop.is_set():
                 break
-            if start_pts is None and packet.pts is not None:
-                start_pts = packet.pts
-            if packet.pts is not None and self.ring is not None and packet.size:
-                ptime = (time.monotonic() if self.live
-                         else offset + (packet.pts - start_pts) * tb)
-                self.ring.append(StoredPacket.of(packet, ptime))
+            if stamper is not None:
+                stamper.add(packet)
             try:
                 frames = packet.decode()
                 consecutive_errors = 0

@@ -2,10 +2,11 @@
 """A real RTSP server for PeriShield's tests: GStreamer's gst-rtsp-server (Debian's
 gir1.2-gst-rtsp-server-1.0), run with the system /usr/bin/python3 (the bindings are not on PyPI).
 
-Serves H.264 MP4 files without re-encoding at mount points, paced in real time:
+Serves H.264 (or, with --codec h265, HEVC) MP4 files without re-encoding at mount points,
+paced in real time:
 
     /usr/bin/python3 rtsp_server.py --port 8554 --mount /cam1=/path/a.mp4 [--mount ...]
-        [--shared] [--drop-probability 0.02] [--requests requests.log]
+        [--codec h264|h265] [--shared] [--drop-probability 0.02] [--requests requests.log]
 
 --drop-probability drops that share of RTP packets (a lossy, corrupt stream). --requests appends
 every requested URL (path and query) to a file: a recorder's playback request is checked there.
@@ -26,6 +27,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--mount", action="append", required=True, help="PATH=FILE")
+    p.add_argument("--codec", choices=["h264", "h265"], default="h264")
     p.add_argument("--shared", action="store_true", help="one pipeline for all clients")
     p.add_argument("--drop-probability", type=float, default=0.0)
     p.add_argument("--requests", help="append requested URLs to this file")
@@ -40,8 +42,9 @@ def main() -> None:
         path, _, filename = spec.partition("=")
         drop = (f" ! identity drop-probability={args.drop_probability}"
                 if args.drop_probability else "")
-        launch = (f"( filesrc location={filename} ! qtdemux ! h264parse config-interval=-1 "
-                  f"! rtph264pay pt=96 config-interval=1{drop} name=pay0 )")
+        c = args.codec
+        launch = (f"( filesrc location={filename} ! qtdemux ! {c}parse config-interval=-1 "
+                  f"! rtp{c}pay pt=96 config-interval=1{drop} name=pay0 )")
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch)
         factory.set_shared(args.shared)

@@ -19,8 +19,9 @@ class RtspServer:
 
     def __init__(self, mounts: dict[str, Path], shared: bool = False,
                  drop_probability: float = 0.0, requests_log: Path | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, codec: str = "h264") -> None:
         self.mounts = mounts
+        self.codec = codec
         self.shared = shared
         self.drop_probability = drop_probability
         self.requests_log = requests_log
@@ -34,6 +35,7 @@ class RtspServer:
         cmd = [SYSTEM_PYTHON, str(SCRIPT), "--port", str(self.port)]
         for path, file in self.mounts.items():
             cmd += ["--mount", f"{path}={file}"]
+        cmd += ["--codec", self.codec]
         if self.shared:
             cmd.append("--shared")
         if self.drop_probability:
@@ -62,13 +64,18 @@ class RtspServer:
         self.stop()
 
 
-def transcode(src: Path, dst: Path, loops: int = 1, size: str | None = None) -> Path:
-    """An H.264 MP4 (as cameras send) from ``src``, repeated ``loops`` times; cached."""
+def transcode(src: Path, dst: Path, loops: int = 1, size: str | None = None,
+              encoder: str = "libx264", bframes: int = 0) -> Path:
+    """An H.264 MP4 (as cameras send; or another ``encoder``, container by ``dst``'s suffix)
+    from ``src``, repeated ``loops`` times; cached."""
     if dst.exists():
         return dst
     cmd = ["ffmpeg", "-v", "error", "-y", "-stream_loop", str(loops - 1), "-i", str(src),
-           "-c:v", "libx264", "-preset", "veryfast", "-g", "12", "-bf", "0",
-           "-pix_fmt", "yuv420p"]
+           "-c:v", encoder, "-g", "12", "-bf", str(bframes), "-pix_fmt", "yuv420p"]
+    if encoder == "libx264":
+        cmd += ["-preset", "veryfast"]
+    elif encoder == "libx265":
+        cmd += ["-preset", "ultrafast", "-x265-params", "log-level=error"]
     if size:
         cmd += ["-vf", f"scale={size}"]
     subprocess.run([*cmd, str(dst)], check=True)
