@@ -35,6 +35,7 @@ class ServiceCollector:
                     for name, help_ in (("frames_analysed", "Frames analysed."),
                                         ("frames_dropped", "Stale frames dropped (live)."),
                                         ("events", "Events recorded."),
+                                        ("decode_errors", "Corrupt packets skipped."),
                                         ("detector_errors", "Frames the detector failed."))}
         state = GaugeMetricFamily("perishield_camera_up", "1 when the camera is live.",
                                   labels=["camera", "state"])
@@ -46,6 +47,7 @@ class ServiceCollector:
         for cid, st in self.service.stats.items():
             for name, value in (("frames_analysed", st.frames_analysed),
                                 ("frames_dropped", st.frames_dropped), ("events", st.events),
+                                ("decode_errors", st.decode_errors),
                                 ("detector_errors", st.detector_errors)):
                 counters[name].add_metric([cid], value)
             state.add_metric([cid, st.state], 1.0 if st.state == "live" else 0.0)

@@ -115,3 +115,19 @@ def test_camera_clock_removes_arrival_jitter_and_follows_drift() -> None:
     slow = CameraClock(window_s=30)
     ts2 = [slow.at(s, 1000 + s * 1.001 + 0.05) for s in np.arange(1200) / 10]
     assert 1000 + 119.9 * 1.001 + 0.05 - ts2[-1] < 0.035
+
+
+def test_a_warning_per_bad_packet_is_throttled(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from orchestrator.ingest.source import ThrottledLog
+
+    now = [0.0]
+    throttled = ThrottledLog(logging.getLogger("test.throttle"), every_s=10, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="test.throttle"):
+        for k in range(567):  # two minutes of a bad stream, a bad packet every 0.2 s
+            now[0] = k * 0.2
+            throttled.warn("cam: corrupt packet skipped (%s)", k)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 12  # one per 10 s
+    assert lines[1] == "cam: corrupt packet skipped (50) (49 more like it in the last 10 s)"

@@ -49,6 +49,7 @@ outputs:
             metrics = r.read().decode()
         assert 'perishield_camera_frames_analysed_total{camera="gate"}' in metrics
         assert 'perishield_camera_up{camera="gate",state="live"} 1.0' in metrics
+        assert 'perishield_camera_decode_errors_total{camera="gate"} 0.0' in metrics
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,6 +195,27 @@ class _StreamClock:
         return t
 
 
+class ThrottledLog:
+    """A warning that may come once per bad packet, written at most once per ``every_s``
+    seconds with the number held back since (the counts themselves go to /metrics)."""
+
+    def __init__(self, logger: logging.Logger, every_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger, self.every_s, self.clock = logger, every_s, clock
+        self._last = -math.inf
+        self._held = 0
+
+    def warn(self, msg: str, *args: object) -> None:
+        now = self.clock()
+        if now - self._last < self.every_s:
+            self._held += 1
+            return
+        if self._held:
+            msg += f" ({self._held} more like it in the last {now - self._last:.0f} s)"
+        self.logger.warning(msg, *args)
+        self._last, self._held = now, 0
+
+
 class CameraClock:
     """Maps a live stream's own clock (frame times) onto this host's monotonic clock.
 
@@ -237,6 +260,7 @@ class VideoSource:
         self.is_rtsp = uri.startswith(("rtsp://", "rtsps://"))
         self.live = self.is_rtsp if live is None else live
         self._camera_clock = CameraClock()
+        self._corrupt_log = ThrottledLog(log)
         self.period = 1.0 / analysis_fps
         self.ring = ring
         self.rtsp_transport = rtsp_transport
@@ -341,7 +365,7 @@ class VideoSource:
             except av.FFmpegError as e:
                 self.decode_errors += 1
                 consecutive_errors += 1
-                log.warning("%s: corrupt packet skipped (%s)", redact(self.uri), e)
+                self._corrupt_log.warn("%s: corrupt packet skipped (%s)", redact(self.uri), e)
                 if consecutive_errors >= MAX_CONSECUTIVE_DECODE_ERRORS:
                     raise SourceError(f"{redact(self.uri)}: {consecutive_errors} corrupt packets "
                                       "in a row; giving up") from None
