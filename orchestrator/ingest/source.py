@@ -282,19 +282,25 @@ class VideoSource:
         return open_container(self.uri, self.rtsp_transport, self.open_timeout_s, self.hwaccel)
 
     async def __aiter__(self) -> Any:
-        loop = asyncio.get_running_loop()
-        container = await asyncio.to_thread(self._open)
-        self._handover = _Handover(loop, self.live)
-        self._thread = threading.Thread(target=self._run, args=(container,), daemon=True,
+        # The source opens and decodes on a thread of its own: a camera that accepts and never
+        # answers blocks only that thread (up to its open timeout), never asyncio's shared
+        # pool, where the detector, snapshots and the store wait their turn.
+        self._handover = _Handover(asyncio.get_running_loop(), self.live)
+        self._thread = threading.Thread(target=self._open_and_run, daemon=True,
                                         name=f"decode:{redact(self.uri)[-40:]}")
         self._thread.start()
+        first = True
         try:
             while True:
+                # the first frame may wait for the open too
+                wait = (self.stall_s + self.open_timeout_s
+                        if first and self.stall_s is not None else self.stall_s)
                 try:
-                    item = await asyncio.wait_for(self._handover.get(), self.stall_s)
+                    item = await asyncio.wait_for(self._handover.get(), wait)
                 except TimeoutError:
                     raise StreamStalled(f"{redact(self.uri)}: stalled, no frame for "
-                                      f"{self.stall_s:g} s") from None
+                                      f"{wait:g} s") from None
+                first = False
                 if isinstance(item, EndOfStream):
                     if item.error:
                         raise SourceError(item.reason)
@@ -314,6 +320,22 @@ class VideoSource:
             self._thread.join(timeout)
 
     # -- decode thread ----------------------------------------------------------------------
+
+    def _open_and_run(self) -> None:
+        assert self._handover is not None
+        try:
+            container = self._open()
+        except SourceError as e:
+            self._handover.put(EndOfStream(str(e), error=True), self._stop)
+            return
+        except Exception as e:  # noqa: BLE001 - any open failure ends this camera only
+            self._handover.put(EndOfStream(f"{redact(self.uri)}: {type(e).__name__}: "
+                                           f"{redact(str(e))}", error=True), self._stop)
+            return
+        if self._stop.is_set():
+            container.close()
+            return
+        self._run(container)
 
     def _run(self, container: Any) -> None:
         assert self._handover is not None

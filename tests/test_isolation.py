@@ -1,0 +1,119 @@
+"""One camera's fault never slows another: silent, refusing and garbage-sending cameras beside
+a good one (a real RTSP server), all real sockets on localhost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import Settings
+from orchestrator.service import Service
+from tests.conftest import run_until
+from tests.rtsp.server import RtspServer, free_port, transcode
+
+pytestmark = pytest.mark.rtsp
+WINDOW_S = 12.0
+
+
+class Peers:
+    """A port that accepts and never answers, one that sends garbage, one that refuses."""
+
+    def __init__(self) -> None:
+        self.silent = self._listen()
+        self.garbage = self._listen()
+        self.refusing = free_port()  # nothing listens there
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        for srv, talk in ((self.silent, False), (self.garbage, True)):
+            threading.Thread(target=self._serve, args=(srv, talk), daemon=True).start()
+
+    @staticmethod
+    def _listen() -> socket.socket:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        s.settimeout(0.2)
+        return s
+
+    def _serve(self, srv: socket.socket, talk: bool) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                conn, _ = srv.accept()
+                self._held.append(conn)
+                if talk:
+                    threading.Thread(target=self._babble, args=(conn,), daemon=True).start()
+
+    def _babble(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while not self._stop.is_set():
+                conn.sendall(os.urandom(4096))
+                self._stop.wait(0.05)
+
+    def port(self, which: str) -> int:
+        return {"silent": self.silent.getsockname()[1],
+                "garbage": self.garbage.getsockname()[1], "refusing": self.refusing}[which]
+
+    def close(self) -> None:
+        self._stop.set()
+        for s in [self.silent, self.garbage, *self._held]:
+            s.close()
+
+
+@pytest.fixture()
+def peers() -> Iterator[Peers]:
+    p = Peers()
+    yield p
+    p.close()
+
+
+def camera(cid: str, url: str) -> dict:
+    return {"id": cid, "source": url, "analysis_fps": 5, "open_timeout_s": 10,
+            "lines": [{"name": "gate", "points": [[320, 200], [320, 460]]}]}
+
+
+def measure(tmp: Path, cameras: list[dict]) -> tuple[int, float]:
+    """Frames the good camera analysed in the window, and its lag p99 (ms)."""
+    settings = Settings.model_validate({"cameras": cameras, "detector": {"classes": ["person"]},
+                                        "outputs": {"data_dir": str(tmp)}})
+    service = Service(settings)
+    stats = service.stats
+    t0: list[float] = []
+
+    def done() -> bool:
+        good = stats.get("good")
+        if good is None or good.frames_analysed == 0:
+            return False
+        if not t0:
+            t0.append(time.monotonic())
+            good.frames_analysed, good.lags = 0, type(good.lags)(maxlen=good.lags.maxlen)
+        return time.monotonic() - t0[0] >= WINDOW_S
+
+    asyncio.run(run_until(service, done, 90))
+    good = stats["good"]
+    return good.frames_analysed, good.lag_ms(99) or 0.0
+
+
+def test_bad_cameras_do_not_slow_a_good_one(tmp_path: Path, stadtmitte: Path,
+                                            peers: Peers) -> None:
+    src = transcode(stadtmitte, tmp_path / "long.mp4", loops=8)
+    with RtspServer({"/good": src}) as server:
+        good = camera("good", server.url("/good"))
+        alone_frames, alone_lag = measure(tmp_path / "alone", [good])
+        bad = ([camera(f"silent{i}", f"rtsp://127.0.0.1:{peers.port('silent')}/s{i}")
+                for i in range(20)]
+               + [camera(f"refusing{i}", f"rtsp://127.0.0.1:{peers.port('refusing')}/r{i}")
+                  for i in range(10)]
+               + [camera("garbage", f"rtsp://127.0.0.1:{peers.port('garbage')}/g")])
+        frames, lag = measure(tmp_path / "crowd", [good, *bad])
+    print(f"good camera alone: {alone_frames} frames in {WINDOW_S:g} s, lag p99 "
+          f"{alone_lag:.0f} ms; beside 31 bad ones: {frames} frames, lag p99 {lag:.0f} ms")
+    assert frames >= alone_frames / 2
+    assert lag <= max(2 * alone_lag, 250.0)
