@@ -44,6 +44,9 @@ class ServiceCollector:
                                 labels=["camera", "quantile"])
         restarts = CounterMetricFamily("perishield_camera_restarts",
                                        "Reconnects and restarts.", labels=["camera"])
+        blind = GaugeMetricFamily("perishield_camera_blind_seconds",
+                                  "Seconds since the camera last had a frame analysed (0: live).",
+                                  labels=["camera"])
         for cid, st in self.service.stats.items():
             for name, value in (("frames_analysed", st.frames_analysed),
                                 ("frames_dropped", st.frames_dropped), ("events", st.events),
@@ -52,12 +55,13 @@ class ServiceCollector:
                 counters[name].add_metric([cid], value)
             state.add_metric([cid, st.state], 1.0 if st.state == "live" else 0.0)
             restarts.add_metric([cid], st.restarts)
+            blind.add_metric([cid], st.blind_s())
             for q in (50, 99):
                 ms = st.lag_ms(q)
                 if ms is not None:
                     lag.add_metric([cid, f"0.{q}"], ms)
         yield from counters.values()
-        yield from (state, lag, restarts)
+        yield from (state, lag, restarts, blind)
 
     def _batcher(self) -> Iterator[Metric]:
         b = self.service.batcher

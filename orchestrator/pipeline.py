@@ -50,8 +50,15 @@ class CameraStats:
     restarts: int = 0
     last_video_time: float = 0.0
     last_frame_at: float = 0.0  # UTC epoch of the last analysed frame's capture
+    last_analysed: float = field(default_factory=time.monotonic)  # monotonic; start at first
     errors: list[str] = field(default_factory=list)
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
+
+    def blind_s(self, now: float | None = None) -> float:
+        """Seconds since the camera last had a frame analysed; 0 while it is live."""
+        if self.state == "live":
+            return 0.0
+        return max(0.0, (time.monotonic() if now is None else now) - self.last_analysed)
 
     def lag_ms(self, q: float) -> float | None:
         """Percentile ``q`` of (analysis done − capture time) over recent frames, in ms."""
@@ -154,6 +161,7 @@ class CameraPipeline:
         self.stats.frames_analysed += 1
         self.stats.last_video_time = frame.video_time
         self.stats.last_frame_at = frame.capture_time
+        self.stats.last_analysed = time.monotonic()
         self.stats.lags.append(time.time() - frame.capture_time)
         self._count()
         if self.on_frame:

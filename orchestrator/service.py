@@ -11,6 +11,7 @@ import contextlib
 import functools
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -31,8 +32,18 @@ from orchestrator.pipeline import CameraPipeline, CameraStats
 
 log = logging.getLogger(__name__)
 
+RECENTLY_LIVE_S = 300.0  # a camera live this recently is retried every few seconds
+RECENT_RETRY_S = 3.0
 # Settings a running camera takes without touching its stream; anything else restarts it.
 HOT_FIELDS = {"name", "zones", "lines", "rules", "nvr"}
+
+
+def next_retry_delay(delay: float, blind_s: float, max_s: float) -> float:
+    """The wait before the next reconnect (jitter is applied on top): doubling up to
+    ``max_s``, but a camera live minutes ago is most likely back in seconds (a network blip,
+    a camera reboot), so it is retried every few seconds."""
+    cap = RECENT_RETRY_S if blind_s < RECENTLY_LIVE_S else max_s
+    return min(delay * 2, cap)
 
 
 class Service:
@@ -224,7 +235,8 @@ class Service:
             stats.restarts += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay * (0.5 + random.random()))
-            delay = min(delay * 2, self.max_restart_delay_s)
+            delay = next_retry_delay(delay, time.monotonic() - stats.last_analysed,
+                                     self.max_restart_delay_s)
 
     def _event(self, ev: Event) -> None:
         self.events.append(ev)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -115,6 +116,51 @@ def test_server_killed_and_restarted_camera_reconnects(tmp_path: Path,
     st = service.stats["gate"]
     assert seen[0].split(":")[0] in ("stalled", "failed", "connecting")
     assert seen[1] == "live" and st.restarts >= 1 and st.errors
+
+
+def test_camera_live_minutes_ago_is_back_seconds_after_its_server(
+        tmp_path: Path, h264: dict[str, Path]) -> None:
+    # After a 12 s outage the default backoff (doubling to 30 s) would wait up to 16 s more;
+    # a camera that was live minutes ago is retried every few seconds.
+    server = RtspServer({"/cam": h264["long"]})
+    server.start()
+    cam = {"id": "gate", "source": server.url("/cam"), "analysis_fps": 5, "stall_s": 2,
+           "open_timeout_s": 2}
+    service = Service(settings(tmp_path, [cam]))
+    found: dict[str, float] = {}
+
+    async def scenario() -> None:
+        task = asyncio.create_task(service.run())
+        st = service.stats
+
+        async def until(cond: Callable[[], bool], timeout_s: float) -> None:
+            deadline = time.monotonic() + timeout_s
+            while not cond():
+                assert time.monotonic() < deadline, f"timed out: {st}"
+                await asyncio.sleep(0.05)
+
+        await until(lambda: "gate" in st and st["gate"].frames_analysed >= 5, 30)
+        server.stop()
+        await until(lambda: st["gate"].blind_s() >= 12, 40)
+        found["blind_s"] = st["gate"].blind_s()
+        found["state"] = st["gate"].state != "live"
+        before = st["gate"].frames_analysed
+        server.start()
+        t0 = time.monotonic()
+        await until(lambda: st["gate"].frames_analysed > before, 40)
+        found["back_after_s"] = time.monotonic() - t0
+        found["blind_after"] = st["gate"].blind_s()
+        service.request_stop()
+        await asyncio.wait_for(task, 30)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+    print(found)
+    assert found["state"] and found["blind_s"] >= 12
+    assert found["back_after_s"] < 7.0  # 3 s cap × jitter ≤ 4.5 s, then connect and decode
+    assert found["blind_after"] == 0.0
 
 
 def test_corrupt_stream_decoder_recovers(tmp_path: Path, h264: dict[str, Path]) -> None:

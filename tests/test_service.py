@@ -58,3 +58,14 @@ def test_failed_camera_is_restarted_with_backoff(tmp_path: Path, stadtmitte: Pat
     pipe = service.pipelines["late"]
     assert pipe.stats.state == "ended" and pipe.stats.frames_analysed > 0
     assert len(pipe.stats.errors) >= 2 and "not found" in pipe.stats.errors[0]
+
+
+def test_reconnect_backoff_stays_short_for_a_camera_live_minutes_ago() -> None:
+    from orchestrator.service import next_retry_delay
+
+    delay, waits = 1.0, []
+    for blind in range(0, 600, 10):  # failing every 10 s for 10 minutes
+        delay = next_retry_delay(delay, blind, 30.0)
+        waits.append((blind, delay))
+    assert all(d <= 3.0 for b, d in waits if b < 300)  # live minutes ago: a few seconds
+    assert waits[-1][1] == 30.0  # gone for long: backs off to the maximum

@@ -50,6 +50,7 @@ outputs:
         assert 'perishield_camera_frames_analysed_total{camera="gate"}' in metrics
         assert 'perishield_camera_up{camera="gate",state="live"} 1.0' in metrics
         assert 'perishield_camera_decode_errors_total{camera="gate"} 0.0' in metrics
+        assert 'perishield_camera_blind_seconds{camera="gate"} 0.0' in metrics
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)

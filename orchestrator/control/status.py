@@ -75,6 +75,7 @@ class StatusPublisher:
                     "lag_p50_ms": round(st.lag_ms(50) or 0, 1) if st else 0,
                     "lag_p99_ms": round(st.lag_ms(99) or 0, 1) if st else 0,
                     "last_frame": st.last_frame_at if st else 0,
+                    "blind_s": round(st.blind_s(), 1) if st else 0,
                     "events": st.events if st else 0,
                     "errors": (st.errors[-1] if st and st.errors else ""),
                     "params_version": h.version, "updated": now})
