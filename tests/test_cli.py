@@ -150,3 +150,18 @@ def test_corrupt_video_exit_code(tmp_path: Path) -> None:
     proc = perishield("analyze", bad, "--data-dir", tmp_path, "--line", "l:0,0;5,5",
                       check=False)
     assert proc.returncode == 4 and "cannot open" in proc.stderr
+
+
+def test_json_reader_that_goes_away_loses_nothing(tmp_path: Path, stadtmitte: Path,
+                                                  demo_config: Path) -> None:
+    # `perishield analyze … --json | head -1`: the reader closes after the first event.
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "analyze", str(stadtmitte),
+                             "-c", str(demo_config), "--data-dir", str(tmp_path), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().startswith("{")
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    with sqlite3.connect(tmp_path / "events.db") as c:
+        status = dict(c.execute("select clip_status, count(*) from events group by 1"))
+    assert status == {"ready": 9}  # every event recorded, every clip written

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,11 +42,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
               file=sys.stderr)
     root = settings.outputs.evidence_dir.resolve()
     done: list[Event] = []
+    reader = [True]  # whoever reads our stdout is still there
 
     def on_evidence(ev: Event) -> None:
         done.append(ev)
-        if args.json:
-            print(json.dumps(ev.to_json(root)), flush=True)
+        if args.json and reader[0]:
+            try:
+                print(json.dumps(ev.to_json(root)), flush=True)
+            except BrokenPipeError:
+                # The reader went away (`| head -1`): the analysis goes on to its end, so every
+                # event keeps its clip; nothing more is printed.
+                reader[0] = False
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     bar = _progress(args.video, disable=args.json or args.quiet)
     service = Service(settings, on_evidence=on_evidence,
@@ -56,7 +64,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         bar.close()
     if stats.state == "failed":
         raise SourceError(stats.reason)
-    if not args.json:
+    if not args.json and reader[0]:
         done.sort(key=lambda e: e.video_time)
         print(f"{len(done)} event(s) in {args.video} ({stats.frames_analysed} frames analysed "
               f"of {stats.frames_decoded})")
