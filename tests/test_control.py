@@ -114,6 +114,10 @@ def test_parameter_change_applied_within_a_second(tmp_path: Path, prefix: str) -
                           or 0) != version:
                     await asyncio.sleep(0.01)
                 applied_in = time.monotonic() - t0
+                deadline = time.monotonic() + 15  # the status says how long it has been blind
+                while await rc.hget(f"{prefix}status:camera:cam00", "blind_s") is None:
+                    assert time.monotonic() < deadline, "no blind_s in the camera's status"
+                    await asyncio.sleep(0.05)
                 with pytest.raises(StaleVersion, match="stale"):
                     await pc.put(doc, expected_version=current.version)
                 bad = {**doc, "zones": [{"name": "yard", "points": [[0, 0], [1, 1]]}]}
