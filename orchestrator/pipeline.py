@@ -50,7 +50,7 @@ class CameraStats:
     restarts: int = 0
     last_video_time: float = 0.0
     last_frame_at: float = 0.0  # UTC epoch of the last analysed frame's capture
-    last_analysed: float = field(default_factory=time.monotonic)  # monotonic; start at first
+    last_analysed: float = field(default_factory=time.monotonic)  # monotonic; or creation
     errors: list[str] = field(default_factory=list)
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
 

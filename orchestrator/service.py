@@ -235,8 +235,9 @@ class Service:
             stats.restarts += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay * (0.5 + random.random()))
-            delay = next_retry_delay(delay, time.monotonic() - stats.last_analysed,
-                                     self.max_restart_delay_s)
+            blind = (time.monotonic() - stats.last_analysed if stats.frames_analysed
+                     else float("inf"))  # never live: the full backoff
+            delay = next_retry_delay(delay, blind, self.max_restart_delay_s)
 
     def _event(self, ev: Event) -> None:
         self.events.append(ev)
