@@ -70,7 +70,7 @@ def fetch_clip(nvr: NvrConfig, start: datetime, end: datetime, out: Path,
     packets: list[StoredPacket] = []
     try:
         stream = container.streams.video[0]
-        template = StreamTemplate.from_stream(stream)
+        template = StreamTemplate(stream)
         tb = float(stream.time_base)
         first = None
         for p in container.demux(stream):

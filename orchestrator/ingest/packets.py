@@ -32,10 +32,6 @@ class StreamTemplate:
         self.codec, self.width, self.height = cc.name, cc.width, cc.height
         self.time_base: Fraction = stream.time_base
 
-    @classmethod
-    def from_stream(cls, stream: Any) -> StreamTemplate:
-        return cls(stream)
-
 
 @dataclass(frozen=True, slots=True)
 class StoredPacket:
@@ -113,7 +109,7 @@ class PacketRing:
     def reset(self, stream: Any, keep: bool = False) -> None:
         """A new stream: its template, and an empty ring unless ``keep`` (the same stream
         going on, a looping file's next pass)."""
-        template = StreamTemplate.from_stream(stream)
+        template = StreamTemplate(stream)
         with self._lock:
             if not keep:
                 self._packets.clear()
