@@ -26,13 +26,50 @@ log = logging.getLogger(__name__)
 FrameCallback = Callable[[AnalysisFrame, Detections], None]
 HISTORY_FRAMES = 64  # analysed frames held at most for snapshots of acts being confirmed
 HISTORY_TAIL_S = 0.5
+BLIND_AFTER_S = 1.0  # analysed frames further apart than this (or 3 periods) left a blind gap
 
 
 def tracker_for(config: TrackerConfig) -> ByteTrack:
     return ByteTrack(ByteTrackConfig(
         high_threshold=config.high_threshold, low_threshold=config.low_threshold,
         new_track_threshold=config.new_track_threshold, match_iou=config.match_iou,
-        lost_s=config.lost_s, min_hits=config.min_hits, reach=config.reach))
+        lost_s=config.lost_s, min_hits=config.min_hits, reach=config.reach,
+        bridge_s=config.bridge_s))
+
+
+class CameraState:
+    """What a camera knows of the scene: tracks, and each rule's sides, dwell and cooldowns.
+
+    It lives as long as the camera is held (its lease), across reconnects and rule edits: a
+    person standing in a zone through a network blip has not entered it again. Analysed frames
+    further apart than ``blind_after_s`` mark the time between as blind (``bridge``); frames
+    going back in time (a file analysed again from its start) begin a new state.
+    """
+
+    def __init__(self, camera: CameraConfig, tracker: TrackerConfig) -> None:
+        self.config = tracker
+        self.blind_after_s = max(BLIND_AFTER_S, 3.0 / camera.analysis_fps)
+        self._begin(camera)
+
+    def _begin(self, camera: CameraConfig) -> None:
+        self.tracker = tracker_for(self.config)
+        self.rules = RuleEngine(camera, forget_after_s=max(10.0, 4 * self.config.lost_s),
+                                bridge_s=self.config.bridge_s)
+        self.last_t: float | None = None
+
+    def advance(self, camera: CameraConfig, t: float) -> None:
+        """Called with each analysed frame's time before it is tracked."""
+        last, self.last_t = self.last_t, t
+        if last is None:
+            return
+        if t < last:
+            log.info("camera %s: time went back %.1f s: tracks and rule state start afresh",
+                     camera.id, last - t)
+            self._begin(camera)
+            self.last_t = t
+        elif t - last > self.blind_after_s:
+            self.tracker.bridge(last, t)
+            self.rules.bridge(last, t)
 
 
 @dataclass(slots=True)
@@ -72,15 +109,15 @@ class CameraPipeline:
                  store: EventStore, on_event: EventCallback | None = None,
                  on_evidence: EventCallback | None = None,
                  on_frame: FrameCallback | None = None, stats: CameraStats | None = None,
-                 stop: asyncio.Event | None = None, fence: int | None = None) -> None:
+                 stop: asyncio.Event | None = None, fence: int | None = None,
+                 state: CameraState | None = None) -> None:
         self.camera = camera
         self.settings = settings
         self.batcher = batcher
         out = settings.outputs
         synthetic = camera.source.startswith("synthetic://")  # no packets to clip
         self.ring = None if synthetic else PacketRing(out.pre_roll_s + out.post_roll_s + 5.0)
-        self.tracker = tracker_for(settings.tracker)
-        self.rules = RuleEngine(camera, forget_after_s=max(10.0, 4 * settings.tracker.lost_s))
+        self.state = state or CameraState(camera, settings.tracker)
         self.recorder = EventRecorder(camera, out, store, self.ring, on_event, on_evidence,
                                       fence=fence, alarms=settings.alarms)
         self.on_frame = on_frame
@@ -91,10 +128,19 @@ class CameraPipeline:
         self._base = (self.stats.frames_decoded, self.stats.frames_dropped,
                       self.stats.decode_errors)
 
+    @property
+    def tracker(self) -> ByteTrack:
+        return self.state.tracker
+
+    @property
+    def rules(self) -> RuleEngine:
+        return self.state.rules
+
     def apply_rules(self, camera: CameraConfig) -> None:
-        """New zones, lines and rule settings, without touching the stream or the tracker."""
+        """New zones, lines and rule settings, without touching the stream or the tracker;
+        rules whose geometry did not change keep their state."""
         self.camera = camera
-        self.rules = RuleEngine(camera, forget_after_s=self.rules.forget_after_s)
+        self.rules.reconfigure(camera)
         self.recorder.camera = camera
 
     async def run(self) -> CameraStats:
@@ -147,6 +193,7 @@ class CameraPipeline:
             self.stats.state, self.stats.reason = "degraded", str(e)
             return
         self.stats.state, self.stats.reason = "live", ""
+        self.state.advance(self.camera, frame.timestamp)
         det.tracker_id = self.tracker.update(det.xyxy, det.confidence, det.class_id,
                                              frame.timestamp)
         self._history.append((frame, det))

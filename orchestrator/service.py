@@ -28,7 +28,7 @@ from orchestrator.events.model import Event
 from orchestrator.events.recorder import EventCallback
 from orchestrator.events.store import EventStore, StaleFenceError
 from orchestrator.ingest import AnalysisFrame, SourceError, redact
-from orchestrator.pipeline import CameraPipeline, CameraStats
+from orchestrator.pipeline import CameraPipeline, CameraState, CameraStats
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,21 @@ class Service:
 
     # -- cameras ------------------------------------------------------------------------------
 
-    def start_camera(self, cam: CameraConfig, fence: int | None = None) -> None:
-        """Run ``cam`` (no-op if it runs). ``fence``: the lease's token its writes carry."""
+    def start_camera(self, cam: CameraConfig, fence: int | None = None,
+                     state: CameraState | None = None) -> None:
+        """Run ``cam`` (no-op if it runs). ``fence``: the lease's token its writes carry;
+        ``state``: what the camera knew when it was last running (a restart for new settings).
+        """
         if cam.id in self._tasks:
             return
         self.cameras[cam.id] = cam
         self._fences[cam.id] = fence
         self._camera_stops[cam.id] = stop = asyncio.Event()
-        task = asyncio.create_task(self._camera(cam, stop), name=f"camera:{cam.id}")
+        if state is not None:
+            state.rules.reconfigure(cam)
+        else:
+            state = CameraState(cam, self.settings.tracker)
+        task = asyncio.create_task(self._camera(cam, stop, state), name=f"camera:{cam.id}")
         self._tasks[cam.id] = task
         task.add_done_callback(functools.partial(self._forget_task, cam.id))
 
@@ -184,15 +191,16 @@ class Service:
             pipe.apply_rules(cam)
             return "hot"
         fence = self._fences.get(cam.id)
+        state = pipe.state if pipe is not None else None
         await self.stop_camera(cam.id)
-        self.start_camera(cam, fence)
+        self.start_camera(cam, fence, state)
         return "restarted"
 
     @property
     def running_cameras(self) -> list[str]:
         return sorted(self._tasks)
 
-    async def _camera(self, cam: CameraConfig, stop: asyncio.Event) -> None:
+    async def _camera(self, cam: CameraConfig, stop: asyncio.Event, state: CameraState) -> None:
         delay = 1.0
         stats = self.stats.setdefault(cam.id, CameraStats())
         on_frame = None if self.on_frame is None else functools.partial(self.on_frame, cam.id)
@@ -201,7 +209,7 @@ class Service:
             cam = self.cameras.get(cam.id, cam)
             pipe = CameraPipeline(cam, self.settings, self.batcher, self.store, self._event,
                                   self.on_evidence, on_frame, stats, stop,
-                                  fence=self._fences.get(cam.id))
+                                  fence=self._fences.get(cam.id), state=state)
             self.pipelines[cam.id] = pipe
             analysed_before = stats.frames_analysed
             try:

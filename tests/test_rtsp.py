@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,11 +15,19 @@ import cv2
 import numpy as np
 import pytest
 
-from orchestrator.config import DetectorConfig, NvrConfig, Settings, load_settings
+from orchestrator.config import (
+    CameraConfig,
+    DetectorConfig,
+    LineConfig,
+    NvrConfig,
+    Settings,
+    load_settings,
+)
 from orchestrator.ingest.nvr import fetch_clip, playback_url
 from orchestrator.service import Service
 from tests.conftest import EXAMPLE, run_until
-from tests.rtsp.server import RtspServer, transcode
+from tests.rtsp.proxy import BlipProxy
+from tests.rtsp.server import RtspServer, palindrome, transcode
 
 pytestmark = pytest.mark.rtsp
 
@@ -238,3 +248,70 @@ def test_nvr_unreachable_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_detector_config_default_is_embedded() -> None:
     assert DetectorConfig().backend == "onnxruntime"
+
+
+def test_people_in_view_through_a_blip_and_an_edit_are_not_new(
+        tmp_path: Path, stadtmitte: Path) -> None:
+    # The camera reaches a shared live stream through a link that is cut for 3 s; another
+    # client keeps the stream playing, so the scene goes on while the camera is blind. The
+    # zone is the whole view: each person fires once, when first seen. After the blip and after
+    # a hot rule edit, the people still in view are the same people (no burst of entries).
+    clip = palindrome(stadtmitte, tmp_path / "pal.mp4", 3)
+    whole = {"name": "view", "points": [[0, 0], [640, 0], [640, 480], [0, 480]]}
+    with RtspServer({"/live": clip}, shared=True) as server:
+        keeper = subprocess.Popen(["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i",
+                                   server.url("/live"), "-f", "null", "-"],
+                                  stdin=subprocess.DEVNULL)
+        proxy = BlipProxy(server.port)
+        cam = CameraConfig.model_validate(
+            {"id": "wall", "source": f"rtsp://127.0.0.1:{proxy.port}/live", "analysis_fps": 5,
+             "stall_s": 1, "open_timeout_s": 3, "zones": [whole]})
+        service = Service(settings(tmp_path, [cam.model_dump(mode="json")]))
+        frames: list[tuple[float, list[int]]] = []  # capture time, track ids
+        marks: dict[str, float] = {}
+        service.on_frame = lambda _c, f, d: frames.append(
+            (f.capture_time, [int(i) for i in d.tracker_id if i >= 0]))
+
+        async def scenario() -> None:
+            task = asyncio.create_task(service.run())
+            st = service.stats
+
+            async def until(cond: Callable[[], bool], timeout_s: float) -> None:
+                deadline = time.monotonic() + timeout_s
+                while not cond():
+                    assert time.monotonic() < deadline, f"timed out: {st}"
+                    await asyncio.sleep(0.05)
+
+            await until(lambda: "wall" in st and st["wall"].frames_analysed >= 25, 40)
+            edited = cam.model_copy(update={
+                "rules": cam.rules.model_copy(update={"cooldown_s": 20.0}),
+                "lines": [LineConfig(name="kerb", points=[[0, 400], [640, 400]])]})
+            marks["edit"] = frames[-1][0]
+            assert await service.update_camera(edited) == "hot"
+            n = st["wall"].frames_analysed
+            await until(lambda: st["wall"].frames_analysed >= n + 15, 30)
+            marks["cut"] = frames[-1][0]
+            proxy.cut(3.0)
+            await until(lambda: st["wall"].restarts >= 1 and st["wall"].state == "live", 30)
+            n = st["wall"].frames_analysed
+            await until(lambda: st["wall"].frames_analysed >= n + 15, 30)
+            service.request_stop()
+            await asyncio.wait_for(task, 30)
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            keeper.kill()
+            proxy.close()
+    times = [t for t, _ in frames]
+    back = next(t1 for t0, t1 in itertools.pairwise(times) if t0 >= marks["cut"] and t1 - t0 > 2)
+    ids_before = {i for t, ids in frames if t <= marks["cut"] for i in ids}
+    ids_after = [set(ids) for t, ids in frames if back <= t < back + 1]
+    entries = sorted(e.capture_time.timestamp() for e in service.events)
+    after_edit = [t for t in entries if marks["edit"] < t <= marks["edit"] + 0.6]
+    after_blip = [t for t in entries if back - 0.1 <= t <= back + 0.6]
+    print(f"blind {back - marks['cut']:.1f} s; ids after the blip {ids_after[:2]} "
+          f"(before: {sorted(ids_before)}); entries: edit +0.6 s {len(after_edit)}, "
+          f"blip +0.6 s {len(after_blip)}")
+    assert len(ids_after[0] & ids_before) >= 2  # the same people, the same tracks
+    assert len(after_edit) <= 1 and len(after_blip) <= 1

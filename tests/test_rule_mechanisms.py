@@ -12,9 +12,10 @@ import math
 import numpy as np
 import pytest
 
-from orchestrator.config import CameraConfig
+from orchestrator.config import CameraConfig, TrackerConfig
 from orchestrator.detections import Detections
 from orchestrator.evaluation.synthetic import Camera, Walker, frames
+from orchestrator.pipeline import CameraState
 from orchestrator.rules import RuleEngine, RuleHit
 from trackers import ByteTrack
 
@@ -125,3 +126,82 @@ def test_a_track_crossing_as_it_is_confirmed_counts_at_its_real_time() -> None:
         hits += eng.update(det, t, size=SIZE, births=tracker.births)
     assert [h.direction for h in hits] == ["a_to_b"]
     assert hits[0].timestamp == pytest.approx(0.025, abs=0.03)
+
+
+def tracked_run(state: CameraState, cam: CameraConfig, walkers: list[Walker], fps: float,
+                spans: list[tuple[float, float]]) -> list[RuleHit]:
+    """Feed ``walkers`` through the real tracker and rules of ``state``, only at the times
+    inside ``spans`` (the camera is blind between them)."""
+    hits: list[RuleHit] = []
+    for t, det in frames(walkers, Camera(fps=fps, jitter=2), spans[-1][1]):
+        if not any(a <= t < b for a, b in spans):
+            continue
+        state.advance(cam, t)
+        det.tracker_id = state.tracker.update(det.xyxy, det.confidence, det.class_id, t)
+        hits += state.rules.update(det, t, size=SIZE, births=state.tracker.births)
+    return hits
+
+
+@pytest.mark.parametrize("blind_s", [3.0, 6.0, 12.0])
+def test_people_in_a_zone_through_a_blind_gap_do_not_enter_again(blind_s: float) -> None:
+    # Four people in the yard, standing or strolling; the camera goes blind (a reconnect)
+    # and comes back: nobody has entered again, and the one who walks in later still does.
+    cam = CameraConfig.model_validate({"id": "c", "source": "x.mp4", "zones": [ZONE]})
+    inside = [Walker((500 + 200 * i, 600 + 50 * i), (10 * (i - 1.5), 0), 0, 40, 120)
+              for i in range(4)]
+    late = Walker((200, 800), (100, 0), 4 + blind_s, 40, 120)  # in at 2 s after it
+    state = CameraState(cam, TrackerConfig())
+    hits = tracked_run(state, cam, [*inside, late], 10, [(0, 4), (4 + blind_s, 12 + blind_s)])
+    assert len(hits) == 5, [(h.track_id, round(h.timestamp, 1)) for h in hits]
+    assert all(h.timestamp < 1 for h in hits[:4])
+    assert abs(hits[4].timestamp - (6 + blind_s)) < 0.3
+
+
+def test_a_long_outage_is_not_bridged() -> None:
+    # Blind longer than bridge_s: what was there has ended; people still in the yard are
+    # new arrivals to a camera that has just come back (as on its first start).
+    cam = CameraConfig.model_validate({"id": "c", "source": "x.mp4", "zones": [ZONE]})
+    still = Walker((700, 600), (0, 0), 0, 200, 120)
+    state = CameraState(cam, TrackerConfig(bridge_s=5))
+    hits = tracked_run(state, cam, [still], 5, [(0, 3), (60, 63)])
+    assert [round(h.timestamp) for h in hits] == [0, 60]
+
+
+def test_time_going_back_starts_afresh() -> None:
+    cam = CameraConfig.model_validate({"id": "c", "source": "x.mp4", "zones": [ZONE]})
+    still = Walker((700, 600), (0, 0), 0, 20, 120)
+    state = CameraState(cam, TrackerConfig())
+    first = tracked_run(state, cam, [still], 5, [(0, 5)])
+    again = tracked_run(state, cam, [still], 5, [(0, 5)])  # the file analysed again
+    assert len(first) == len(again) == 1
+
+
+def test_rule_edits_keep_the_state_of_unchanged_geometry() -> None:
+    # Someone walks into the yard and through the wall line; a stream of edits follows (a
+    # line's direction, cooldowns, names, a new rule): none re-fires; moving the zone does.
+    base = {"id": "c", "source": "x.mp4", "zones": [ZONE], "lines": [LINE]}
+    cam = CameraConfig.model_validate(base)
+    w = Walker((700, 200), (0, 100), 0, 30, 120)  # crosses y = 300 (yard) at 1, y = 500 at 3
+    state = CameraState(cam, TrackerConfig())
+    t_end = 0.0
+
+    def run(c: CameraConfig, seconds: float) -> list[RuleHit]:
+        nonlocal t_end
+        state.rules.reconfigure(c)
+        hits = tracked_run(state, c, [w], 10, [(t_end, t_end + seconds)])
+        t_end += seconds
+        return hits
+
+    assert sorted((h.rule, h.direction) for h in run(cam, 4)) == [("wall", "b_to_a"),
+                                                                  ("yard", "enter")]
+    edits = [
+        {"lines": [{**LINE, "direction": "b_to_a"}]},
+        {"rules": {"cooldown_s": 5}},
+        {"zones": [{**ZONE, "name": "courtyard"}]},
+        {"zones": [ZONE, {"name": "lawn", "points": [[1500, 0], [1900, 0], [1900, 200]]}]},
+    ]
+    for edit in edits:
+        assert run(CameraConfig.model_validate({**base, **edit}), 0.5) == [], edit
+    moved = {**ZONE, "points": [[p[0] + 5, p[1]] for p in ZONE["points"]]}
+    hits = run(CameraConfig.model_validate({**base, "zones": [moved]}), 1)
+    assert [(h.rule, h.direction) for h in hits] == [("yard", "enter")]

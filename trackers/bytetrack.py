@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trackers import kalman
+from trackers.blind import BlindTime
 from trackers.matching import iou_matrix, linear_assignment
 
 TRACKED, LOST = 0, 1
@@ -33,6 +34,8 @@ class ByteTrackConfig:
         min_hits: matched frames before a track is confirmed and gets an id.
         reach: how far from its predicted centre a lost track may be found again, in box
             heights: ``reach * (1 + seconds lost)`` (occlusions: the box no longer overlaps).
+        bridge_s: the longest stretch without frames (see ``bridge``) that does not count
+            against ``lost_s``.
     """
 
     high_threshold: float = 0.5
@@ -44,6 +47,7 @@ class ByteTrackConfig:
     lost_s: float = 3.0
     min_hits: int = 2
     reach: float = 0.3
+    bridge_s: float = 15.0
 
 
 class _Tracks:
@@ -92,7 +96,7 @@ class ByteTrack:
     Example:
         >>> bt = ByteTrack()
         >>> boxes = np.array([[10, 10, 50, 120]], np.float32)
-        >>> [bt.update(boxes, np.array([0.9], np.float32), np.array([0]), t / 10)[0]
+        >>> [int(bt.update(boxes, np.array([0.9], np.float32), np.array([0]), t / 10)[0])
         ...  for t in range(3)]
         [-1, 1, 1]
     """
@@ -104,7 +108,14 @@ class ByteTrack:
     def reset(self) -> None:
         self._tracks = _Tracks()
         self._next_id = 1
+        self._blind = BlindTime(self.config.bridge_s)
         self.births: dict[int, list[tuple[float, npt.NDArray[np.float32]]]] = {}
+
+    def bridge(self, t0: float, t1: float) -> None:
+        """No frame was seen between ``t0`` and ``t1`` (a reconnect, a detector outage): that
+        time does not count against a lost track, which is found again (within the reach of
+        the whole gap) when the frames come back."""
+        self._blind.add(t0, t1)
 
     def update(self, xyxy: npt.NDArray[np.float32], confidence: npt.NDArray[np.float32],
                class_id: npt.NDArray[np.int64], timestamp: float) -> npt.NDArray[np.int64]:
@@ -119,6 +130,10 @@ class ByteTrack:
         if not len(tr) and not len(xyxy):
             return out
         if len(tr):
+            # Tracks not seen for lost_s are gone, also those no frame came for (an outage).
+            stale = self._blind.lost(tr.last_seen, timestamp) > cfg.lost_s
+            if stale.any():
+                tr.keep(~stale)
             tr.kf.predict(tr.state != TRACKED)
         cost = self._cost(xyxy, class_id)
         high = np.flatnonzero(confidence >= cfg.high_threshold)
@@ -207,11 +222,11 @@ class ByteTrack:
 
     def _drop(self, tentative_unmatched: npt.NDArray[np.int64], t: float) -> None:
         tr = self._tracks
-        stale = (tr.state == LOST) & (t - tr.last_seen > self.config.lost_s)
-        if len(tentative_unmatched) or stale.any():
-            keep = ~stale
+        if len(tentative_unmatched):
+            keep = np.ones(len(tr), bool)
             keep[tentative_unmatched] = False
             tr.keep(keep)
+        self._blind.forget_before(float(tr.last_seen.min()) if len(tr) else t)
 
     def _birth(self, dets: npt.NDArray[np.int64], xyxy: npt.NDArray[np.float32],
                class_id: npt.NDArray[np.int64], t: float, out: npt.NDArray[np.int64]) -> None:

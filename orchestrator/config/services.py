@@ -83,6 +83,9 @@ class TrackerConfig(_Strict):
     min_hits: int = Field(2, ge=1, description="Matched frames before a track is confirmed.")
     reach: float = Field(0.3, ge=0, le=5, description="How far from its predicted centre a lost "
                          "track may be found again, in box heights times (1 + seconds lost).")
+    bridge_s: float = Field(15.0, ge=0, le=300, description="Longest stretch without analysed "
+                            "frames (a reconnect, a detector outage) that does not count as time "
+                            "a track was lost: tracks, sides and dwell carry across it.")
 
     @model_validator(mode="after")
     def _order(self) -> TrackerConfig:

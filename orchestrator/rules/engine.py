@@ -11,6 +11,7 @@ import numpy.typing as npt
 from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections, box_anchors
 from orchestrator.rules.rules import LineRule, Rule, RuleHit, Trajectory, ZoneRule
+from trackers.blind import BlindTime
 
 TRAJECTORY_MAX_POINTS = 600
 CONTINUE_S = 4.0  # a track lost at most this long ago may come back under a new id
@@ -43,18 +44,41 @@ class RuleEngine:
         [('a_to_b', 0.6, (100.0, 200.0))]
     """
 
-    def __init__(self, camera: CameraConfig, forget_after_s: float = 10.0) -> None:
-        self.rules: list[Rule] = [ZoneRule(z, camera.rules) for z in camera.zones]
-        self.rules += [LineRule(ln, camera.rules) for ln in camera.lines]
+    def __init__(self, camera: CameraConfig, forget_after_s: float = 10.0,
+                 bridge_s: float = 15.0) -> None:
+        self.rules: list[Rule] = []
         self.forget_after_s = max(forget_after_s, CONTINUE_S)
         self.trajectories: dict[int, Trajectory] = {}
+        self._last_sweep = float("-inf")
+        self._continued: set[int] = set()  # vanished tracks already taken over by a new id
+        self._blind = BlindTime(bridge_s)
+        self.reconfigure(camera)
+
+    def reconfigure(self, camera: CameraConfig) -> None:
+        """New zones, lines and settings, keeping what is known of the tracks: a rule whose
+        geometry (kind, points, anchor) is unchanged keeps each track's side, dwell and
+        cooldowns, whatever else changed (its name, direction, cooldown, schedule, filter);
+        a rule with new geometry starts afresh."""
+        old: dict[tuple[object, ...], list[Rule]] = {}
+        for r in self.rules:
+            old.setdefault(r.geometry, []).append(r)
+        rules: list[Rule] = [ZoneRule(z, camera.rules) for z in camera.zones]
+        rules += [LineRule(ln, camera.rules) for ln in camera.lines]
+        for r in rules:
+            same = old.get(r.geometry)
+            if same:
+                r.adopt(same.pop(0))
+        self.rules = rules
         self._anchors = sorted({r.s.anchor for r in self.rules} | {camera.rules.anchor})
         self._trajectory_anchor = camera.rules.anchor
         # Rules that inherit the camera's filter share one compiled filter: one mask a frame.
         self._filters = list({id(r.s.filter): r.s.filter for r in self.rules}.values())
-        self._last_sweep = float("-inf")
         self._zone = ZoneInfo(camera.timezone)
-        self._continued: set[int] = set()  # vanished tracks already taken over by a new id
+
+    def bridge(self, t0: float, t1: float) -> None:
+        """No frame was seen between ``t0`` and ``t1``: that time does not count against a
+        vanished track (its continuation and its forgetting)."""
+        self._blind.add(t0, t1)
 
     def update(self, det: Detections, t: float, wall: float | None = None,
                size: tuple[int, int] | None = None,
@@ -139,10 +163,10 @@ class RuleEngine:
                 continue
             best, best_cost = None, 1.0
             for old, tr in self.trajectories.items():
-                gap = t - tr.last_seen
+                gap = t - tr.last_seen  # where it may have walked to: the whole time
                 if (old in present or old in self._continued or tr.at_border or gap <= 0
-                        or gap > CONTINUE_S or tr.class_id != c
-                        or not 0.6 <= h / max(tr.height, 1e-6) <= 1.6):
+                        or tr.class_id != c or not 0.6 <= h / max(tr.height, 1e-6) <= 1.6
+                        or self._lost(tr, t) > CONTINUE_S):
                     continue
                 # Where it was, or where it would be had it walked on at its pace: it may have
                 # stopped behind the post or gone on behind it.
@@ -172,14 +196,20 @@ class RuleEngine:
             tr.points.append((x, y))
             tr.last_seen, tr.height, tr.class_id, tr.at_border = t, h, c, edge
 
+    def _lost(self, tr: Trajectory, t: float) -> float:
+        """Seconds the camera could see while ``tr`` was not seen."""
+        return float(self._blind.lost(np.array([tr.last_seen]), t)[0])
+
     def _forget_stale(self, t: float) -> None:
         stale = [tid for tid, tr in self.trajectories.items()
-                 if t - tr.last_seen > self.forget_after_s]
+                 if self._lost(tr, t) > self.forget_after_s]
         for tid in stale:
             del self.trajectories[tid]
             self._continued.discard(tid)
             for rule in self.rules:
                 rule.forget(tid)
+        self._blind.forget_before(min((tr.last_seen for tr in self.trajectories.values()),
+                                      default=t))
 
 
 def _velocity(tr: Trajectory, span_s: float = 0.5) -> tuple[float, float]:

@@ -212,6 +212,18 @@ class _TrackRule:
     s: _Settings
     _tracks: dict[int, Any]
 
+    config: ZoneConfig | LineConfig
+    kind: str
+
+    @property
+    def geometry(self) -> tuple[object, ...]:
+        """What a track's state depends on: the same geometry judges tracks the same way."""
+        return (self.kind, tuple(map(tuple, self.config.points)), self.s.anchor)
+
+    def adopt(self, old: _TrackRule) -> None:
+        """Take over the per-track state of ``old``, a rule of the same geometry."""
+        self._tracks = old._tracks
+
     def forget(self, track_id: int) -> None:
         self._tracks.pop(track_id, None)
 

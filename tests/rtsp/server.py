@@ -80,3 +80,16 @@ def transcode(src: Path, dst: Path, loops: int = 1, size: str | None = None,
         cmd += ["-vf", f"scale={size}"]
     subprocess.run([*cmd, str(dst)], check=True)
     return dst
+
+
+def palindrome(src: Path, dst: Path, loops: int) -> Path:
+    """H.264 MP4 of ``src`` played forwards then backwards, ``loops`` times: people keep
+    walking (back and forth) for as long as a test needs, with no jump at the seams; cached."""
+    if dst.exists():
+        return dst
+    graph = (f"[0:v]split[f][b];[b]reverse[r];[f][r]concat=n=2:v=1[p];"
+             f"[p]loop=loop={loops - 1}:size=32767:start=0[out]")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-filter_complex", graph,
+                    "-map", "[out]", "-c:v", "libx264", "-preset", "veryfast", "-g", "12",
+                    "-bf", "0", "-pix_fmt", "yuv420p", str(dst)], check=True)
+    return dst
