@@ -15,7 +15,7 @@ from orchestrator.config import CameraConfig, Settings, TrackerConfig
 from orchestrator.detect import DetectionBatcher, DetectorError
 from orchestrator.detections import Detections
 from orchestrator.events.recorder import EventCallback, EventRecorder
-from orchestrator.events.store import EventStore
+from orchestrator.events.store import EventStore, StaleFenceError
 from orchestrator.ingest import AnalysisFrame, PacketRing, SourceError, StreamStalled
 from orchestrator.ingest.record import RecordingStream
 from orchestrator.ingest.synthetic import FrameSource, make_source
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 FrameCallback = Callable[[AnalysisFrame, Detections], None]
 HISTORY_FRAMES = 64  # analysed frames held at most for snapshots of acts being confirmed
 HISTORY_TAIL_S = 0.5
+ORPHAN_SWEEP_S = 60.0  # how often a live camera finishes clips an earlier run left pending
 BLIND_AFTER_S = 1.0  # analysed frames further apart than this (or 3 periods) left a blind gap
 
 
@@ -155,6 +156,7 @@ class CameraPipeline:
         self.stats.state = "connecting"
         source = self.source
         watcher = asyncio.create_task(self._stop_source_on_request(source))
+        sweeper = asyncio.create_task(self._sweep_orphans()) if cam.is_live else None
         try:
             async for frame in self.source:
                 await self._analyse(frame)
@@ -170,12 +172,25 @@ class CameraPipeline:
             raise
         finally:
             watcher.cancel()
+            if sweeper is not None:
+                sweeper.cancel()
             self.source.stop()
             if recording:
                 recording.stop()
             self._count()
             await self.recorder.poll(final=True)
         return self.stats
+
+    async def _sweep_orphans(self) -> None:
+        """While the camera is held: finish the clips earlier runs left pending."""
+        while True:
+            try:
+                await self.recorder.finish_orphans()
+            except StaleFenceError:
+                return  # another worker holds the camera; the pipeline finds out itself
+            except Exception as e:  # noqa: BLE001 - the sweep is retried; the camera goes on
+                log.warning("camera %s: pending clips not finished: %s", self.camera.id, e)
+            await asyncio.sleep(ORPHAN_SWEEP_S)
 
     async def _stop_source_on_request(self, source: FrameSource) -> None:
         """A stop request ends the source at once (not at its next frame)."""

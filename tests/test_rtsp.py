@@ -7,13 +7,14 @@ import itertools
 import subprocess
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from orchestrator.config import (
     CameraConfig,
@@ -23,6 +24,8 @@ from orchestrator.config import (
     Settings,
     load_settings,
 )
+from orchestrator.events.model import Event, new_ulid
+from orchestrator.events.store import EventStore, outbox
 from orchestrator.ingest.nvr import fetch_clip, playback_url
 from orchestrator.service import Service
 from tests.conftest import EXAMPLE, run_until
@@ -315,3 +318,49 @@ def test_people_in_view_through_a_blip_and_an_edit_are_not_new(
           f"blip +0.6 s {len(after_blip)}")
     assert len(ids_after[0] & ids_before) >= 2  # the same people, the same tracks
     assert len(after_edit) <= 1 and len(after_blip) <= 1
+
+
+def test_clips_left_pending_by_a_killed_worker_are_finished(
+        tmp_path: Path, h264: dict[str, Path]) -> None:
+    # A worker was killed after recording its events, before their clips. The worker that
+    # holds the camera next fetches those clips from the recorder (NVR playback) and tells the
+    # platform; with no recorder it fails them and says so; other cameras' events and recent
+    # ones are not its business.
+    with RtspServer({"/live": h264["long"], "/Streaming/tracks/101": h264["once"]}) as server:
+        nvr = {"vendor": "hikvision", "host": "127.0.0.1", "port": server.port}
+        cams = [{"id": "gate", "source": server.url("/live"), "analysis_fps": 2, "nvr": nvr},
+                {"id": "yard", "source": server.url("/live"), "analysis_fps": 2}]
+        s = settings(tmp_path, cams)
+        store = EventStore(s.outputs.store_url)
+        old = datetime.now(UTC) - timedelta(minutes=5)
+
+        def left(camera: str, at: datetime) -> Event:
+            ev = Event(id=new_ulid(), camera=camera, rule="wall", rule_kind="line",
+                       direction="a_to_b", track_id=1, class_id=0, class_name="person",
+                       score=0.9, box=[1, 2, 30, 80], trajectory=[], video_time=1.0,
+                       capture_time=at, detected_at=at, clip_status="pending",
+                       snapshot=f"{camera}/{at:%Y-%m-%d}/x.jpg")
+            ev.clip = f"{camera}/{at:%Y-%m-%d}/{ev.id}.mp4"
+            store.insert(ev)
+            return ev
+
+        gate, yard, recent = left("gate", old), left("yard", old), left("gate", datetime.now(UTC))
+        other = left("elsewhere", old)
+        service = Service(s)
+        asyncio.run(run_until(service, lambda: all(
+            (e := store.get(ev.id)) is not None and e.clip_status != "pending"
+            for ev in (gate, yard)), 60))
+        after = {ev.id: store.get(ev.id) for ev in (gate, yard, recent, other)}
+    assert after[gate.id].clip_status == "ready"  # type: ignore[union-attr]
+    with av.open(str(s.outputs.evidence_dir / gate.clip)) as c:  # type: ignore[operator]
+        assert sum(1 for _ in c.decode(video=0)) >= 60  # pre-roll + post-roll of 25 fps video
+    assert after[yard.id].clip_status == "failed"  # type: ignore[union-attr]
+    assert after[yard.id].clip is None  # type: ignore[union-attr]
+    assert after[recent.id].clip_status == after[other.id].clip_status == "pending"  # type: ignore[union-attr]
+    with store.engine.connect() as c:
+        rows = c.execute(sa.select(outbox.c.kind, outbox.c.payload)).all()
+    follow = {p["event_id"]: (k, p["evidence"]["clip_status"], p["evidence"]["clip_url"])
+              for k, p in rows}
+    assert follow[gate.id][:2] == ("clip_ready", "ready") and follow[gate.id][2]
+    assert follow[yard.id] == ("clip_failed", "failed", None)
+    assert recent.id not in follow and other.id not in follow

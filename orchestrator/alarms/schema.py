@@ -14,7 +14,8 @@ from urllib.parse import quote
 from orchestrator.config import AlarmConfig
 from orchestrator.events.model import Event
 
-SCHEMA_VERSION = "1.1"  # 1.1: object.point; captured_at is the act itself
+# 1.1: object.point; captured_at is the act itself. 1.2: clip_failed follow-ups.
+SCHEMA_VERSION = "1.2"
 LINK_TTL_S = 7 * 24 * 3600
 
 
@@ -43,7 +44,8 @@ Links = Callable[[str | None], str | None]
 
 def alarm_message(ev: Event, cfg: AlarmConfig, secret: str, kind: str = "alarm",
                   links: Links | None = None) -> dict[str, Any]:
-    """The platform's JSON for an event (``kind`` alarm) or its clip becoming ready.
+    """The platform's JSON for an event (``kind`` alarm), or the outcome of its clip
+    (``clip_ready``, ``clip_failed``).
     ``links`` makes evidence URLs (object storage); default: signed links to our API."""
     link = links or (lambda path: evidence_url(cfg, path, secret))
     return {

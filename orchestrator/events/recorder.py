@@ -27,6 +27,7 @@ from orchestrator.rules.rules import Trajectory
 
 log = logging.getLogger(__name__)
 EventCallback = Callable[[Event], None]
+ORPHAN_GRACE_S = 30.0  # a clip pending this long after its post-roll has nobody to finish it
 
 
 @dataclass(slots=True)
@@ -59,6 +60,7 @@ class EventRecorder:
         self.s3 = S3Evidence(outputs.s3) if outputs.s3 is not None else None
         self.root = outputs.evidence_dir
         self._pending: list[_PendingClip] = []
+        self._busy: set[str] = set()  # events whose clip this recorder is cutting
 
     def _paths(self, ev: Event) -> tuple[str, str]:
         day = ev.capture_time.strftime("%Y-%m-%d")
@@ -125,6 +127,7 @@ class EventRecorder:
             self.on_event(ev)
         if self.ring is not None:
             end = max(hit.timestamp + self.outputs.post_roll_s, frame.timestamp)
+            self._busy.add(ev.id)
             self._pending.append(_PendingClip(ev, hit.timestamp - self.outputs.pre_roll_s, end))
         elif self.on_evidence:
             self.on_evidence(ev)
@@ -189,10 +192,43 @@ class EventRecorder:
         except Exception as e:  # noqa: BLE001 - a failed clip never loses the event
             log.warning("event %s: live clip failed: %s", ev.id, e)
             ev.clip_status = "ready" if await self.fetch_from_recorder(ev, clip_path) else "failed"
-            if ev.clip_status == "failed":
-                ev.clip = None
-        follow_up = self._messages(ev, "clip_ready") if ev.clip_status == "ready" else []
-        await asyncio.to_thread(self.store.set_clip, ev.id, ev.clip_status, ev.clip, self.fence,
-                                follow_up)
+        await self._finish(ev)
+
+    async def _finish(self, ev: Event) -> None:
+        """Record the clip's outcome with its follow-up to the platform; announce it."""
+        if ev.clip_status == "failed":
+            ev.clip = None
+        try:
+            await asyncio.to_thread(self.store.set_clip, ev.id, ev.clip_status, ev.clip,
+                                    self.fence, self._messages(ev, f"clip_{ev.clip_status}"))
+        finally:
+            self._busy.discard(ev.id)
         if self.on_evidence:
             self.on_evidence(ev)
+
+    async def finish_orphans(self) -> int:
+        """Finish the clips nobody is cutting any more: events of this camera still pending
+        ``ORPHAN_GRACE_S`` after their post-roll (their worker was killed or frozen, or the
+        run ended before the clip was written). The recorder (NVR playback) gives the clip
+        when the camera has one; otherwise the clip is failed. Either way the platform gets
+        the follow-up. Returns how many were finished."""
+        age = self.outputs.pre_roll_s + self.outputs.post_roll_s + ORPHAN_GRACE_S
+        before = utc(time.time() - age)
+        orphans = await asyncio.to_thread(self.store.pending_clips, self.camera.id, before)
+        done = 0
+        for ev in orphans:
+            if ev.id in self._busy or ev.clip is None:
+                continue
+            self._busy.add(ev.id)
+            path = self.root / ev.clip
+            # Written whole (clips are renamed into place) but not recorded: it stands.
+            how = "written before" if path.exists() else "from the recorder"
+            got = path.exists() or await self.fetch_from_recorder(ev, path)
+            if got:
+                await asyncio.to_thread(self._upload, ev.clip)
+            ev.clip_status = "ready" if got else "failed"
+            log.info("event %s: clip left pending by an earlier run: %s%s", ev.id,
+                     ev.clip_status, f" ({how})" if got else "")
+            await self._finish(ev)
+            done += 1
+        return done

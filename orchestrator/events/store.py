@@ -59,7 +59,7 @@ outbox = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
               autoincrement=True),
     sa.Column("event_id", sa.String(26), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # alarm | clip_ready
+    sa.Column("kind", sa.String(16), nullable=False),  # alarm | clip_ready | clip_failed
     sa.Column("routing_key", sa.String(128), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -239,6 +239,17 @@ class EventStore:
         if until:
             q = q.where(events.c.capture_time < until)
         q = q.order_by(events.c.capture_time.desc(), events.c.id.desc()).limit(limit)
+        with self._engine.connect() as c:
+            return [_row_to_event(r._mapping) for r in c.execute(q)]
+
+    def pending_clips(self, camera: str, detected_before: datetime,
+                      limit: int = 100) -> list[Event]:
+        """Events of ``camera`` still waiting for their clip, detected before the given time,
+        oldest first (a worker that was killed or frozen left them)."""
+        q = (sa.select(events).where(events.c.camera_id == camera,
+                                     events.c.clip_status == "pending",
+                                     events.c.detected_at < detected_before)
+             .order_by(events.c.detected_at).limit(limit))
         with self._engine.connect() as c:
             return [_row_to_event(r._mapping) for r in c.execute(q)]
 
