@@ -24,9 +24,14 @@ from orchestrator.config import (
     Settings,
     load_settings,
 )
+from orchestrator.detections import Detections
 from orchestrator.events.model import Event, new_ulid
+from orchestrator.events.recorder import EventRecorder
 from orchestrator.events.store import EventStore, outbox
+from orchestrator.ingest import AnalysisFrame, PacketRing
 from orchestrator.ingest.nvr import fetch_clip, playback_url
+from orchestrator.ingest.packets import StoredPacket
+from orchestrator.rules import RuleHit
 from orchestrator.service import Service
 from tests.conftest import EXAMPLE, run_until
 from tests.rtsp.proxy import BlipProxy
@@ -364,3 +369,48 @@ def test_clips_left_pending_by_a_killed_worker_are_finished(
     assert follow[gate.id][:2] == ("clip_ready", "ready") and follow[gate.id][2]
     assert follow[yard.id] == ("clip_failed", "failed", None)
     assert recent.id not in follow and other.id not in follow
+
+
+def test_clip_the_ring_cannot_show_comes_from_the_recorder(
+        tmp_path: Path, h264: dict[str, Path]) -> None:
+    # The ring holds packets only from 0.3 s after the act (the camera connected just after
+    # it): the clip is the recorder's playback of the act's time range, from before the act.
+    log = tmp_path / "requests.log"
+    with RtspServer({"/Streaming/tracks/101": h264["once"]}, requests_log=log) as server:
+        cam = CameraConfig.model_validate({
+            "id": "gate", "source": server.url("/live"),
+            "nvr": {"vendor": "hikvision", "host": "127.0.0.1", "port": server.port}})
+        s = settings(tmp_path, [cam.model_dump(mode="json")])
+        ring = PacketRing(30)
+        with av.open(str(h264["once"])) as c:
+            stream = c.streams.video[0]
+            ring.reset(stream)
+            for pkt in c.demux(stream):
+                if pkt.pts is not None and pkt.size:
+                    t = float(pkt.pts * stream.time_base)
+                    if t >= 0.5:
+                        ring.append(StoredPacket.of(pkt, t))
+        store = EventStore(s.outputs.store_url)
+        recorder = EventRecorder(cam, s.outputs, store, ring)
+        frame = AnalysisFrame(0, 0.2, 0.2, time.time(), np.zeros((480, 640, 3), np.uint8))
+        det = Detections(np.array([[100, 100, 140, 200]], np.float32),
+                         np.array([0.9], np.float32), np.array([0]), np.array([1]))
+        hit = RuleHit("wall", "line", "a_to_b", 1, 0, 0.2, (120.0, 200.0), 0.4)
+
+        async def scenario() -> Event:
+            ev = await recorder.record(hit, frame, det, None)
+            await recorder.poll(final=True)
+            return ev
+
+        ev = asyncio.run(scenario())
+        stored = store.get(ev.id)
+    assert stored is not None and stored.clip_status == "ready"
+    assert log.read_text().startswith("/Streaming/tracks/101?starttime=")
+    with av.open(str(s.outputs.evidence_dir / stored.clip)) as c:  # type: ignore[operator]
+        first = next(iter(c.decode(video=0)))
+    with av.open(str(h264["once"])) as c:
+        source_first = next(iter(c.decode(video=0)))
+    # the recorder's clip starts at the start of its file, before the ring's first packet
+    diff = np.mean(cv2.absdiff(first.to_ndarray(format="bgr24"),
+                               source_first.to_ndarray(format="bgr24")))
+    assert diff < 8, diff

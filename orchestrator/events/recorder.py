@@ -181,6 +181,17 @@ class EventRecorder:
         assert self.ring is not None and ev.clip is not None
         clip_path = self.root / ev.clip
         packets = self.ring.slice(p.start, p.end)
+        act = p.start + self.outputs.pre_roll_s
+        if packets and packets[0].time > act and self.camera.nvr is not None:
+            # The ring starts after the act (the camera had just connected): the recorder's
+            # copy shows it; the ring's part is the fallback.
+            log.info("event %s: the ring starts %.1f s after the act; asking the recorder",
+                     ev.id, packets[0].time - act)
+            if await self.fetch_from_recorder(ev, clip_path):
+                await asyncio.to_thread(self._upload, ev.clip)
+                ev.clip_status = "ready"
+                await self._finish(ev)
+                return
         try:
             if not packets:
                 raise ValueError("no packets for the clip's time range in the ring buffer")

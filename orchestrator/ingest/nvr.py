@@ -8,6 +8,7 @@ documented formats as defaults); times are converted to the recorder's own time 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from orchestrator.config import NvrConfig
-from orchestrator.ingest.packets import StoredPacket, StreamTemplate, write_clip
+from orchestrator.ingest.packets import PacketRing, PacketStamper, write_clip
 from orchestrator.ingest.source import SourceError, open_container, redact
 
 log = logging.getLogger(__name__)
@@ -67,27 +68,25 @@ def fetch_clip(nvr: NvrConfig, start: datetime, end: datetime, out: Path,
     url = playback_url(nvr, start, end)
     wanted = (end - start).total_seconds()
     container = open_container(url, nvr.transport, timeout_s)
-    packets: list[StoredPacket] = []
+    # Stamped like a camera's packets (the first keyframe of an RTSP session has no pts yet),
+    # timed by pts from the first one.
+    ring = PacketRing(wanted + 30.0, max_bytes=512 * 1024 * 1024)
     try:
         stream = container.streams.video[0]
-        template = StreamTemplate(stream)
-        tb = float(stream.time_base)
-        first = None
+        ring.reset(stream)
+        stamper = PacketStamper(ring, stream, live=False)
         for p in container.demux(stream):
-            if p.pts is None or not p.size:
-                continue
-            if not packets and not p.is_keyframe:
-                continue  # a clip starts on a keyframe
-            first = p.pts if first is None else first
-            t = (p.pts - first) * tb
-            if t >= wanted:
+            stamper.add(p)
+            if ring.latest_time - ring.earliest_time >= wanted:
                 break
-            packets.append(StoredPacket.of(p, t))
     finally:
         container.close()
+    t0 = ring.earliest_time
+    packets = [p for p in ring.slice(-math.inf, math.inf) if p.time < t0 + wanted]
+    assert ring.template is not None
     if not packets:
         span = f"{start.astimezone(UTC).isoformat()} .. {end.astimezone(UTC).isoformat()}"
         raise SourceError(f"recorder {redact(url)} sent no video for {span}")
-    duration = write_clip(packets, template, out)
+    duration = write_clip(packets, ring.template, out)
     log.info("fetched %.1f s from %s into %s", duration, redact(url), out)
     return duration

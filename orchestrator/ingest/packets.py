@@ -125,6 +125,11 @@ class PacketRing:
                 self._bytes -= len(self._packets.popleft().data)
 
     @property
+    def earliest_time(self) -> float:
+        with self._lock:
+            return self._packets[0].time if self._packets else float("inf")
+
+    @property
     def latest_time(self) -> float:
         with self._lock:
             return self._packets[-1].time if self._packets else float("-inf")
