@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from pathlib import Path
 
 import av
@@ -131,3 +132,22 @@ def test_a_warning_per_bad_packet_is_throttled(caplog: pytest.LogCaptureFixture)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 12  # one per 10 s
     assert lines[1] == "cam: corrupt packet skipped (50) (49 more like it in the last 10 s)"
+
+
+def test_a_looping_file_read_faster_than_real_time_is_never_stamped_in_the_future(
+        campus: Path) -> None:
+    # Three passes over a 2.8 s file in well under 8 s: every frame's capture time is at or
+    # before the moment it was read, and capture times never go back.
+    async def run() -> list[tuple[float, float, float]]:
+        out = []
+        src = VideoSource(str(campus), 25, loop_file=True)
+        async for f in src:
+            out.append((f.video_time, f.capture_time, time.time()))
+            if len(out) >= 3 * 71:
+                src.stop()
+        return out
+
+    seen = asyncio.run(run())
+    assert seen[-1][0] > 2 * 2.8  # the third pass
+    assert all(captured <= read + 1e-3 for _, captured, read in seen)
+    assert all(b[1] >= a[1] for a, b in itertools.pairwise(seen))

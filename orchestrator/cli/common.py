@@ -80,7 +80,7 @@ def print_table(rows: list[list[str]], header: list[str], out: Any = sys.stdout)
 
 def event_rows(events: list[Event]) -> list[list[str]]:
     return [[e.id, e.camera, e.rule, e.direction or "", str(e.track_id), e.class_name,
-             f"{e.score:.2f}", f"{e.video_time:.2f}", e.capture_time.strftime("%H:%M:%S"),
+             f"{e.score:.2f}", f"{e.video_time:.2f}", e.capture_time.strftime("%Y-%m-%d %H:%M:%S"),
              e.clip_status] for e in events]
 
 

@@ -93,8 +93,10 @@ class EventRecorder:
     def _write_snapshot(self, ev: Event, frame: AnalysisFrame, det: Detections, index: int,
                         trajectory: Trajectory | None) -> None:
         assert ev.snapshot is not None
+        # The moment of the frame shown: its capture time and its place in the video.
         caption = (f"{self.camera.id} {ev.rule} {ev.direction or ''} "
-                   f"{ev.capture_time:%Y-%m-%d %H:%M:%S}Z")
+                   f"{utc(frame.capture_time):%Y-%m-%d %H:%M:%S.%f}"[:-3]
+                   + f"Z  video {frame.video_time:.2f} s")
         img = annotate(frame.image, self.camera, det, index, ev.rule,
                        trajectory.points if trajectory else [], caption)
         path = self.root / ev.snapshot

@@ -1,4 +1,9 @@
-"""Annotated snapshot: the rules, every tracked box, the offending box and its path."""
+"""Annotated snapshot: the rules, every tracked box, the offending box and its path.
+
+Boxes and labels are drawn with ``supervision``'s annotators (labels of people standing close
+are moved apart, not drawn over each other); the rules (zones, lines with their sides) with
+our own drawing, since they carry our semantics.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import numpy.typing as npt
+import supervision as sv
 
 from orchestrator.classes import class_name
 from orchestrator.config import CameraConfig
@@ -47,6 +53,13 @@ def _draw_rules(img: npt.NDArray[np.uint8], camera: CameraConfig, active: str) -
         _label(img, ln.name, tuple(pts[-1]), color)
 
 
+_PALETTE = sv.ColorPalette([sv.Color.from_bgr_tuple(YELLOW), sv.Color.from_bgr_tuple(RED)])
+_LABELS = sv.LabelAnnotator(color=_PALETTE, text_color=sv.Color.BLACK, text_scale=0.5,
+                            text_padding=4, smart_position=True)
+_BOXES = {1: sv.BoxAnnotator(color=_PALETTE, thickness=1),
+          3: sv.BoxAnnotator(color=_PALETTE, thickness=3)}
+
+
 def annotate(image: npt.NDArray[np.uint8], camera: CameraConfig, det: Detections, index: int,
              rule: str, trajectory: Sequence[tuple[float, float]], caption: str
              ) -> npt.NDArray[np.uint8]:
@@ -54,20 +67,21 @@ def annotate(image: npt.NDArray[np.uint8], camera: CameraConfig, det: Detections
     (row ``index`` of ``det``) in red and its trajectory."""
     img = image.copy()
     _draw_rules(img, camera, rule)
-    for i, (box, tid, cid) in enumerate(zip(det.xyxy.astype(int), det.tracker_id, det.class_id,
-                                            strict=True)):
-        if i == index or tid < 0:
-            continue
-        cv2.rectangle(img, tuple(box[:2]), tuple(box[2:]), YELLOW, 1)
-        _label(img, f"#{tid} {class_name(int(cid))}", (box[0], box[1]), YELLOW)
     if len(trajectory) > 1:
         pts = np.round(np.asarray(trajectory)).astype(np.int32)
         cv2.polylines(img, [pts], False, RED, 2, cv2.LINE_AA)
         cv2.circle(img, tuple(pts[0]), 4, RED, -1)
-    box = det.xyxy[index].astype(int)
-    cv2.rectangle(img, tuple(box[:2]), tuple(box[2:]), RED, 3)
-    _label(img, f"#{det.tracker_id[index]} {class_name(int(det.class_id[index]))} "
-                f"{det.confidence[index]:.2f}", (box[0], box[1]), RED)
+    # the others first, the offending one last (drawn on top)
+    rows = [i for i in range(len(det)) if det.tracker_id[i] >= 0 and i != index] + [index]
+    boxes = det.to_supervision()[np.asarray(rows)]
+    colour = np.zeros(len(rows), np.int64)
+    colour[-1] = 1
+    others = np.arange(len(rows)) < len(rows) - 1
+    img = _BOXES[1].annotate(img, boxes[others], custom_color_lookup=colour[others])
+    img = _BOXES[3].annotate(img, boxes[~others], custom_color_lookup=colour[~others])
+    labels = [f"#{det.tracker_id[i]} {class_name(int(det.class_id[i]))}" for i in rows]
+    labels[-1] += f" {det.confidence[index]:.2f}"
+    img = _LABELS.annotate(img, boxes, labels=labels, custom_color_lookup=colour)
     _label(img, caption, (4, img.shape[0] - 6), WHITE)
     return img
 

@@ -412,5 +412,7 @@ class VideoSource:
             ts = self._camera_clock.at(vt, now)
             capture = wall - (now - ts)
         else:
-            ts, capture = vt, wall0 + vt
+            # A file's frames were captured before it was read: from the start of its reading
+            # on, but never later than the moment a frame is read (faster than real time).
+            ts, capture = vt, min(wall0 + vt - offset, time.time())
         self._handover.put(AnalysisFrame(self.decoded - 1, vt, ts, capture, image), self._stop)
