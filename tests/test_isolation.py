@@ -6,13 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from orchestrator.config import Settings
 from orchestrator.service import Service
@@ -45,11 +52,15 @@ class Peers:
 
     def _serve(self, srv: socket.socket, talk: bool) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
+            try:
                 conn, _ = srv.accept()
-                self._held.append(conn)
-                if talk:
-                    threading.Thread(target=self._babble, args=(conn,), daemon=True).start()
+            except TimeoutError:
+                continue
+            except OSError:  # closed: the test is over
+                return
+            self._held.append(conn)
+            if talk:
+                threading.Thread(target=self._babble, args=(conn,), daemon=True).start()
 
     def _babble(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -117,3 +128,56 @@ def test_bad_cameras_do_not_slow_a_good_one(tmp_path: Path, stadtmitte: Path,
           f"{alone_lag:.0f} ms; beside 31 bad ones: {frames} frames, lag p99 {lag:.0f} ms")
     assert frames >= alone_frames / 2
     assert lag <= max(2 * alone_lag, 250.0)
+
+
+def test_metrics_answer_and_sigterm_is_prompt_beside_bad_cameras(
+        tmp_path: Path, stadtmitte: Path, peers: Peers) -> None:
+    # The service as run in production (`perishield run`, its own process): /metrics answers
+    # at once while 31 cameras hang, refuse or babble, and SIGTERM ends it in seconds.
+    src = transcode(stadtmitte, tmp_path / "long.mp4", loops=8)
+    with RtspServer({"/good": src}) as server:
+        cams = ([camera("good", server.url("/good"))]
+                + [camera(f"silent{i}", f"rtsp://127.0.0.1:{peers.port('silent')}/s{i}")
+                   for i in range(20)]
+                + [camera(f"refusing{i}", f"rtsp://127.0.0.1:{peers.port('refusing')}/r{i}")
+                   for i in range(10)]
+                + [camera("garbage", f"rtsp://127.0.0.1:{peers.port('garbage')}/g")])
+        cfg = tmp_path / "site.yaml"
+        cfg.write_text(yaml.safe_dump({"cameras": cams, "detector": {"classes": ["person"]},
+                                       "outputs": {"data_dir": str(tmp_path / "data")}}))
+        port = free_port()
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("perishield")), "run",
+                                 "-c", str(cfg), "--metrics-port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            waits: list[float] = []
+            analysed = 0.0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and (len(waits) < 40 or analysed < 20):
+                t = time.monotonic()
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                                timeout=30) as r:
+                        body = r.read().decode()
+                except OSError:
+                    time.sleep(0.2)  # not listening yet
+                    continue
+                waits.append(time.monotonic() - t)
+                m = re.search(r'perishield_camera_frames_analysed_total\{camera="good"\} (\S+)',
+                              body)
+                analysed = float(m[1]) if m else 0.0
+                time.sleep(0.25)
+            t = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(30)
+            stop_s = time.monotonic() - t
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    print(f"/metrics: {len(waits)} scrapes, median {1000 * np.median(waits):.0f} ms, "
+          f"max {1000 * max(waits):.0f} ms; good camera {analysed:.0f} frames; "
+          f"SIGTERM to exit {stop_s:.1f} s (exit {code})")
+    assert analysed >= 20, proc.stderr
+    assert max(waits) < 1.0
+    assert code == 0 and stop_s < 5.0
