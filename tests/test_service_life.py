@@ -42,7 +42,10 @@ outputs:
             time.sleep(0.2)
             if db.exists():
                 with sqlite3.connect(db) as c:
-                    rows = c.execute("select id, clip_status from events").fetchall()
+                    try:
+                        rows = c.execute("select id, clip_status from events").fetchall()
+                    except sqlite3.OperationalError:  # the store is making its tables
+                        continue
         assert rows, "no event within 60 s"
         assert rows[0][1] == "pending"  # 30 s of post-roll: the clip waits
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
