@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
+    from orchestrator.control.worker import Worker
     from orchestrator.service import Service
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,36 @@ class ServiceCollector:
             yield g
 
 
-def registry_for(service: Service) -> CollectorRegistry:
+class WorkerCollector:
+    """A control-plane worker: its leases and the failures of its periodic tasks."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        w = self.worker
+        held = GaugeMetricFamily("perishield_worker_cameras", "Cameras leased by this worker.",
+                                 labels=["state"])
+        invalid = sum(1 for h in w.held.values() if h.invalid)
+        paused = sum(1 for h in w.held.values() if h.paused and not h.invalid)
+        held.add_metric(["invalid"], invalid)  # its stored parameters are refused
+        held.add_metric(["paused"], paused)
+        held.add_metric(["running"], len(w.held) - invalid - paused)
+        yield held
+        failures = CounterMetricFamily("perishield_worker_task_failures",
+                                       "Failed runs of a periodic task (each is retried).",
+                                       labels=["task"])
+        for task in ("heartbeat", "housekeeping", "claim", "watchdog", "status", "apply",
+                     "notices"):
+            failures.add_metric([task], w.failures.get(task, 0))
+        yield failures
+
+
+def registry_for(service: Service, worker: Worker | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(service))  # type: ignore[arg-type]
+    if worker is not None:
+        registry.register(WorkerCollector(worker))  # type: ignore[arg-type]
     return registry
 
 

@@ -49,12 +49,13 @@ def synthetic(n: int, fps: float = 1.0) -> list[dict]:
 class WorkerProc:
     """`perishield worker` in its own process."""
 
-    def __init__(self, config: Path, worker_id: str) -> None:
+    def __init__(self, config: Path, worker_id: str, *extra: str) -> None:
         self.id = worker_id
         self.log = config.parent / f"{worker_id}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "worker", "-c", str(config), "--id",
-             worker_id], stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),  # noqa: SIM115
+             worker_id, *extra], stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "w"),  # noqa: SIM115
             start_new_session=True)
 
     def signal(self, sig: int) -> None:

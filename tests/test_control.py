@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from orchestrator.config import load_settings
 from orchestrator.control.params import InvalidParameters, ParamCenter, StaleVersion
 from orchestrator.control.redis_client import Keys, connect
+from orchestrator.events.store import EventStore
+from orchestrator.triton.server import free_port
 from tests.control_helpers import (
     WorkerProc,
     client,
@@ -301,3 +308,96 @@ def _ping(r: object) -> bool:
         return bool(r.ping())  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - not up yet
         return False
+
+
+def cli(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *map(str, args)],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_poisoned_document_disables_its_camera_alone(tmp_path: Path, prefix: str) -> None:
+    cfg = write_site(tmp_path / "site.yaml", prefix, synthetic(4), heartbeat_s=2)
+    import_params(cfg)
+    r = client()
+    # Refused at the door: NaN and infinity, a zone crossing itself, a 200,000-point zone.
+    doc = {"id": "cam01", "source": "synthetic://160x120", "analysis_fps": 1}
+    bad = tmp_path / "bad.yaml"
+    for zone, fault in (([[0, 0], [".nan", 1], [5, 5]], "finite number"),
+                        ([[0, 0], [10, 10], [10, 0], [0, 10]], "crosses itself"),
+                        ([[i % 640, i % 480] for i in range(600)], "at most 500"),
+                        ([[i % 640, i % 480] for i in range(200_000)], "at most")):
+        bad.write_text(yaml.safe_dump({**doc, "zones": [{"name": "z", "points": zone}]})
+                       .replace("'.nan'", ".nan"))
+        t0 = time.monotonic()
+        out = cli("params", "put", bad, "-c", cfg)
+        print(f"{fault}: refused in {time.monotonic() - t0:.1f} s")
+        assert out.returncode == 2 and fault in out.stderr, out.stderr
+    assert r.hget(f"{prefix}params:cam01", "version") == "1"  # nothing was written
+    # One already in Redis (written around the parameter center): the site goes on.
+    r.hset(f"{prefix}params:cam01", mapping={
+        "doc": '{"id": "cam01", "source": "x", "zones": [{"name": "z", "points": '
+               '[[0, 0], [null, 1], [5, 5]]}]}', "version": 2})
+    listed = cli("params", "list", "-c", cfg)
+    assert listed.returncode == 0 and "INVALID" in listed.stdout, listed.stderr
+    assert all(f"cam0{i}" in listed.stdout for i in range(4))
+    assert cli("params", "get", "cam00", "-c", cfg).returncode == 0
+    worker = WorkerProc(cfg, "w0")
+    try:
+        wait_for(lambda: sorted(running(r, prefix).get("w0", [])) == ["cam00", "cam02",
+                                                                     "cam03"], 30,
+                 what="the three valid cameras running")
+        wait_for(lambda: r.hget(f"{prefix}status:camera:cam01", "state") == "invalid", 10,
+                 what="the poisoned camera shown invalid")
+        assert "zones.0.points" in (r.hget(f"{prefix}status:camera:cam01", "reason") or "")
+        token = r.hget(f"{prefix}lease:cam01", "token")
+        # Another camera's change is applied at once; the bad one's lease does not churn.
+        changed = tmp_path / "cam02.yaml"
+        changed.write_text(yaml.safe_dump({"id": "cam02", "source": "synthetic://160x120",
+                                           "analysis_fps": 2}))
+        assert cli("params", "put", changed, "-c", cfg).returncode == 0
+        wait_for(lambda: r.hget(f"{prefix}status:camera:cam02", "params_version") == "2", 5,
+                 what="cam02's change applied")
+        assert r.hget(f"{prefix}lease:cam01", "token") == token
+        # Fixed: it runs.
+        fixed = tmp_path / "cam01.yaml"
+        fixed.write_text(yaml.safe_dump(doc))
+        assert cli("params", "put", fixed, "-c", cfg).returncode == 0
+        wait_for(lambda: "cam01" in running(r, prefix).get("w0", []), 10,
+                 what="cam01 running once valid")
+    finally:
+        worker.stop()
+
+
+def test_a_claim_that_fails_leaves_the_worker_working(tmp_path: Path, prefix: str) -> None:
+    # The store refuses cam03's lease token (a newer one is recorded): taking it fails on
+    # every round. The claim loop logs, counts and goes on; the other cameras run.
+    cfg = write_site(tmp_path / "site.yaml", prefix, synthetic(4), heartbeat_s=2)
+    import_params(cfg)
+    EventStore(load_settings(cfg).outputs.store_url).advance_fence("cam03", 10**12)
+    r = client()
+    port = free_port()
+    worker = WorkerProc(cfg, "w0", "--metrics-port", str(port))
+    try:
+        wait_for(lambda: sorted(running(r, prefix).get("w0", [])) == ["cam00", "cam01",
+                                                                     "cam02"], 30,
+                 what="the other cameras running")
+
+        def claim_failures() -> float:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as f:
+                    body = f.read().decode()
+            except OSError:
+                return 0.0
+            m = re.search(r'perishield_worker_task_failures_total\{task="claim"\} (\S+)', body)
+            return float(m[1]) if m else 0.0
+
+        wait_for(lambda: claim_failures() >= 2, 20, what="claim failures counted")
+        # a new camera is still taken: the claim loop lives
+        new = tmp_path / "cam04.yaml"
+        new.write_text(yaml.safe_dump({"id": "cam04", "source": "synthetic://160x120"}))
+        assert cli("params", "put", new, "-c", cfg).returncode == 0
+        wait_for(lambda: "cam04" in running(r, prefix).get("w0", []), 15,
+                 what="a new camera taken")
+        assert "cam03 not taken: StaleFenceError" in worker.text()
+    finally:
+        worker.stop()

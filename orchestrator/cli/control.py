@@ -12,10 +12,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from orchestrator.cli.common import UsageError, print_table
-from orchestrator.config import ControlConfig, Settings, load_settings
+from orchestrator.config import ControlConfig, Settings, load_settings, read_yaml
 
 
 def control_settings(args: argparse.Namespace) -> Settings:
@@ -52,12 +50,16 @@ def _with_redis(args: argparse.Namespace,
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from orchestrator.control.params import ParamCenter  # noqa: PLC0415
+    from orchestrator.control.params import (  # noqa: PLC0415
+        MAX_DOC_BYTES,
+        ParamCenter,
+        VersionedCamera,
+    )
 
     async def body(r: Any, keys: Any, settings: Settings) -> int:
         pc = ParamCenter(r, keys)
         if args.params_command == "put":
-            doc = yaml.safe_load(Path(args.file).read_text())
+            doc = read_yaml(args.file, "camera document", 4 * MAX_DOC_BYTES)
             if not isinstance(doc, dict):
                 raise UsageError(f"{args.file}: expected one camera document (a mapping)")
             print(f"{doc.get('id')}: version {await pc.put(doc, args.version)}")
@@ -70,6 +72,8 @@ def cmd_params(args: argparse.Namespace) -> int:
         elif args.params_command == "list":
             rows = [[v.camera.id, str(v.version), str(v.camera.enabled), v.camera.source,
                      str(len(v.camera.zones)), str(len(v.camera.lines))]
+                    if isinstance(v, VersionedCamera) else
+                    [v.camera, str(v.version), "INVALID", str(v)[:60], "", ""]
                     for v in await pc.list()]
             print_table(rows, ["camera", "version", "enabled", "source", "zones", "lines"])
         elif args.params_command == "delete":
@@ -135,11 +139,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
     logging.getLogger("orchestrator").setLevel(logging.INFO)  # leases and changes are news
 
     async def main() -> None:
+        from orchestrator.metrics import registry_for, start_metrics_server  # noqa: PLC0415
+
         worker = Worker(settings, args.id)
+        runner = None
+        if args.metrics_port:
+            runner = await start_metrics_server(registry_for(worker.service, worker),
+                                                args.metrics_port)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.request_stop)
-        await worker.run()
+        try:
+            await worker.run()
+        finally:
+            if runner is not None:
+                await runner.cleanup()
 
     run_loop(main)
     return 0
@@ -177,6 +191,8 @@ def add_parsers(sub: Any, config_arg: Callable[[argparse.ArgumentParser, bool], 
     w.add_argument("--id", help="worker id (default host-pid)")
     w.add_argument("--capacity", type=int, help="cameras this worker may run")
     w.add_argument("--data-dir", help="override outputs.data_dir")
+    w.add_argument("--metrics-port", type=int, default=0,
+                   help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off)")
     w.set_defaults(func=cmd_worker)
 
     c = sub.add_parser("control", help="pause/resume a camera, drain/undrain a worker")

@@ -40,7 +40,7 @@ from orchestrator.config.services import (
 __all__ = ["VEHICLES_AND_PEOPLE", "AlarmConfig", "Anchor", "CameraConfig", "ConfigError",
            "ControlConfig", "DetectorConfig", "LineConfig", "NvrConfig", "ObjectFilter",
            "OutputConfig", "Point", "RuleDefaults", "S3Config", "Settings", "TimeWindow",
-           "TrackerConfig", "TritonConfig", "ZoneConfig", "load_settings"]
+           "TrackerConfig", "TritonConfig", "ZoneConfig", "load_settings", "read_yaml"]
 
 
 class ConfigError(Exception):
@@ -111,6 +111,38 @@ def _resolve_paths(doc: dict[str, Any], base: Path) -> dict[str, Any]:
     return doc
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when built with it
+
+
+def read_yaml(path: str | Path, what: str = "file", max_bytes: int | None = None) -> Any:
+    """The YAML document of a file (JSON is YAML too); a file over ``max_bytes`` is refused
+    before it is parsed.
+
+    Raises:
+        ConfigError: naming the file, and the line and column of a syntax error.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory, not a {what}")
+    if not p.is_file():
+        raise ConfigError(f"{p}: {what} not found")
+    if max_bytes is not None and p.stat().st_size > max_bytes:
+        raise ConfigError(f"{p}: {p.stat().st_size} bytes; a {what} has at most {max_bytes}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not a text (YAML) file: byte {e.start} is not UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # a safe loader
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from a YAML file (optional) and the environment.
 
@@ -124,12 +156,7 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     if path is not None:
         p = Path(path)
         origin = str(p)
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file not found")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        loaded = read_yaml(p, "config file")
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

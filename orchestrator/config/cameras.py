@@ -12,8 +12,11 @@ from pydantic import Field, field_validator, model_validator
 from orchestrator.classes import class_id
 from orchestrator.config.base import Strict as _Strict
 from orchestrator.config.base import check_zone as _check_zone
+from orchestrator.config.base import self_crossing
 
 Point = tuple[float, float]
+MAX_POINTS = 500  # per zone or line: a hand-drawn wall edge needs tens
+MAX_RULES = 64  # zones, and lines, per camera
 Anchor = Literal["bottom_center", "center", "top_center"]
 
 
@@ -93,7 +96,9 @@ class TimeWindow(_Strict):
 class _RuleBase(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
                       description="Unique per camera; letters, digits, _ . -")
-    points: list[Point] = Field(description="[[x, y], ...] in image pixels.")
+    points: list[Point] = Field(max_length=MAX_POINTS,
+                                description=f"[[x, y], ...] in image pixels (at most "
+                                            f"{MAX_POINTS}).")
     anchor: Anchor | None = Field(None, description="None = the camera's rules.anchor.")
     confirm_frames: int | None = Field(None, ge=1, le=100,
                                        description="None = the camera's rules.confirm_frames.")
@@ -116,6 +121,12 @@ class ZoneConfig(_RuleBase):
     def _polygon(cls, v: list[Point]) -> list[Point]:
         if len(v) < 3:
             raise ValueError(f"polygon needs >=3 points, got {len(v)}")
+        crossing = self_crossing(v)
+        if crossing is not None:
+            i, j = crossing
+            raise ValueError(f"polygon crosses itself: edge {i} ({v[i]} to "
+                             f"{v[(i + 1) % len(v)]}) crosses edge {j} ({v[j]} to "
+                             f"{v[(j + 1) % len(v)]}); draw its outline in order")
         return v
 
 
@@ -193,8 +204,10 @@ class CameraConfig(_Strict):
     open_timeout_s: float = Field(10.0, gt=0, le=120, description="Connect / read timeout.")
     nvr: NvrConfig | None = Field(None, description="Recorder for clips the ring cannot give.")
     timezone: str = Field("UTC", description="IANA zone of the site, for rule schedules.")
-    zones: list[ZoneConfig] = Field(default_factory=list, description="Polygon zones.")
-    lines: list[LineConfig] = Field(default_factory=list, description="Tripwire lines.")
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=MAX_RULES,
+                                    description=f"Polygon zones (at most {MAX_RULES}).")
+    lines: list[LineConfig] = Field(default_factory=list, max_length=MAX_RULES,
+                                    description=f"Tripwire lines (at most {MAX_RULES}).")
     rules: RuleDefaults = Field(default_factory=RuleDefaults,
                                 description="Defaults for this camera's zones and lines.")
 

@@ -45,8 +45,21 @@ return current + 1
 """
 
 
+MAX_DOC_BYTES = 256 * 1024  # one camera's document; a drawn site needs a few kilobytes
+
+
 class InvalidParameters(ControlPlaneError):
     """A document that does not validate; nothing was written."""
+
+
+class StoredDocumentInvalid(InvalidParameters):
+    """A document in Redis that the loader refuses (written around the parameter center, or
+    by an older version): that camera is disabled, never the others."""
+
+    def __init__(self, message: str, camera: str, version: int) -> None:
+        super().__init__(message)
+        self.camera = camera
+        self.version = version
 
 
 class StaleVersion(ControlPlaneError):
@@ -64,8 +77,15 @@ class VersionedCamera:
     version: int
 
 
-def validate(doc: dict[str, Any], camera_id: str | None = None) -> CameraConfig:
+def validate(doc: Any, camera_id: str | None = None) -> CameraConfig:
     """The document as a camera configuration, or ``InvalidParameters`` saying what is wrong."""
+    if not isinstance(doc, dict):
+        raise InvalidParameters(f"camera {camera_id!r}: expected a mapping, got "
+                                f"{type(doc).__name__}")
+    size = len(json.dumps(doc, default=str))
+    if size > MAX_DOC_BYTES:
+        raise InvalidParameters(f"camera {camera_id or doc.get('id')!r}: document of {size} "
+                                f"bytes; at most {MAX_DOC_BYTES}")
     try:
         cam = CameraConfig.model_validate(doc)
     except ValidationError as e:
@@ -103,13 +123,20 @@ class ParamCenter:
             raise wrap(e, f"writing camera {cam.id!r}") from None
 
     async def get(self, camera: str) -> VersionedCamera | None:
+        """The camera's document, None if it has none. Raises ``StoredDocumentInvalid`` for a
+        stored document the loader refuses."""
         try:
             doc, version = await self.r.hmget(self.k.params(camera), "doc", "version")
         except RedisError as e:
             raise wrap(e, f"reading camera {camera!r}") from None
         if doc is None:
             return None
-        return VersionedCamera(validate(json.loads(doc), camera), int(version))
+        v = int(version or 0)
+        try:
+            return VersionedCamera(validate(json.loads(doc), camera), v)
+        except (InvalidParameters, ValueError) as e:  # ValueError: not JSON at all
+            raise StoredDocumentInvalid(f"stored document v{v} of camera {camera!r} is "
+                                        f"invalid: {e}", camera, v) from None
 
     async def versions(self, cameras: list[str]) -> dict[str, int]:
         """Current version of each camera (0 when it has no document)."""
@@ -124,14 +151,20 @@ class ParamCenter:
             raise wrap(e, "reading versions") from None
         return {c: int(v or 0) for c, v in zip(cameras, got, strict=True)}
 
-    async def list(self) -> list[VersionedCamera]:
+    async def list(self) -> list[VersionedCamera | StoredDocumentInvalid]:
+        """Every camera's document; a stored document the loader refuses is listed as its
+        error, and the others as usual."""
         try:
             ids = sorted(await self.r.smembers(self.k.cameras))
         except RedisError as e:
             raise wrap(e, "listing cameras") from None
-        out = []
+        out: list[VersionedCamera | StoredDocumentInvalid] = []
         for cid in ids:
-            got = await self.get(cid)
+            try:
+                got = await self.get(cid)
+            except StoredDocumentInvalid as e:
+                out.append(e)
+                continue
             if got is not None:
                 out.append(got)
         return out

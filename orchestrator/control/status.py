@@ -67,11 +67,12 @@ class StatusPublisher:
                 t_prev, f_prev = self._last.get(cam, (now, frames))
                 fps = (frames - f_prev) / (now - t_prev) if now > t_prev else 0.0
                 self._last[cam] = (now, frames)
-                state = "paused" if h.paused else (st.state if st else "starting")
+                state = ("invalid" if h.invalid else "paused" if h.paused
+                         else st.state if st else "starting")
                 key = self.k.camera_status(cam)
                 p.hset(key, mapping={
                     "worker": self.w.id, "token": h.token, "state": state,
-                    "reason": st.reason if st else "", "fps": round(fps, 2),
+                    "reason": h.invalid or (st.reason if st else ""), "fps": round(fps, 2),
                     "lag_p50_ms": round(st.lag_ms(50) or 0, 1) if st else 0,
                     "lag_p99_ms": round(st.lag_ms(99) or 0, 1) if st else 0,
                     "last_frame": st.last_frame_at if st else 0,

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from orchestrator.config import Settings
 from orchestrator.control.leases import Lease, LeaseClient
-from orchestrator.control.params import ControlPlaneError, ParamCenter
+from orchestrator.control.params import ControlPlaneError, ParamCenter, StoredDocumentInvalid
 from orchestrator.control.redis_client import Keys, connect
 from orchestrator.control.status import StatusPublisher
 from orchestrator.service import Service
@@ -38,6 +38,7 @@ class Held:
     version: int
     valid_until: float  # monotonic: stop trusting the lease after this
     paused: bool = False
+    invalid: str = ""  # why its stored document is refused: held, not run, shown in status
 
 
 class Worker:
@@ -54,6 +55,7 @@ class Worker:
         self.held: dict[str, Held] = {}
         self.draining = False
         self._excluded: dict[str, float] = {}  # cameras just handed off: not re-claimed soon
+        self.failures: dict[str, int] = {}  # periodic task → failed runs (in /metrics)
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self.redis: Any = None
@@ -89,15 +91,25 @@ class Worker:
             await self.redis.aclose()
 
     async def _every(self, period: float, step: Any, name: str) -> None:
-        """Run ``step`` at a fixed rate (a slow step does not push the next one back)."""
+        """Run ``step`` at a fixed rate (a slow step does not push the next one back). Any
+        failure is logged, counted and retried at the next run: a periodic task never ends
+        while the worker lives (a claim loop that died while the heartbeat went on would
+        leave a worker that looks alive and does nothing)."""
         next_at = time.monotonic()
         while True:
             try:
                 await step()
             except (ControlPlaneError, RedisError, OSError) as e:
+                self._failed(name)
                 log.warning("%s: %s", name, e)
+            except Exception:  # logged with its traceback, retried
+                self._failed(name)
+                log.exception("%s failed; retrying in %.1f s", name, period)
             next_at = max(next_at + period, time.monotonic())
             await asyncio.sleep(next_at - time.monotonic())
+
+    def _failed(self, task: str) -> None:
+        self.failures[task] = self.failures.get(task, 0) + 1
 
     # -- leases -------------------------------------------------------------------------------
 
@@ -116,12 +128,29 @@ class Worker:
             return
         t0 = time.monotonic()
         for lease in await self.leases.claim(want, set(self._excluded) | set(self.held)):
-            await self._take(lease, t0)
+            try:
+                await self._take(lease, t0)
+            except Exception as e:  # noqa: BLE001 - one camera's fault never stops the others
+                self._failed("claim")
+                log.error("camera %s not taken: %s: %s", lease.camera, type(e).__name__, e)
+                with contextlib.suppress(ControlPlaneError):
+                    await self.leases.release([lease])
+                # Not claimed again at once: its lease token would climb on every round.
+                self._excluded[lease.camera] = time.monotonic() + 3 * self.c.claim_interval_s
 
     async def _take(self, lease: Lease, t0: float) -> None:
         assert self.service.store is not None
         await asyncio.to_thread(self.service.store.advance_fence, lease.camera, lease.token)
-        got = await self.params.get(lease.camera)
+        try:
+            got = await self.params.get(lease.camera)
+        except StoredDocumentInvalid as e:
+            # Held (so no other worker churns on it) but not run, and said so in status.
+            async with self._lock:
+                self.held[lease.camera] = Held(lease.token, e.version, t0 + self.trust_s,
+                                               invalid=str(e))
+            log.error("leased %s (token %d) but not running it: %s", lease.camera,
+                      lease.token, e)
+            return
         if got is None or not got.camera.enabled:
             await self.leases.release([lease])
             return
@@ -197,11 +226,25 @@ class Worker:
         for cam, v in versions.items():
             h = self.held.get(cam)
             if h is not None and v > h.version:
-                await self._apply(cam)
+                try:
+                    await self._apply(cam)
+                except (ControlPlaneError, RedisError, OSError) as e:
+                    self._failed("apply")
+                    log.warning("camera %s: parameters not applied: %s", cam, e)
 
     async def _apply(self, cam: str) -> None:
         h = self.held.get(cam)
-        got = await self.params.get(cam)
+        try:
+            got = await self.params.get(cam)
+        except StoredDocumentInvalid as e:
+            if h is not None and e.version > h.version:
+                # Refused, so the camera stops (it would run on settings nobody stored) and
+                # says why; a later valid version starts it again.
+                h.version, h.invalid = e.version, str(e)
+                await self.service.stop_camera(cam)
+                log.error("camera %s stopped: %s", cam, e)
+                await self.status.publish()
+            return
         if h is None:
             return
         if got is None or not got.camera.enabled:
@@ -210,7 +253,13 @@ class Worker:
         if got.version <= h.version:
             return
         h.version = got.version
-        how = "paused" if h.paused else await self.service.update_camera(got.camera)
+        if h.invalid:  # valid again: start it afresh under the lease it holds
+            h.invalid = ""
+            if not h.paused:
+                self.service.start_camera(got.camera, fence=h.token)
+            how = "paused" if h.paused else "started"
+        else:
+            how = "paused" if h.paused else await self.service.update_camera(got.camera)
         log.info("camera %s: parameters v%d applied (%s)", cam, got.version, how)
         await self.status.camera_applied(cam, got.version)
 
@@ -228,11 +277,27 @@ class Worker:
             h.paused = cmd == "pause"
             if h.paused:
                 await self.service.stop_camera(cam)
-            else:
+            elif not h.invalid:
                 got = await self.params.get(cam)
                 if got is not None:
                     self.service.start_camera(got.camera, fence=h.token)
             await self.status.publish()
+
+    async def _notice(self, message: dict[str, Any]) -> None:
+        """One parameter notice or control message; a bad one is logged and skipped, never
+        the end of the listener."""
+        try:
+            body = json.loads(message["data"])
+            if message["channel"] == self.keys.changes:
+                if body.get("camera") in self.held:
+                    await self._apply(body["camera"])
+            else:
+                await self._control(body)
+        except (RedisError, OSError):
+            raise  # the connection: the listener reconnects and catches up
+        except Exception as e:  # noqa: BLE001 - one message never stops the others
+            self._failed("notices")
+            log.warning("notice %r skipped: %s: %s", message.get("data"), type(e).__name__, e)
 
     async def _listen(self) -> None:
         """Parameter notices and control messages; re-subscribes and catches up after a drop."""
@@ -244,14 +309,8 @@ class Worker:
                 await self._catch_up()
                 delay = 0.5
                 async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    body = json.loads(message["data"])
-                    if message["channel"] == self.keys.changes:
-                        if body.get("camera") in self.held:
-                            await self._apply(body["camera"])
-                    else:
-                        await self._control(body)
+                    if message.get("type") == "message":
+                        await self._notice(message)
             except (RedisError, OSError, ControlPlaneError) as e:
                 log.warning("notices: %s; reconnecting in %.1f s", e, delay)
             finally:
