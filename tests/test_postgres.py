@@ -12,7 +12,7 @@ from alembic import command
 
 from orchestrator.events.store import EventStore, StaleFenceError, outbox
 from orchestrator.migrations import alembic_config, upgrade
-from tests.test_store import event
+from tests.test_store import event, start_together
 
 pytestmark = pytest.mark.postgres
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -52,3 +52,26 @@ def test_store_on_postgres(pg_url: str) -> None:
     with store.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(outbox)).scalar() == 4
     store.close()
+
+
+def test_workers_starting_together_on_an_empty_database(pg_url: str) -> None:
+    for done in start_together(pg_url, 4):
+        assert done.returncode == 0, done.stderr
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as c:
+        assert c.execute(sa.text("select version_num from alembic_version")).scalar() == "0002"
+    engine.dispose()
+    command.check(alembic_config(pg_url))
+
+
+def test_a_store_made_before_migrations_is_adopted(pg_url: str) -> None:
+    upgrade(pg_url, "0001")  # the schema as create_all made it then, without Alembic's table
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as c:
+        c.execute(sa.text("drop table alembic_version"))
+    engine.dispose()
+    store = EventStore(pg_url)
+    store.insert(event("north", "wall", datetime(2026, 11, 1, tzinfo=UTC)))
+    assert len(store.query(camera="north")) == 1  # written and read with today's columns
+    store.close()
+    command.check(alembic_config(pg_url))

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,3 +148,22 @@ def test_retention_deletes_old_rows_and_files_and_nothing_newer(tmp_path: Path) 
         for table in (outbox, acknowledgements):
             left = {r.event_id for r in c.execute(sa.select(table.c.event_id))}
             assert left == {e.id for e in kept}
+
+
+def test_processes_opening_a_new_sqlite_store_together(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    for done in start_together(url, 4):
+        assert done.returncode == 0, done.stderr
+    with sqlite3.connect(tmp_path / "events.db") as c:
+        assert c.execute("select version_num from alembic_version").fetchall() == [("0002",)]
+
+
+def start_together(url: str, n: int = 3) -> list[subprocess.CompletedProcess[str]]:
+    """``n`` processes opening the store at the same moment (as workers starting together)."""
+    go = time.time() + 1.5  # past every interpreter's start-up
+    code = ("import sys, time; from orchestrator.events.store import EventStore; "
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); EventStore(sys.argv[1])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(n)]
+    return [subprocess.CompletedProcess(p.args, p.wait(60), *p.communicate()) for p in procs]

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from orchestrator.events.model import Event
+from orchestrator.migrations import migrate
 
 metadata = sa.MetaData()
 
@@ -118,28 +119,9 @@ class EventStore:
                 url, future=True, connect_args={"timeout": 30} if sqlite else {})
             if sqlite:
                 sa.event.listen(self._engine, "connect", _sqlite_pragmas)
-            self._create()
-            self._upgrade()
-        except sa.exc.SQLAlchemyError as e:
+            migrate(self._engine)  # Alembic, under a lock: concurrent starts are safe
+        except (sa.exc.SQLAlchemyError, RuntimeError) as e:
             raise StoreError(f"event store {u.render_as_string(hide_password=True)}: {e}") from None
-
-    def _create(self) -> None:
-        for attempt in range(3):
-            try:
-                metadata.create_all(self._engine)
-                return
-            except sa.exc.OperationalError as e:  # another process created it meanwhile
-                if "already exists" not in str(e) or attempt == 2:
-                    raise
-
-    def _upgrade(self) -> None:
-        """Bring a store made by an earlier version up to this schema (added columns)."""
-        have = {c["name"] for c in sa.inspect(self._engine).get_columns("events")}
-        added = {"fence_token": "BIGINT", "point": "JSON"}  # as in migrations 0001, 0002
-        for name, kind in added.items():
-            if name not in have:
-                with self._engine.begin() as c:
-                    c.execute(sa.text(f"ALTER TABLE events ADD COLUMN {name} {kind}"))
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:

@@ -18,10 +18,18 @@ def run_offline() -> None:
 
 
 def run_online() -> None:
+    given = config.attributes.get("connection")  # the caller's, holding the migration lock
+    if given is not None:
+        context.configure(connection=given, target_metadata=metadata,
+                          render_as_batch=given.dialect.name == "sqlite")
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     engine = engine_from_config(config.get_section(config.config_ini_section, {}),
                                 prefix="sqlalchemy.", poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata)
+        context.configure(connection=connection, target_metadata=metadata,
+                          render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():
             context.run_migrations()
 
