@@ -7,6 +7,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -14,6 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from orchestrator.config import Settings
+from orchestrator.events.objectstore import S3Evidence
+from orchestrator.events.retention import apply_retention
 from orchestrator.events.store import EventStore, outbox
 from orchestrator.service import Service
 from orchestrator.triton.server import free_port
@@ -69,3 +72,9 @@ def test_evidence_uploaded_and_linked_with_presigned_urls(tmp_path: Path, s3_url
             assert "X-Amz-Expires=600" in url and "X-Amz-Signature=" in url
             with urllib.request.urlopen(url, timeout=10) as r:
                 assert r.read() == (tmp_path / "evidence" / rel).read_bytes()  # type: ignore[operator]
+    # Retention takes the objects with the rows and the local files.
+    report = apply_retention(EventStore(s.outputs.store_url), s.outputs.evidence_dir, 1,
+                             now=datetime.now(UTC) + timedelta(days=2),
+                             s3=S3Evidence(s.outputs.s3))  # type: ignore[arg-type]
+    assert report.events == 2 and report.objects == 4
+    assert "Contents" not in s3.list_objects_v2(Bucket="evidence")

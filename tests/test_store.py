@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import subprocess
 import sys
@@ -167,3 +168,14 @@ def start_together(url: str, n: int = 3) -> list[subprocess.CompletedProcess[str
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(n)]
     return [subprocess.CompletedProcess(p.args, p.wait(60), *p.communicate()) for p in procs]
+
+
+def test_only_the_store_and_its_migrations_touch_the_database() -> None:
+    # One adapter owns the tables: no other module of the product imports SQLAlchemy.
+    root = Path(__file__).parents[1]
+    allowed = {"orchestrator/events/store.py", "orchestrator/migrations"}
+    offenders = [str(p.relative_to(root)) for d in ("orchestrator", "api", "trackers")
+                 for p in (root / d).rglob("*.py")
+                 if re.search(r"^\s*(import sqlalchemy|from sqlalchemy)", p.read_text(), re.M)
+                 and not any(str(p.relative_to(root)).startswith(a) for a in allowed)]
+    assert offenders == []

@@ -16,15 +16,13 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-import sqlalchemy as sa
 
 from orchestrator.alarms.broker import TARGETS, declare_topology, run_connected
 from orchestrator.config import AlarmConfig
-from orchestrator.events.store import EventStore, deliveries
+from orchestrator.events.store import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +43,11 @@ Sender = Callable[[list[Alarm]], Awaitable[None]]
 
 
 def delivered(store: EventStore, event_id: str, kind: str, target: str) -> bool:
-    with store.engine.connect() as c:
-        return c.execute(sa.select(deliveries.c.event_id).where(
-            deliveries.c.event_id == event_id, deliveries.c.kind == kind,
-            deliveries.c.target == target)).first() is not None
+    return store.delivered(event_id, kind, target)
 
 
 def record_delivered(store: EventStore, alarms: list[Alarm], target: str) -> None:
-    now = datetime.now(UTC)
-    with store.engine.begin() as c:
-        for a in alarms:
-            exists = c.execute(sa.select(deliveries.c.event_id).where(
-                deliveries.c.event_id == a.event_id, deliveries.c.kind == a.kind,
-                deliveries.c.target == target)).first()
-            if exists is None:
-                c.execute(deliveries.insert().values(event_id=a.event_id, kind=a.kind,
-                                                     target=target, attempts=a.attempts,
-                                                     delivered_at=now))
+    store.record_delivered([(a.event_id, a.kind, a.attempts) for a in alarms], target)
 
 
 class DeliveryWorker:

@@ -11,29 +11,23 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-import sqlalchemy as sa
 
 from orchestrator.alarms.broker import declare_topology, run_connected
 from orchestrator.config import AlarmConfig
-from orchestrator.events.store import EventStore, outbox
+from orchestrator.events.store import EventStore
 
 log = logging.getLogger(__name__)
 
 
 def pending(store: EventStore, limit: int) -> list[Any]:
-    with store.engine.connect() as c:
-        return list(c.execute(sa.select(outbox).where(outbox.c.published_at.is_(None))
-                              .order_by(outbox.c.id).limit(limit)))
+    return store.outbox_pending(limit)
 
 
 def mark_published(store: EventStore, ids: list[int]) -> None:
-    with store.engine.begin() as c:
-        c.execute(outbox.update().where(outbox.c.id.in_(ids))
-                  .values(published_at=datetime.now(UTC)))
+    store.mark_published(ids)
 
 
 class OutboxRelay:

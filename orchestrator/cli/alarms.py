@@ -73,9 +73,16 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
     s = settings_from(args)
     days = args.days or s.outputs.retention_days
-    report = apply_retention(EventStore(s.outputs.store_url), s.outputs.evidence_dir, days)
-    print(f"deleted {report.events} event(s) captured before {report.cutoff.isoformat()} "
-          f"and {report.files} evidence file(s)")
+    s3 = None
+    if s.outputs.s3 is not None:
+        from orchestrator.events.objectstore import S3Evidence  # noqa: PLC0415
+
+        s3 = S3Evidence(s.outputs.s3)
+    report = apply_retention(EventStore(s.outputs.store_url), s.outputs.evidence_dir, days,
+                             s3=s3)
+    print(f"deleted {report.events} event(s) captured before {report.cutoff.isoformat()}, "
+          f"{report.files} evidence file(s)"
+          + (f" and {report.objects} object(s) in S3" if s3 is not None else ""))
     return 0
 
 

@@ -1,15 +1,17 @@
-"""Retention: events older than the retention period go, with their evidence files and their
-outbox, delivery and acknowledgement rows; nothing newer is touched."""
+"""Retention: events older than the retention period go, with their evidence (local files and
+objects in S3) and their outbox, delivery and acknowledgement rows; nothing newer is touched."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
+from orchestrator.events.objectstore import S3Evidence
+from orchestrator.events.store import EventStore
 
-from orchestrator.events.store import EventStore, acknowledgements, deliveries, events, outbox
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,29 +19,27 @@ class RetentionReport:
     cutoff: datetime
     events: int
     files: int
+    objects: int = 0
 
 
 def apply_retention(store: EventStore, evidence_root: Path, keep_days: float,
-                    now: datetime | None = None, batch: int = 500) -> RetentionReport:
+                    now: datetime | None = None, batch: int = 500,
+                    s3: S3Evidence | None = None) -> RetentionReport:
     """Delete what is older than ``keep_days`` (by capture time), in batches."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
-    n_events = n_files = 0
-    while True:
-        with store.engine.begin() as c:
-            rows = c.execute(sa.select(events.c.id, events.c.snapshot_path, events.c.clip_path)
-                             .where(events.c.capture_time < cutoff).limit(batch)).all()
-            if not rows:
-                break
-            ids = [r.id for r in rows]
-            for table in (outbox, deliveries, acknowledgements):
-                c.execute(table.delete().where(table.c.event_id.in_(ids)))
-            c.execute(events.delete().where(events.c.id.in_(ids)))
+    n_events = n_files = n_objects = 0
+    while rows := store.expire(cutoff, batch):
         n_events += len(rows)
-        for r in rows:  # after the rows are gone: a crash leaves files, never dangling rows
-            for rel in (r.snapshot_path, r.clip_path):
-                if rel and _remove(evidence_root, rel):
-                    n_files += 1
-    return RetentionReport(cutoff, n_events, n_files)
+        # After the rows are gone: a crash leaves files, never rows pointing at nothing.
+        for rel in (p for row in rows for p in row if p):
+            n_files += _remove(evidence_root, rel)
+            if s3 is not None:
+                try:
+                    s3.delete(rel)
+                    n_objects += 1
+                except Exception as e:  # noqa: BLE001 - the next run deletes it again
+                    log.warning("evidence %s not deleted from object storage: %s", rel, e)
+    return RetentionReport(cutoff, n_events, n_files, n_objects)
 
 
 def _remove(root: Path, rel: str) -> bool:

@@ -95,6 +95,10 @@ class StoreError(Exception):
     """The event store cannot be reached or used."""
 
 
+class UnknownEvent(StoreError, ValueError):
+    """No such event in the store."""
+
+
 class StaleFenceError(StoreError):
     """A write carrying a lease token older than the camera's newest: refused."""
 
@@ -234,6 +238,76 @@ class EventStore:
              .order_by(events.c.detected_at).limit(limit))
         with self._engine.connect() as c:
             return [_row_to_event(r._mapping) for r in c.execute(q)]
+
+    # -- acknowledgements ----------------------------------------------------------------------
+
+    def acknowledge(self, event_id: str, operator: str, verdict: str,
+                    note: str | None = None) -> None:
+        """An operator's verdict on an event: ``confirmed`` or ``false_alarm``."""
+        if verdict not in ("confirmed", "false_alarm"):
+            raise ValueError(f"verdict must be confirmed or false_alarm, got {verdict!r}")
+        with self._tx() as c:
+            if c.execute(sa.select(events.c.id).where(events.c.id == event_id)).first() is None:
+                raise UnknownEvent(f"no event {event_id!r}")
+            c.execute(acknowledgements.insert().values(event_id=event_id, operator=operator,
+                                                       verdict=verdict, note=note,
+                                                       at=datetime.now(UTC)))
+
+    def acknowledgements(self, event_id: str) -> list[dict[str, Any]]:
+        """The verdicts on an event, oldest first."""
+        with self._engine.connect() as c:
+            rows = c.execute(sa.select(acknowledgements).where(
+                acknowledgements.c.event_id == event_id).order_by(acknowledgements.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    # -- outbox and deliveries -------------------------------------------------------------------
+
+    def outbox_pending(self, limit: int) -> list[Any]:
+        """Messages not yet confirmed by the broker, oldest first (rows with id, event_id,
+        kind, routing_key, payload)."""
+        with self._engine.connect() as c:
+            return list(c.execute(sa.select(outbox).where(outbox.c.published_at.is_(None))
+                                  .order_by(outbox.c.id).limit(limit)))
+
+    def mark_published(self, ids: list[int]) -> None:
+        with self._tx() as c:
+            c.execute(outbox.update().where(outbox.c.id.in_(ids))
+                      .values(published_at=datetime.now(UTC)))
+
+    def delivered(self, event_id: str, kind: str, target: str) -> bool:
+        with self._engine.connect() as c:
+            return c.execute(sa.select(deliveries.c.event_id).where(
+                deliveries.c.event_id == event_id, deliveries.c.kind == kind,
+                deliveries.c.target == target)).first() is not None
+
+    def record_delivered(self, done: Sequence[tuple[str, str, int]], target: str) -> None:
+        """(event id, kind, attempts) delivered to ``target``; repeats are ignored."""
+        now = datetime.now(UTC)
+        with self._tx() as c:
+            for event_id, kind, attempts in done:
+                exists = c.execute(sa.select(deliveries.c.event_id).where(
+                    deliveries.c.event_id == event_id, deliveries.c.kind == kind,
+                    deliveries.c.target == target)).first()
+                if exists is None:
+                    c.execute(deliveries.insert().values(event_id=event_id, kind=kind,
+                                                         target=target, attempts=attempts,
+                                                         delivered_at=now))
+
+    # -- retention -------------------------------------------------------------------------------
+
+    def expire(self, before: datetime, limit: int) -> list[tuple[str | None, str | None]]:
+        """Delete up to ``limit`` events captured before ``before``, with their outbox,
+        delivery and acknowledgement rows, in one transaction; returns their evidence
+        paths (snapshot, clip) for the caller to remove once the rows are gone."""
+        with self._tx() as c:
+            rows = c.execute(sa.select(events.c.id, events.c.snapshot_path, events.c.clip_path)
+                             .where(events.c.capture_time < before).limit(limit)).all()
+            if rows:
+                ids = [r.id for r in rows]
+                for table in (outbox, deliveries, acknowledgements):
+                    c.execute(table.delete().where(table.c.event_id.in_(ids)))
+                c.execute(events.delete().where(events.c.id.in_(ids)))
+        return [(r.snapshot_path, r.clip_path) for r in rows]
 
     def get(self, event_id: str) -> Event | None:
         with self._engine.connect() as c:
