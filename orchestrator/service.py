@@ -12,6 +12,7 @@ import functools
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 RECENTLY_LIVE_S = 300.0  # a camera live this recently is retried every few seconds
 RECENT_RETRY_S = 3.0
+RECENT_EVENTS = 1000
 # Settings a running camera takes without touching its stream; anything else restarts it.
 HOT_FIELDS = {"name", "zones", "lines", "rules", "nvr"}
 
@@ -72,7 +74,8 @@ class Service:
         self.pipelines: dict[str, CameraPipeline] = {}
         self.stats: dict[str, CameraStats] = {}
         self.cameras: dict[str, CameraConfig] = {}
-        self.events: list[Event] = []
+        # The latest events, for a look from inside (tests, the API); the store keeps them all.
+        self.events: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self.batcher: DetectionBatcher | None = None
         self.store: EventStore | None = None
         self.triton_stats: dict[str, Any] = {}
@@ -169,6 +172,20 @@ class Service:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def release_camera(self, camera_id: str, deadline_s: float = 10.0) -> None:
+        """Stop a camera that leaves this host (handed to another worker, lease lost) and
+        forget it: its pipeline, packet ring, counters and metrics go with it."""
+        await self.stop_camera(camera_id, deadline_s)
+        self.forget_camera(camera_id)
+
+    def forget_camera(self, camera_id: str) -> None:
+        """Drop what is kept of a camera that no longer runs here."""
+        if camera_id in self._tasks:
+            return
+        for kept in (self.cameras, self.pipelines, self.stats, self._fences,
+                     self._camera_stops):
+            kept.pop(camera_id, None)
 
     async def update_camera(self, cam: CameraConfig) -> str:
         """Apply new settings: rules in place, anything else by restarting this camera alone.

@@ -215,3 +215,44 @@ def test_a_copy_published_twice_is_delivered_once(tmp_path: Path, cfg: AlarmConf
     time.sleep(1.0)
     assert set(peers.platform_requests.values()) == {1}
     assert peers.dingtalk_alarm_count() == 20 and len(peers.dingtalk_ids()) == 20
+
+
+def test_no_queue_fills_for_a_target_that_is_not_configured(tmp_path: Path,
+                                                             peers: Peers) -> None:
+    tag = uuid.uuid4().hex[:8]
+    cfg = AlarmConfig(amqp_url=AMQP, exchange=f"test.{tag}", queue_prefix=f"test.{tag}",
+                      platform_url=peers.platform_url)  # no DingTalk on this site
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    for i in range(5):
+        ev = make_event(i)
+        store.insert(ev, messages=messages_for(ev, cfg, cfg.evidence_secret))
+
+    async def run() -> tuple[int, bool]:
+        relay = OutboxRelay(store, cfg)
+        task = asyncio.create_task(relay.run())
+        t0 = time.monotonic()
+        while store.outbox_pending(10):
+            assert time.monotonic() - t0 < 30, "outbox not published"
+            await asyncio.sleep(0.1)
+        relay.request_stop()
+        await task
+        conn = await aio_pika.connect(AMQP)
+        async with conn:
+            ch = await conn.channel()
+            queued = (await ch.declare_queue(f"{cfg.queue_prefix}.platform", passive=True)
+                      ).declaration_result.message_count
+        conn = await aio_pika.connect(AMQP)
+        async with conn:
+            ch = await conn.channel()
+            try:
+                await ch.declare_queue(f"{cfg.queue_prefix}.dingtalk", passive=True)
+                exists = True
+            except aio_pika.exceptions.ChannelClosed:
+                exists = False
+        return queued, exists
+
+    try:
+        queued, dingtalk_queue = asyncio.run(run())
+    finally:
+        asyncio.run(_delete_topology(cfg))
+    assert queued == 5 and not dingtalk_queue

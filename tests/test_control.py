@@ -401,3 +401,35 @@ def test_a_claim_that_fails_leaves_the_worker_working(tmp_path: Path, prefix: st
         assert "cam03 not taken: StaleFenceError" in worker.text()
     finally:
         worker.stop()
+
+
+def test_cameras_handed_off_leave_nothing_behind(tmp_path: Path, prefix: str) -> None:
+    # w0 runs all four, then w1 joins and takes half: w0's metrics report only what it holds.
+    cfg = write_site(tmp_path / "site.yaml", prefix, synthetic(4), heartbeat_s=1)
+    import_params(cfg)
+    r = client()
+    port = free_port()
+    w0 = WorkerProc(cfg, "w0", "--metrics-port", str(port))
+    w1 = None
+
+    def reported() -> set[str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as f:
+                body = f.read().decode()
+        except OSError:
+            return set()
+        return set(re.findall(r'perishield_camera_frames_analysed_total\{camera="([^"]+)"\}',
+                              body))
+
+    try:
+        wait_for(lambda: len(running(r, prefix).get("w0", [])) == 4, 30, what="w0 runs all")
+        wait_for(lambda: len(reported()) == 4, 10, what="w0 reports four cameras")
+        w1 = WorkerProc(cfg, "w1")
+        wait_for(lambda: sorted(Counter(leases(r, prefix).values()).values()) == [2, 2], 40,
+                 what="two cameras each")
+        held = {c for c, w in leases(r, prefix).items() if w == "w0"}
+        wait_for(lambda: reported() == held, 10, what="w0 reporting only its own cameras")
+    finally:
+        w0.stop()
+        if w1 is not None:
+            w1.stop()

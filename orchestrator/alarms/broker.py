@@ -20,14 +20,25 @@ TARGETS: dict[str, tuple[str, ...]] = {"platform": ("alarm", "clip_ready", "clip
                                        "dingtalk": ("alarm",)}
 
 
-async def declare_topology(channel: Any, cfg: AlarmConfig) -> Any:
-    """The exchange, every target's queue with its retry queues and DLQ, and the bindings.
+def configured_targets(cfg: AlarmConfig) -> list[str]:
+    """The targets this site delivers to: those with an address. A queue for a target nobody
+    consumes would only fill."""
+    urls = {"platform": cfg.platform_url, "dingtalk": cfg.dingtalk_url}
+    return [t for t in TARGETS if urls[t]]
+
+
+async def declare_topology(channel: Any, cfg: AlarmConfig, also: str | None = None) -> Any:
+    """The exchange, each configured target's queue (and ``also``, a consumer's own) with its
+    retry queues and DLQ, and the bindings.
 
     Declared by the relay as well as by the consumers, so no message is published before its
     queues exist (it would be dropped as unroutable)."""
     exchange = await channel.declare_exchange(cfg.exchange, aio_pika.ExchangeType.TOPIC,
                                               durable=True)
-    for target, kinds in TARGETS.items():
+    targets = configured_targets(cfg)
+    if also is not None and also not in targets:
+        targets.append(also)
+    for target, kinds in ((t, TARGETS[t]) for t in targets):
         name = f"{cfg.queue_prefix}.{target}"
         queue = await channel.declare_queue(name, durable=True)
         for kind in kinds:

@@ -86,7 +86,7 @@ class DeliveryWorker:
         await self._consume(channel, await self.declare(channel))
 
     async def declare(self, channel: Any) -> Any:
-        await declare_topology(channel, self.cfg)
+        await declare_topology(channel, self.cfg, self.target)
         return await channel.get_queue(self.queue)
 
     async def _consume(self, channel: Any, queue: Any) -> None:

@@ -60,6 +60,8 @@ class StatusPublisher:
         await self.register()
         now = time.time()
         ttl = int((3 * self.c.status_interval_s + self.c.heartbeat_s) * 1000)
+        for gone in set(self._last) - set(self.w.held):
+            del self._last[gone]
         async with self.r.pipeline(transaction=False) as p:
             for cam, h in list(self.w.held.items()):
                 st = self.w.service.stats.get(cam)

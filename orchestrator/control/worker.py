@@ -206,11 +206,13 @@ class Worker:
     async def _drop(self, cam: str) -> None:
         async with self._lock:
             self.held.pop(cam, None)
-        await self.service.stop_camera(cam)
+        await self.service.release_camera(cam)  # nothing of it stays here
         log.info("stopped %s", cam)
 
     def _lost_by_fence(self, cam: str) -> None:
         self.held.pop(cam, None)
+        # its task is ending: forget the camera once it has
+        asyncio.get_running_loop().call_soon(self.service.forget_camera, cam)
 
     async def _release_all(self) -> None:
         leases = [Lease(c, h.token) for c, h in self.held.items()]
