@@ -48,7 +48,10 @@ def render() -> str:
              "Generated from `orchestrator/config.py` by `python -m orchestrator.configdoc`.",
              "A YAML file (`-c CONFIG`) plus `PERISHIELD_*` environment variables, nested with",
              "`__` (`PERISHIELD_DETECTOR__SCORE_THRESHOLD=0.4`); the environment wins. Unknown",
-             "keys are errors. Relative paths in the file are taken from the file's folder.",
+             "keys are errors. Lists are given as JSON (`PERISHIELD_CAMERAS='[{\"id\": \"gate\",",
+             "\"source\": \"rtsp://…\"}]'`; it replaces the file's list), so a service can run",
+             "from the environment alone (`perishield run` without `-c`).",
+             "Relative paths in the file are taken from the file's folder.",
              "See `examples/demo.yaml` for a complete example."]
     for where, model in MODELS:
         doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")

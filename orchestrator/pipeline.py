@@ -38,6 +38,19 @@ def tracker_for(config: TrackerConfig) -> ByteTrack:
         bridge_s=config.bridge_s))
 
 
+def outside_frame(camera: CameraConfig, size: tuple[int, int]) -> list[str]:
+    """The zones and lines of ``camera`` whose points all lie beyond one edge of a frame of
+    ``size`` (width, height)."""
+    w, h = size
+    out = []
+    for kind, rules in (("zone", camera.zones), ("line", camera.lines)):
+        for r in rules:
+            xs, ys = [p[0] for p in r.points], [p[1] for p in r.points]
+            if max(xs) < 0 or min(xs) > w or max(ys) < 0 or min(ys) > h:
+                out.append(f"{kind} {r.name!r}")
+    return out
+
+
 class CameraState:
     """What a camera knows of the scene: tracks, and each rule's sides, dwell and cooldowns.
 
@@ -126,6 +139,7 @@ class CameraPipeline:
         self.stop = stop or asyncio.Event()
         self.source: FrameSource | None = None
         self._history: deque[tuple[AnalysisFrame, Detections]] = deque(maxlen=HISTORY_FRAMES)
+        self._checked_size: tuple[int, int] | None = None
         self._base = (self.stats.frames_decoded, self.stats.frames_dropped,
                       self.stats.decode_errors)
 
@@ -143,6 +157,15 @@ class CameraPipeline:
         self.camera = camera
         self.rules.reconfigure(camera)
         self.recorder.camera = camera
+        self._checked_size = None
+
+    def _check_geometry(self, size: tuple[int, int]) -> None:
+        """Once the frame size is known: say which zones and lines lie wholly outside the
+        frame (drawn for another camera or resolution): they can never fire."""
+        self._checked_size = size
+        for name in outside_frame(self.camera, size):
+            log.warning("camera %s: %s lies wholly outside its %dx%d frame and can never fire",
+                        self.camera.id, name, *size)
 
     async def run(self) -> CameraStats:
         """Analyse the source to its end. Raises ``SourceError`` when it cannot be read."""
@@ -213,6 +236,8 @@ class CameraPipeline:
                                              frame.timestamp)
         self._history.append((frame, det))
         height, width = frame.image.shape[:2]
+        if self._checked_size != (width, height):
+            self._check_geometry((width, height))
         hits = self.rules.update(det, frame.timestamp, frame.capture_time, (width, height),
                                  self.tracker.births)
         for hit in hits:

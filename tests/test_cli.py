@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -127,6 +129,13 @@ def test_eval_prints_figures(demo_config: Path, stadtmitte: Path, stadtmitte_gt:
     (["analyze", "{video}", "--zone", "z:0,0;1,1;x"], 2, "points must look like"),
     (["analyze", "{video}", "-c", "{bad_config}"], 2, "cameras.0.analysis_fps"),
     (["run", "-c", "/nope.yaml"], 2, "config file not found"),
+    (["analyze", "{video}", "--fps", "0", "--line", "l:0,0;1,1"], 2, "--fps"),
+    (["analyze", "{video}", "--fps", "-1", "--line", "l:0,0;1,1"], 2, "greater than 0"),
+    (["analyze", "{video}", "--fps", "1000", "--line", "l:0,0;1,1"], 2, "less than or equal"),
+    (["analyze", "{dir}", "--line", "l:0,0;1,1"], 4, "is a directory, not a video file"),
+    (["analyze", "{video}", "-c", "{junk}"], 2, "not a text (YAML) file"),
+    (["analyze", "{video}", "--zone", "z:0,0;10,10;10,0;0,10"], 2, "polygon crosses itself"),
+    (["analyze", "{video}", "-c", "{triton_iou}"], 2, "nms_iou 0.6 cannot apply"),
     (["eval", "{video}", "--gt", "/nope.txt", "-c", "{config}"], 2, "ground-truth file"),
 ])
 def test_bad_input_gives_clear_error_and_nonzero_exit(
@@ -134,11 +143,19 @@ def test_bad_input_gives_clear_error_and_nonzero_exit(
         message: str) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("cameras:\n  - id: a\n    source: x.mp4\n    analysis_fps: -1\n")
-    args = [a.format(video=stadtmitte, bad_config=bad, config=demo_config) for a in args]
-    proc = perishield(*args, check=False)
+    junk = tmp_path / "junk.yaml"
+    junk.write_bytes(bytes(range(256)) * 4)
+    iou = tmp_path / "iou.yaml"
+    iou.write_text("detector:\n  backend: triton\n  nms_iou: 0.6\n")
+    (tmp_path / "videos").mkdir()
+    args = [a.format(video=stadtmitte, bad_config=bad, config=demo_config, junk=junk,
+                     triton_iou=iou, dir=tmp_path / "videos") for a in args]
+    proc = perishield(*args, "--data-dir", tmp_path / "data", check=False) \
+        if args[0] == "analyze" else perishield(*args, check=False)
     assert proc.returncode == code, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "data").exists()  # a refused run leaves no store behind
 
 
 def test_missing_model_exit_code(tmp_path: Path, stadtmitte: Path) -> None:
@@ -170,3 +187,51 @@ def test_json_reader_that_goes_away_loses_nothing(tmp_path: Path, stadtmitte: Pa
     with sqlite3.connect(tmp_path / "events.db") as c:
         status = dict(c.execute("select clip_status, count(*) from events group by 1"))
     assert status == {"ready": 9}  # every event recorded, every clip written
+
+
+def test_truncated_video_is_reported(tmp_path: Path, stadtmitte: Path) -> None:
+    # A recorder export cut short, its index (moov, at the front) intact: the frames it lists
+    # are not all there. The events found are printed; the run says what is missing, exit 4.
+    whole = tmp_path / "whole.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(stadtmitte), "-c:v", "libx264",
+                    "-preset", "veryfast", "-movflags", "+faststart", str(whole)], check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    proc = perishield("analyze", cut, "--data-dir", tmp_path / "data", "--line",
+                      "gate:320,200;320,460", check=False)
+    assert proc.returncode == 4, proc.stderr
+    assert "of the 179 frames its index lists" in proc.stderr and "truncated" in proc.stderr
+    assert perishield("analyze", whole, "--data-dir", tmp_path / "d2", "--line",
+                      "gate:320,200;320,460").returncode == 0
+
+
+def test_reading_commands_never_create_a_store(tmp_path: Path) -> None:
+    for args in (["events"], ["ack", "01ABC", "--operator", "x"], ["retention"]):
+        proc = subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 4 and "no event store at" in proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_from_the_environment_says_when_its_files_end(tmp_path: Path,
+                                                          campus: Path) -> None:
+    # Cameras set from the environment alone (no file); file cameras end: the run says so.
+    env = {**os.environ, "PERISHIELD_CAMERAS": json.dumps([
+        {"id": "lobby", "source": str(campus),
+         "lines": [{"name": "l", "points": [[5000, 0], [5000, 10]]}]}]),
+        "PERISHIELD_OUTPUTS__DATA_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", "run"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "every camera has ended" in proc.stderr and "lobby: ended (end of stream)" in \
+        proc.stderr
+    assert "line 'l' lies wholly outside its 640x480 frame" in proc.stderr
+
+
+def test_triton_nms_iou_is_the_served_models() -> None:
+    from orchestrator.config.services import TRITON_NMS_IOU
+
+    root = Path(__file__).parents[1] / "model_repository"
+    for cfg in root.glob("*/config.pbtxt"):
+        m = re.search(r'key: "nms_iou" value: \{ string_value: "([\d.]+)" \}', cfg.read_text())
+        assert m is None or float(m[1]) == TRITON_NMS_IOU, cfg

@@ -19,6 +19,7 @@ from orchestrator.config import ConfigError
 from orchestrator.control.params import InvalidParameters, StaleVersion
 from orchestrator.control.redis_client import ControlPlaneError
 from orchestrator.detect import DetectorError
+from orchestrator.events.store import StoreError
 from orchestrator.ingest import SourceError
 from orchestrator.paths import MissingAssetError
 from orchestrator.triton.server import TritonServerError
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-dir", help="override outputs.data_dir (events.db, evidence/)")
 
     r = sub.add_parser("run", help="run the service on every enabled camera until stopped")
-    config_arg(r, True)
+    config_arg(r, False)
     r.add_argument("--metrics-port", type=int, default=0,
                    help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off)")
     r.add_argument("--triton-metrics-url", default="http://127.0.0.1:8002/metrics",
@@ -134,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
     except (MissingAssetError, DetectorError) as e:
         print(f"perishield: error: {e}", file=sys.stderr)
         return EXIT_ASSET
-    except (SourceError, TritonServerError, RuntimeError) as e:
+    except (SourceError, TritonServerError, StoreError, RuntimeError) as e:
         print(f"perishield: error: {e}", file=sys.stderr)
         return EXIT_SOURCE
     except KeyboardInterrupt:

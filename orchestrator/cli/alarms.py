@@ -60,7 +60,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     from orchestrator.alarms.acks import acknowledge  # noqa: PLC0415
     from orchestrator.events.store import EventStore  # noqa: PLC0415
 
-    store = EventStore(settings_from(args).outputs.store_url)
+    store = EventStore(settings_from(args).outputs.store_url, create=False)
     verdict = "false_alarm" if args.false_alarm else "confirmed"
     acknowledge(store, args.event_id, args.operator, verdict, args.note)
     print(f"{args.event_id}: {verdict} by {args.operator}")
@@ -78,7 +78,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
         from orchestrator.events.objectstore import S3Evidence  # noqa: PLC0415
 
         s3 = S3Evidence(s.outputs.s3)
-    report = apply_retention(EventStore(s.outputs.store_url), s.outputs.evidence_dir, days,
+    report = apply_retention(EventStore(s.outputs.store_url, create=False),
+                             s.outputs.evidence_dir, days,
                              s3=s3)
     print(f"deleted {report.events} event(s) captured before {report.cutoff.isoformat()}, "
           f"{report.files} evidence file(s)"

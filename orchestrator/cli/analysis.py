@@ -13,12 +13,14 @@ from typing import Any
 
 from orchestrator.cli.common import (
     EVENT_HEADER,
+    EXIT_SOURCE,
     UsageError,
     event_rows,
     parse_line,
     parse_zone,
     print_table,
     settings_from,
+    validated,
 )
 from orchestrator.events.model import Event
 from orchestrator.ingest import SourceError
@@ -34,9 +36,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             "zones": [*cam.zones, *(parse_zone(z) for z in args.zone or [])],
             "lines": [*cam.lines, *(parse_line(ln) for ln in args.line or [])]})
         cam = type(cam).model_validate(cam.model_dump())
-    if args.fps:
-        cam = cam.model_copy(update={"analysis_fps": args.fps})
+    if args.fps is not None:  # the configuration's bounds apply to the flag too
+        cam = validated(type(cam), {**cam.model_dump(), "analysis_fps": args.fps}, "--fps",
+                        str(args.fps))
     settings = settings.model_copy(update={"cameras": [cam]})
+    expected = _probe(cam.source)  # an unreadable video fails here, before any store exists
+    db = _sqlite_file(settings.outputs.store_url)
+    had_store = db is not None and db.exists()
     if not cam.zones and not cam.lines:
         print("perishield: warning: no zones or lines configured; no event can fire",
               file=sys.stderr)
@@ -55,15 +61,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 reader[0] = False
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
-    bar = _progress(args.video, disable=args.json or args.quiet)
+    bar = _progress(args.video, expected, disable=args.json or args.quiet)
     service = Service(settings, on_evidence=on_evidence,
                       on_frame=lambda _c, f, _d: bar.update(f.index + 1 - bar.n))
     try:
         stats = asyncio.run(service.run(restart_failed=False))[cam.id]
     finally:
         bar.close()
+        if not done and not had_store and db is not None:
+            _remove_store(db)  # a run that recorded nothing leaves no empty store behind
     if stats.state == "failed":
         raise SourceError(stats.reason)
+    short = expected is not None and stats.frames_decoded < 0.98 * expected - 2
     if not args.json and reader[0]:
         done.sort(key=lambda e: e.video_time)
         print(f"{len(done)} event(s) in {args.video} ({stats.frames_analysed} frames analysed "
@@ -72,20 +81,43 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             print_table(event_rows(done), EVENT_HEADER)
         print(f"evidence: {root}")
         print(f"events db: {settings.outputs.store_url}")
+    if short:
+        print(f"perishield: error: {args.video}: decoding ended after {stats.frames_decoded} of "
+              f"the {expected} frames its index lists ({stats.last_video_time:.1f} s): the file "
+              "is truncated or damaged; events after that point are missing", file=sys.stderr)
+        return EXIT_SOURCE
     return 0
 
 
-def _progress(video: str, disable: bool) -> Any:
+def _probe(source: str) -> int | None:
+    """Open the video once (a missing, unreadable or non-video file fails here with its
+    reason); returns the number of frames its index lists, if it lists them."""
+    if source.startswith(("rtsp://", "rtsps://")):
+        return None
+    from orchestrator.ingest.source import open_container  # noqa: PLC0415
+
+    container = open_container(source)
+    try:
+        return int(container.streams.video[0].frames) or None
+    finally:
+        container.close()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    name = url.removeprefix("sqlite:///")
+    return None if name in ("", ":memory:") else Path(name)
+
+
+def _remove_store(db: Path) -> None:
+    for f in (db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", ".migrate.lock"))):
+        f.unlink(missing_ok=True)
+
+
+def _progress(video: str, total: int | None, disable: bool) -> Any:
     from tqdm import tqdm  # noqa: PLC0415
 
-    total = None
-    try:
-        import av  # noqa: PLC0415
-
-        with av.open(video) as c:
-            total = c.streams.video[0].frames or None
-    except Exception:  # noqa: BLE001 - the source itself reports real errors
-        pass
     return tqdm(total=total, unit="frame", desc=Path(video).name, disable=disable,
                 file=sys.stderr)
 
@@ -104,7 +136,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     from orchestrator.events.store import EventStore  # noqa: PLC0415
 
     settings = settings_from(args)
-    store = EventStore(settings.outputs.store_url)
+    store = EventStore(settings.outputs.store_url, create=False)
     events = store.query(camera=args.camera, rule=args.rule, class_name=args.class_name,
                          since=_when(args.since), until=_when(args.until), limit=args.limit,
                          status=args.status)

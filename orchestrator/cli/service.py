@@ -10,7 +10,7 @@ import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from orchestrator.cli.common import UsageError, settings_from
+from orchestrator.cli.common import EXIT_SOURCE, UsageError, settings_from
 from orchestrator.config import ConfigError
 
 log = logging.getLogger("perishield")
@@ -33,7 +33,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     if not [c for c in settings.cameras if c.enabled]:
-        raise ConfigError(f"{args.config}: no enabled camera to run")
+        where = args.config or "the environment (PERISHIELD_CAMERAS)"
+        raise ConfigError(f"{where}: no enabled camera to run")
+    ended: list[str] = []
 
     async def main() -> None:
         service = Service(settings, triton_metrics_url=args.triton_metrics_url or None)
@@ -68,7 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             else:
-                task.result()
+                # Every camera ended by itself: file cameras at their end, or failed ones.
+                for cid, st in task.result().items():
+                    ended.append(f"{cid}: {st.state} ({st.reason or 'no reason given'}), "
+                                 f"{st.frames_analysed} frames analysed, {st.events} events")
         finally:
             if relay is not None:
                 relay.request_stop()
@@ -77,6 +82,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 await runner.cleanup()
 
     run_loop(main)
+    if ended:
+        log.warning("every camera has ended; nothing left to run:\n  %s", "\n  ".join(ended))
+        return EXIT_SOURCE if any(": failed" in e for e in ended) else 0
     return 0
 
 

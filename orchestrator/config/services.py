@@ -27,6 +27,9 @@ class TritonConfig(_Strict):
     retry_max_s: float = Field(10.0, gt=0, description="Longest wait between reconnect tries.")
 
 
+TRITON_NMS_IOU = 0.45  # the served models' NMS (model_repository/*/config.pbtxt)
+
+
 class DetectorConfig(_Strict):
     """The object detector."""
 
@@ -59,6 +62,12 @@ class DetectorConfig(_Strict):
     def _triton_serves_yolox(self) -> DetectorConfig:
         if self.backend == "triton" and self.format != "yolox":
             raise ValueError("the Triton models serve the YOLOX format; set format: yolox")
+        if (self.backend == "triton" and "nms_iou" in self.model_fields_set
+                and self.nms_iou != TRITON_NMS_IOU):
+            raise ValueError(
+                f"nms_iou {self.nms_iou} cannot apply with backend triton: NMS runs inside the "
+                f"served model at {TRITON_NMS_IOU} (parameter nms_iou of its config.pbtxt in "
+                "model_repository/); change it there, or leave detector.nms_iou out")
         return self
 
     @field_validator("classes")

@@ -111,9 +111,14 @@ class EventStore:
         >>> store.insert(event); store.query(camera="gate-1")            # doctest: +SKIP
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = True) -> None:
+        """``create=False``: only open a store that exists (commands that read it never leave
+        an empty one behind)."""
         u = make_url(url)
         if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+            if not create and not Path(u.database).is_file():
+                raise StoreError(f"no event store at {u.database} (analyse a video or run the "
+                                 "service first, or give -c CONFIG / --data-dir)")
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
         sqlite = u.get_backend_name() == "sqlite"

@@ -142,6 +142,8 @@ def open_container(uri: str, rtsp_transport: str = "tcp", timeout_s: float = 10.
     """
     is_rtsp = uri.startswith(("rtsp://", "rtsps://"))
     if not is_rtsp and "://" not in uri and not Path(uri).is_file():
+        if Path(uri).is_dir():
+            raise SourceError(f"{uri} is a directory, not a video file")
         raise SourceError(f"video file not found: {uri}")
     options = {}
     if is_rtsp:
