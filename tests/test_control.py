@@ -433,3 +433,17 @@ def test_cameras_handed_off_leave_nothing_behind(tmp_path: Path, prefix: str) ->
         w0.stop()
         if w1 is not None:
             w1.stop()
+
+
+def test_lua_scripts_take_every_key_through_keys() -> None:
+    # Redis Cluster routes a script by its KEYS: a key built inside the script (from ARGV or
+    # from another key) may live on another node.
+    from orchestrator.control import leases, params
+
+    scripts = {"claim": leases.CLAIM, "renew": leases.RENEW, "release": leases.RELEASE,
+               "put": params.PUT, "delete": params.DELETE}
+    for name, body in scripts.items():
+        for cmd, key in re.findall(r"redis\.call\('(\w+)',?\s*([^,)]*)", body):
+            if cmd in ("TIME", "PUBLISH"):  # no key; a channel is not a key
+                continue
+            assert key.startswith("KEYS["), f"{name}: {cmd} {key}"

@@ -24,43 +24,39 @@ local function now_ms(arg)
 end
 """
 
-# ARGV: prefix, worker, now, ttl_ms, max_new, excluded camera ids...
+# Every key a script touches comes in KEYS (Redis Cluster: give the site's prefix a hash tag,
+# e.g. "{campus}:", so they share a slot); the camera list is read before the call.
+
+# KEYS: lease, fence of each candidate camera; ARGV: worker, now, ttl_ms, max_new, the cameras.
 CLAIM = _NOW + """
-local prefix, worker, now = ARGV[1], ARGV[2], now_ms(ARGV[3])
-local ttl, max_new = tonumber(ARGV[4]), tonumber(ARGV[5])
-local excluded = {}
-for i = 6, #ARGV do excluded[ARGV[i]] = true end
-local cams = redis.call('SMEMBERS', prefix .. 'cameras:enabled')
-table.sort(cams)
+local worker, now = ARGV[1], now_ms(ARGV[2])
+local ttl, max_new = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
-for _, cam in ipairs(cams) do
+for i = 1, #KEYS, 2 do
   if #out >= 2 * max_new then break end
-  if not excluded[cam] then
-    local key = prefix .. 'lease:' .. cam
-    local expires = tonumber(redis.call('HGET', key, 'expires') or '0')
-    if expires <= now then
-      local token = redis.call('INCR', prefix .. 'fence:' .. cam)
-      redis.call('HSET', key, 'worker', worker, 'token', token, 'expires', now + ttl)
-      redis.call('PEXPIRE', key, 2 * ttl + 60000)
-      table.insert(out, cam)
-      table.insert(out, token)
-    end
+  local expires = tonumber(redis.call('HGET', KEYS[i], 'expires') or '0')
+  if expires <= now then
+    local token = redis.call('INCR', KEYS[i + 1])
+    redis.call('HSET', KEYS[i], 'worker', worker, 'token', token, 'expires', now + ttl)
+    redis.call('PEXPIRE', KEYS[i], 2 * ttl + 60000)
+    table.insert(out, ARGV[4 + (i + 1) / 2])
+    table.insert(out, token)
   end
 end
 return out
 """
 
-# ARGV: prefix, worker, now, ttl_ms, then camera, token pairs. Returns the cameras lost.
+# KEYS: the leases; ARGV: worker, now, ttl_ms, then each lease's camera and token.
+# Returns the cameras lost.
 RENEW = _NOW + """
-local prefix, worker, now, ttl = ARGV[1], ARGV[2], now_ms(ARGV[3]), tonumber(ARGV[4])
+local worker, now, ttl = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
 local lost = {}
-for i = 5, #ARGV, 2 do
-  local cam, token = ARGV[i], ARGV[i + 1]
-  local key = prefix .. 'lease:' .. cam
-  local held = redis.call('HMGET', key, 'worker', 'token')
+for i = 1, #KEYS do
+  local cam, token = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  local held = redis.call('HMGET', KEYS[i], 'worker', 'token')
   if held[1] == worker and held[2] == token then
-    redis.call('HSET', key, 'expires', now + ttl)
-    redis.call('PEXPIRE', key, 2 * ttl + 60000)
+    redis.call('HSET', KEYS[i], 'expires', now + ttl)
+    redis.call('PEXPIRE', KEYS[i], 2 * ttl + 60000)
   else
     table.insert(lost, cam)
   end
@@ -68,14 +64,13 @@ end
 return lost
 """
 
-# ARGV: prefix, worker, then camera, token pairs.
+# KEYS: the leases; ARGV: worker, then each lease's token.
 RELEASE = """
 local n = 0
-for i = 3, #ARGV, 2 do
-  local key = ARGV[1] .. 'lease:' .. ARGV[i]
-  local held = redis.call('HMGET', key, 'worker', 'token')
-  if held[1] == ARGV[2] and held[2] == ARGV[i + 1] then
-    redis.call('DEL', key)
+for i = 1, #KEYS do
+  local held = redis.call('HMGET', KEYS[i], 'worker', 'token')
+  if held[1] == ARGV[1] and held[2] == ARGV[1 + i] then
+    redis.call('DEL', KEYS[i])
     n = n + 1
   end
 end
@@ -107,8 +102,12 @@ class LeaseClient:
         if max_new <= 0:
             return []
         try:
-            out = await self._claim(args=[self.k.prefix, self.worker, _now(now_ms), self.ttl_ms,
-                                          max_new, *sorted(exclude)])
+            cams = sorted(set(await self.r.smembers(self.k.enabled)) - set(exclude))
+            if not cams:
+                return []
+            keys = [k for c in cams for k in (self.k.lease(c), self.k.fence(c))]
+            out = await self._claim(keys=keys, args=[self.worker, _now(now_ms), self.ttl_ms,
+                                                     max_new, *cams])
         except RedisError as e:
             raise wrap(e, "claiming cameras") from None
         return [Lease(out[i], int(out[i + 1])) for i in range(0, len(out), 2)]
@@ -118,8 +117,9 @@ class LeaseClient:
         if not leases:
             return set()
         try:
-            lost = await self._renew(args=[self.k.prefix, self.worker, _now(now_ms),
-                                           self.ttl_ms, *_pairs(leases)])
+            lost = await self._renew(keys=[self.k.lease(x.camera) for x in leases],
+                                     args=[self.worker, _now(now_ms), self.ttl_ms,
+                                           *_pairs(leases)])
         except RedisError as e:
             raise wrap(e, "renewing leases") from None
         return set(lost)
@@ -128,7 +128,8 @@ class LeaseClient:
         if not leases:
             return 0
         try:
-            return int(await self._release(args=[self.k.prefix, self.worker, *_pairs(leases)]))
+            return int(await self._release(keys=[self.k.lease(x.camera) for x in leases],
+                                           args=[self.worker, *(str(x.token) for x in leases)]))
         except RedisError as e:
             raise wrap(e, "releasing leases") from None
 
