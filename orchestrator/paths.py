@@ -9,12 +9,32 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = "yolox_nano.onnx"
 
 
+def in_checkout() -> bool:
+    """Running from a source checkout (an editable install), not from an installed wheel."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def state_dir() -> Path:
+    """Where PeriShield writes what it builds for itself (the Triton venv, the served model
+    repository, the server's work folder): ``$PERISHIELD_HOME``; else the checkout; else
+    ``$XDG_DATA_HOME/perishield`` (``~/.local/share/perishield``). Never inside an installed
+    package."""
+    if os.environ.get("PERISHIELD_HOME"):
+        return Path(os.environ["PERISHIELD_HOME"])
+    if in_checkout():
+        return PROJECT_ROOT
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "perishield"
+
+
 def _candidates(env: str, sub: str) -> list[Path]:
     dirs = []
     if os.environ.get(env):
         dirs.append(Path(os.environ[env]))
-    dirs += [PROJECT_ROOT.parent / "shared" / sub, Path.cwd() / "shared" / sub,
-             Path.cwd().parent / "shared" / sub, Path.home() / ".local/share/perishield" / sub]
+    if in_checkout():  # the shared folder beside the checkout
+        dirs.append(PROJECT_ROOT.parent / "shared" / sub)
+    dirs += [Path.cwd() / "shared" / sub, Path.cwd().parent / "shared" / sub,
+             Path.home() / ".local/share/perishield" / sub]
     return dirs
 
 

@@ -230,8 +230,7 @@ def test_run_from_the_environment_says_when_its_files_end(tmp_path: Path,
 
 def test_triton_nms_iou_is_the_served_models() -> None:
     from orchestrator.config.services import TRITON_NMS_IOU
-
-    root = Path(__file__).parents[1] / "model_repository"
+    from orchestrator.triton.repository import TEMPLATES as root
     for cfg in root.glob("*/config.pbtxt"):
         m = re.search(r'key: "nms_iou" value: \{ string_value: "([\d.]+)" \}', cfg.read_text())
         assert m is None or float(m[1]) == TRITON_NMS_IOU, cfg

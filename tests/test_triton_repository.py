@@ -10,7 +10,8 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from orchestrator.triton.repository import REPOSITORY, client_contract, uint8_nhwc_graph
+from orchestrator.triton.repository import TEMPLATES as REPOSITORY
+from orchestrator.triton.repository import client_contract, uint8_nhwc_graph
 
 CONFIGS = sorted(REPOSITORY.glob("*/config.pbtxt"))
 DTYPE = {mc.TYPE_UINT8: "UINT8", mc.TYPE_FP32: "FP32", mc.TYPE_INT32: "INT32"}

@@ -1,9 +1,11 @@
 """The Triton model repository: build-time artifacts and the contract the client relies on.
 
-``model_repository/`` holds the hand-written ``config.pbtxt`` files and Python-backend
-``model.py`` files; ``build_repository`` adds what is generated from the shipped weights (never
-committed): the detector graph edited to take uint8 NHWC frames with a dynamic batch, and a copy
-of ``orchestrator/detect/decode.py`` beside each Python model that decodes and runs NMS.
+``orchestrator/triton/model_repository/`` (shipped in the package) holds the hand-written
+``config.pbtxt`` files and Python-backend ``model.py`` files. ``build_repository`` writes the
+repository Triton serves (``model_repository/`` of the checkout, or under ``$PERISHIELD_HOME``
+when installed; never inside the package): those files, and what is generated from the shipped
+weights: the detector graph edited to take uint8 NHWC frames with a dynamic batch, and a copy of
+``orchestrator/detect/decode.py`` beside each Python model that decodes and runs NMS.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.paths import PROJECT_ROOT, find_model
+from orchestrator.paths import find_model, state_dir
 
-REPOSITORY = PROJECT_ROOT / "model_repository"
-DECODE_SOURCE = PROJECT_ROOT / "orchestrator" / "detect" / "decode.py"
+TEMPLATES = Path(__file__).with_name("model_repository")  # shipped, read-only
+REPOSITORY = state_dir() / "model_repository"  # built and served
+DECODE_SOURCE = Path(__file__).parents[1] / "detect" / "decode.py"
 DECODE_COPY = "perishield_decode.py"
 
 # Models built from the ONNX file / carrying the decode module.
@@ -72,9 +75,18 @@ def uint8_nhwc_graph(model_path: Path) -> bytes:
 
 
 def build_repository(repository: Path = REPOSITORY, model: str | None = None) -> list[Path]:
-    """Write the generated files into ``repository``; returns what was written. Idempotent."""
+    """Write the served repository: the shipped configurations and Python models, and the
+    generated files; returns what was written. Idempotent."""
     graph = uint8_nhwc_graph(find_model(model))
     written = []
+    for src in sorted(TEMPLATES.rglob("*")):
+        if (src.is_file() and "__pycache__" not in src.parts
+                and src.name not in (DECODE_COPY, "model.onnx", "model.plan")):
+            out = repository / src.relative_to(TEMPLATES)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if not out.exists() or out.read_bytes() != src.read_bytes():
+                shutil.copyfile(src, out)
+            written.append(out)
     for name in ONNX_MODELS:
         out = repository / name / "1" / "model.onnx"
         out.parent.mkdir(parents=True, exist_ok=True)

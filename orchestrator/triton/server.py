@@ -23,14 +23,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.paths import PROJECT_ROOT
+from orchestrator.paths import state_dir
 from orchestrator.triton.repository import CPU_MODELS, REPOSITORY, build_repository
 
 log = logging.getLogger(__name__)
 
 PYTRITON = "nvidia-pytriton==0.7.0"
 VENV_PACKAGES = [PYTRITON, "numpy<2", "onnxruntime>=1.18"]
-DEFAULT_VENV = PROJECT_ROOT / ".venv-triton"
+# Its own venv (numpy<2): $PERISHIELD_TRITON_VENV, else in the state folder (never inside an
+# installed package).
+DEFAULT_VENV = Path(os.environ.get("PERISHIELD_TRITON_VENV") or state_dir() / ".venv-triton")
 
 
 class TritonServerError(RuntimeError):
@@ -81,7 +83,7 @@ class TritonServer:
     models: tuple[str, ...] = CPU_MODELS
     venv: Path = DEFAULT_VENV
     repository: Path = REPOSITORY
-    work_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "perishield-data" / "triton")
+    work_dir: Path = field(default_factory=lambda: state_dir() / "perishield-data" / "triton")
     log_file: Path | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
