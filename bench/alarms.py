@@ -28,7 +28,7 @@ from orchestrator.alarms.schema import messages_for
 from orchestrator.config import AlarmConfig
 from orchestrator.events.store import EventStore
 from tests.alarm_peers import Peers
-from tests.test_alarms import make_event
+from tests.orchestrator.alarms.test_alarms import make_event
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

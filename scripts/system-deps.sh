@@ -11,6 +11,10 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Another apt (unattended upgrades, a parallel job) may hold the dpkg lock: wait for it
+  # (up to 10 minutes) instead of failing at once.
+  WAIT=(-o DPkg::Lock::Timeout=600)
+  $SUDO apt-get "${WAIT[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${WAIT[@]}" install -y -qq \
+    --no-install-recommends "${missing[@]}"
 fi

@@ -16,7 +16,7 @@ from orchestrator.alarms.relay import OutboxRelay
 from orchestrator.alarms.schema import messages_for
 from orchestrator.config import load_settings
 from orchestrator.events.store import EventStore, events
-from tests.test_alarms import make_event
+from tests.orchestrator.alarms.test_alarms import make_event
 
 
 async def main(config: str, total: int, rate: float) -> None:

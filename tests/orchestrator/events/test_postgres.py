@@ -12,7 +12,7 @@ from alembic import command
 
 from orchestrator.events.store import EventStore, StaleFenceError, outbox
 from orchestrator.migrations import alembic_config, upgrade
-from tests.test_store import event, start_together
+from tests.orchestrator.events.test_store import event, start_together
 
 pytestmark = pytest.mark.postgres
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

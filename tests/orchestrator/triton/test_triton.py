@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from orchestrator.config import DetectorConfig, Settings, TritonConfig, load_settings
-from orchestrator.detect import DetectorError, DetectorUnavailable, create_detector, open_detector
+from orchestrator.detect import DetectorError, create_detector, open_detector
 from orchestrator.metrics import registry_for
 from orchestrator.service import Service
 from orchestrator.triton.server import TritonServer, free_port
@@ -172,7 +172,3 @@ def test_metrics_endpoint_is_readable(triton: TritonServer) -> None:
     with urllib.request.urlopen(triton.metrics_url, timeout=5) as r:
         text = r.read().decode()
     assert 'nv_inference_count{model="yolox_nano_cpu"' in text
-
-
-def test_unavailable_is_a_detector_error() -> None:
-    assert issubclass(DetectorUnavailable, DetectorError)

@@ -76,7 +76,6 @@ def test_thirty_cameras_three_workers_then_kill_9(tmp_path: Path, prefix: str) -
                  == every_camera, 10, what="every camera running exactly once")
         victim = workers[0]
         orphans = {c for c, w in leases(r, prefix).items() if w == victim.id}
-        t0 = time.monotonic()
         killed_at = time.time()
         victim.signal(signal.SIGKILL)
         moved = wait_for(lambda: all(leases(r, prefix).get(c) not in (None, victim.id)
@@ -87,7 +86,6 @@ def test_thirty_cameras_three_workers_then_kill_9(tmp_path: Path, prefix: str) -
         print(f"kill -9 with a 10 s heartbeat: {len(orphans)} cameras running on the other "
               f"workers after {moved:.1f} s")
         assert moved <= 15.0
-        assert time.monotonic() - t0 >= moved
         wait_for(lambda: sorted(c for w, cams in running(r, prefix).items()
                                 if w != victim.id for c in cams) == every_camera, 10,
                  what="30 cameras on the two survivors")
@@ -138,9 +136,9 @@ def test_parameter_change_applied_within_a_second(tmp_path: Path, prefix: str) -
         applied_in, version = asyncio.run(change())
         print(f"parameter change applied by the worker in {applied_in * 1000:.0f} ms")
         assert applied_in < 1.0
-        time.sleep(0.5)
-        log = worker.text()
-        assert f"parameters v{version} applied (hot)" in log  # zones: no stream restart
+        # zones: applied hot, no stream restart
+        wait_for(lambda: f"parameters v{version} applied (hot)" in worker.text(), 10,
+                 what="the worker's log of the change")
     finally:
         worker.stop()
 
@@ -200,7 +198,7 @@ def test_paused_worker_stops_and_its_late_events_are_refused(tmp_path: Path, pre
         wait_for(events, 40, what="an event from the first worker")
         first_token = int(r.hget(f"{prefix}lease:gate", "token"))
         second = WorkerProc(cfg, "second")
-        time.sleep(1.0)
+        wait_for(lambda: r.exists(f"{prefix}worker:second"), 30, what="second registered")
         first.signal(signal.SIGSTOP)  # paused past its lease (2.4 s)
         wait_for(lambda: leases(r, prefix).get("gate") == "second", 30, what="takeover")
         takeover = time.time()
@@ -208,8 +206,8 @@ def test_paused_worker_stops_and_its_late_events_are_refused(tmp_path: Path, pre
                  what="an event from the second worker")
         first.signal(signal.SIGCONT)  # wakes up with a stale lease
         wait_for(lambda: "lease on gate" in first.text(), 15, what="first notices the loss")
-        time.sleep(2.0)
-        assert "gate" not in running(r, prefix).get("first", [])
+        wait_for(lambda: "gate" not in running(r, prefix).get("first", ["gate"]), 15,
+                 what="first no longer running gate")
         late = [e for e in events() if e[1] == first_token
                 and _epoch(e[2]) > takeover]
         assert late == []  # none of its late events was accepted
@@ -433,17 +431,3 @@ def test_cameras_handed_off_leave_nothing_behind(tmp_path: Path, prefix: str) ->
         w0.stop()
         if w1 is not None:
             w1.stop()
-
-
-def test_lua_scripts_take_every_key_through_keys() -> None:
-    # Redis Cluster routes a script by its KEYS: a key built inside the script (from ARGV or
-    # from another key) may live on another node.
-    from orchestrator.control import leases, params
-
-    scripts = {"claim": leases.CLAIM, "renew": leases.RENEW, "release": leases.RELEASE,
-               "put": params.PUT, "delete": params.DELETE}
-    for name, body in scripts.items():
-        for cmd, key in re.findall(r"redis\.call\('(\w+)',?\s*([^,)]*)", body):
-            if cmd in ("TIME", "PUBLISH"):  # no key; a channel is not a key
-                continue
-            assert key.startswith("KEYS["), f"{name}: {cmd} {key}"

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import CameraConfig, ConfigError, LineConfig, load_settings
+from orchestrator.config import (
+    CameraConfig,
+    ConfigError,
+    DetectorConfig,
+    LineConfig,
+    load_settings,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -75,3 +81,7 @@ def test_configuration_reference_is_up_to_date() -> None:
 
     committed = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
     assert committed == render(), "run: python -m orchestrator.configdoc > docs/configuration.md"
+
+
+def test_detector_config_default_is_embedded() -> None:
+    assert DetectorConfig().backend == "onnxruntime"

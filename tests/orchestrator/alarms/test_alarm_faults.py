@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,16 +20,24 @@ import yaml
 from orchestrator.config import AlarmConfig
 from tests.alarm_peers import Peers
 from tests.control_helpers import wait_for
-from tests.test_alarms import AMQP, SECRET, _delete_topology
+from tests.orchestrator.alarms.test_alarms import AMQP, SECRET, _delete_topology
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 N, RATE = 1000, 100.0
 
 
 def spawn(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
     return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL,
                             stderr=open(log, "w"), env=env)
+
+
+def events_in(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=10) as c:
+            return int(c.execute("select count(*) from events").fetchone()[0])
+    except sqlite3.OperationalError:  # not made yet
+        return 0
 
 
 def restart_rabbitmq() -> None:
@@ -55,16 +64,20 @@ def test_thousand_alarms_through_faults(tmp_path: Path) -> None:
         producer = spawn("tests/alarm_producer.py", str(cfg), str(N), str(RATE),
                          log=tmp_path / "producer-1.log")
         t0 = time.monotonic()
+        db = tmp_path / "data" / "events.db"
         try:
-            time.sleep(2.0)
+            wait_for(lambda: len(peers.platform_requests) >= 50, 60, what="alarms flowing")
             peers.fail_until = time.monotonic() + 60.0  # (b) the platform answers 500 a minute
-            time.sleep(1.0)
+            recorded = events_in(db)
+            wait_for(lambda: events_in(db) >= recorded + 50, 60, what="more alarms recorded")
             producer.send_signal(signal.SIGKILL)  # (c) the orchestrator dies mid-stream
             producer.wait()
+            recorded = events_in(db)
             producer = spawn("tests/alarm_producer.py", str(cfg), str(N), str(RATE),
                              log=tmp_path / "producer-2.log")
             restart = threading.Thread(target=restart_rabbitmq)  # (a) the broker restarts
-            time.sleep(1.0)
+            wait_for(lambda: events_in(db) >= recorded + 50, 60,
+                     what="the second producer recording")
             restart.start()
             restart.join()
             took = wait_for(lambda: len(peers.platform_requests) >= N

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 
 from orchestrator.config import (
     CameraConfig,
-    DetectorConfig,
     LineConfig,
     NvrConfig,
     Settings,
@@ -61,13 +60,17 @@ def settings(tmp: Path, cameras: list[dict], **detector: object) -> Settings:
 
 
 def test_rtsp_events_identical_to_file_input(tmp_path: Path, h264: dict[str, Path]) -> None:
-    file_service = Service(settings(tmp_path / "file", [demo_camera(str(h264["once"]))]))
+    # At 5 analysed fps a frame has 200 ms: the live camera keeps up (drops nothing) even on a
+    # machine three times over-subscribed, so what must be equal can be compared.
+    file_service = Service(settings(tmp_path / "file", [demo_camera(str(h264["once"]),
+                                                                    analysis_fps=5)]))
     asyncio.run(file_service.run(restart_failed=False))
     want = sorted((e.rule, e.direction, e.track_id, e.video_time) for e in file_service.events)
     assert len(want) >= 6
 
     with RtspServer({"/Streaming/Channels/101": h264["once"]}) as server:
-        cam = demo_camera(server.url("/Streaming/Channels/101", "admin:secret"))
+        cam = demo_camera(server.url("/Streaming/Channels/101", "admin:secret"),
+                          analysis_fps=5)
         live = Service(settings(tmp_path / "rtsp", [cam]))
         stats = live.stats
         asyncio.run(run_until(live, lambda: "stadtmitte" in stats
@@ -252,10 +255,6 @@ def test_nvr_unreachable_is_a_clear_error(tmp_path: Path) -> None:
                                                                    tzinfo=UTC),
                    tmp_path / "x.mp4", timeout_s=2)
     assert "secret" not in str(e.value) and "cannot open" in str(e.value)
-
-
-def test_detector_config_default_is_embedded() -> None:
-    assert DetectorConfig().backend == "onnxruntime"
 
 
 def test_people_in_view_through_a_blip_and_an_edit_are_not_new(
