@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
@@ -30,6 +30,12 @@ class ServiceCollector:
         yield from self._cameras()
         yield from self._batcher()
         yield from self._triton()
+        loop = self.service.loop
+        if loop is not None and not loop.is_closed():
+            tasks = GaugeMetricFamily("perishield_asyncio_tasks",
+                                      "asyncio tasks of the service's event loop.")
+            tasks.add_metric([], len(asyncio.all_tasks(loop)))
+            yield tasks
 
     def _cameras(self) -> Iterator[Metric]:
         counters = {name: CounterMetricFamily(f"perishield_camera_{name}", help_, labels=["camera"])
@@ -130,6 +136,7 @@ class WorkerCollector:
 
 def registry_for(service: Service, worker: Worker | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)  # process_resident_memory_bytes, process_open_fds, …
     registry.register(ServiceCollector(service))  # type: ignore[arg-type]
     if worker is not None:
         registry.register(WorkerCollector(worker))  # type: ignore[arg-type]

@@ -85,6 +85,7 @@ class Service:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._fences: dict[str, int | None] = {}
         self.on_lease_lost: Callable[[str], None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # while running (for /metrics)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -104,6 +105,7 @@ class Service:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Service]:
         """Detector, store and batcher open; cameras may be started inside."""
+        self.loop = asyncio.get_running_loop()
         detector = self._detector or await open_detector(self.settings.detector)
         poller = None
         if hasattr(detector, "statistics"):

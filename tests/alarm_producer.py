@@ -1,7 +1,7 @@
 """A stand-in orchestrator for the alarm fault test: records N events (with their outbox rows)
 at a fixed rate and runs the outbox relay; restartable, it continues where it stopped.
 
-    python tests/alarm_producer.py CONFIG N RATE
+    python -m tests.alarm_producer CONFIG N RATE     (from the project root)
 """
 
 from __future__ import annotations

@@ -26,10 +26,15 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 N, RATE = 1000, 100.0
 
 
+ROOT = Path(__file__).parents[3]
+
+
 def spawn(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
+    # Modules run from the project root (a script's own folder on sys.path would put
+    # tests/orchestrator in place of the orchestrator package).
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL,
-                            stderr=open(log, "w"), env=env)
+                            stderr=open(log, "w"), env=env, cwd=ROOT)
 
 
 def events_in(db: Path) -> int:
@@ -61,7 +66,7 @@ def test_thousand_alarms_through_faults(tmp_path: Path) -> None:
                        log=tmp_path / "platform.log"),
                  spawn("-m", "orchestrator", "deliver", "dingtalk", "-c", str(cfg), "--batch",
                        "100", log=tmp_path / "dingtalk.log")]
-        producer = spawn("tests/alarm_producer.py", str(cfg), str(N), str(RATE),
+        producer = spawn("-m", "tests.alarm_producer", str(cfg), str(N), str(RATE),
                          log=tmp_path / "producer-1.log")
         t0 = time.monotonic()
         db = tmp_path / "data" / "events.db"
@@ -73,7 +78,7 @@ def test_thousand_alarms_through_faults(tmp_path: Path) -> None:
             producer.send_signal(signal.SIGKILL)  # (c) the orchestrator dies mid-stream
             producer.wait()
             recorded = events_in(db)
-            producer = spawn("tests/alarm_producer.py", str(cfg), str(N), str(RATE),
+            producer = spawn("-m", "tests.alarm_producer", str(cfg), str(N), str(RATE),
                              log=tmp_path / "producer-2.log")
             restart = threading.Thread(target=restart_rabbitmq)  # (a) the broker restarts
             wait_for(lambda: events_in(db) >= recorded + 50, 60,
