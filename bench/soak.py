@@ -239,9 +239,11 @@ def main() -> None:
     lost = ids - delivered
     print(f"\nafter {args.minutes:g} min: {len(ids)} events recorded, {len(ids & delivered)} "
           f"delivered, {len(lost)} lost; {pending} clips pending at the end")
-    print(f"slopes per hour after {WARMUP} min of warm-up (per worker):")
+    print(f"slopes per hour after {WARMUP} min of warm-up, over the minutes each worker held "
+          f"its usual share (drain minutes left out: like with like), per worker:")
     for i in range(2):
-        mine = [x for x in rows if x["worker"] == i and x["minute"] > WARMUP]
+        mine = [x for x in rows if x["worker"] == i and x["minute"] > WARMUP
+                and x.get("cameras") == args.cameras // 2]
         figures = {k: slope_per_hour([x.get(k, 0.0) for x in mine])
                    for k in ("rss_mb", "fds", "threads", "tasks")}
         print(f"  w{i}: RSS {figures['rss_mb']:+.1f} MB/h, fds {figures['fds']:+.1f}/h, "
