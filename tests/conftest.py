@@ -34,6 +34,15 @@ async def run_until(service: Service, done: Callable[[], bool], timeout_s: float
     await asyncio.wait_for(task, 30)
 
 
+async def until(cond: Callable[[], object], timeout_s: float, what: object = "") -> None:
+    """Poll ``cond()`` on the running loop until it is truthy; fail after ``timeout_s``
+    (``what``: shown on failure, e.g. the stats)."""
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        await asyncio.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def stadtmitte() -> Path:
     return find_data("TUD-Stadtmitte.mp4")

@@ -99,3 +99,17 @@ def running(r: redis.Redis, prefix: str) -> dict[str, list[str]]:
         if got is not None:
             out[w] = [c for c in got.split(",") if c]
     return out
+
+
+def metric(port: int, pattern: str) -> list[str]:
+    """The values ``pattern`` (a regex with one group) finds in a worker's /metrics; none
+    while it does not answer yet."""
+    import re
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as f:
+            body = f.read().decode()
+    except OSError:
+        return []
+    return re.findall(pattern, body)

@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from tests.control_helpers import (
     WorkerProc,
     client,
     leases,
+    metric,
     running,
     synthetic,
     wait_for,
@@ -240,7 +240,6 @@ def assert_never_twice(per: dict[str, list[tuple[float, float, str]]]) -> None:
 def _intervals(workers: list[WorkerProc], ended: dict[str, float] | None = None
                ) -> dict[str, list[tuple[float, float, str]]]:
     """Per camera, the [leased, stopped] intervals of every worker, from their logs."""
-    import re
     from datetime import datetime
 
     per: dict[str, list[tuple[float, float, str]]] = {}
@@ -383,13 +382,8 @@ def test_a_claim_that_fails_leaves_the_worker_working(tmp_path: Path, prefix: st
                  what="the other cameras running")
 
         def claim_failures() -> float:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as f:
-                    body = f.read().decode()
-            except OSError:
-                return 0.0
-            m = re.search(r'perishield_worker_task_failures_total\{task="claim"\} (\S+)', body)
-            return float(m[1]) if m else 0.0
+            got = metric(port, r'perishield_worker_task_failures_total\{task="claim"\} (\S+)')
+            return float(got[0]) if got else 0.0
 
         wait_for(lambda: claim_failures() >= 2, 20, what="claim failures counted")
         # a new camera is still taken: the claim loop lives
@@ -413,13 +407,7 @@ def test_cameras_handed_off_leave_nothing_behind(tmp_path: Path, prefix: str) ->
     w1 = None
 
     def reported() -> set[str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as f:
-                body = f.read().decode()
-        except OSError:
-            return set()
-        return set(re.findall(r'perishield_camera_frames_analysed_total\{camera="([^"]+)"\}',
-                              body))
+        return set(metric(port, r'perishield_camera_frames_analysed_total\{camera="([^"]+)"\}'))
 
     try:
         wait_for(lambda: len(running(r, prefix).get("w0", [])) == 4, 30, what="w0 runs all")

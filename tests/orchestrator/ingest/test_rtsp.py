@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import subprocess
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from orchestrator.ingest.nvr import fetch_clip, playback_url
 from orchestrator.ingest.packets import StoredPacket
 from orchestrator.rules import RuleHit
 from orchestrator.service import Service
-from tests.conftest import EXAMPLE, run_until
+from tests.conftest import EXAMPLE, run_until, until
 from tests.rtsp.proxy import BlipProxy
 from tests.rtsp.server import RtspServer, palindrome, transcode
 
@@ -154,21 +153,15 @@ def test_camera_live_minutes_ago_is_back_seconds_after_its_server(
         task = asyncio.create_task(service.run())
         st = service.stats
 
-        async def until(cond: Callable[[], bool], timeout_s: float) -> None:
-            deadline = time.monotonic() + timeout_s
-            while not cond():
-                assert time.monotonic() < deadline, f"timed out: {st}"
-                await asyncio.sleep(0.05)
-
-        await until(lambda: "gate" in st and st["gate"].frames_analysed >= 5, 30)
+        await until(lambda: "gate" in st and st["gate"].frames_analysed >= 5, 30, st)
         server.stop()
-        await until(lambda: st["gate"].blind_s() >= 12, 40)
+        await until(lambda: st["gate"].blind_s() >= 12, 40, st)
         found["blind_s"] = st["gate"].blind_s()
         found["state"] = st["gate"].state != "live"
         before = st["gate"].frames_analysed
         server.start()
         t0 = time.monotonic()
-        await until(lambda: st["gate"].frames_analysed > before, 40)
+        await until(lambda: st["gate"].frames_analysed > before, 40, st)
         found["back_after_s"] = time.monotonic() - t0
         found["blind_after"] = st["gate"].blind_s()
         service.request_stop()
@@ -283,25 +276,19 @@ def test_people_in_view_through_a_blip_and_an_edit_are_not_new(
             task = asyncio.create_task(service.run())
             st = service.stats
 
-            async def until(cond: Callable[[], bool], timeout_s: float) -> None:
-                deadline = time.monotonic() + timeout_s
-                while not cond():
-                    assert time.monotonic() < deadline, f"timed out: {st}"
-                    await asyncio.sleep(0.05)
-
-            await until(lambda: "wall" in st and st["wall"].frames_analysed >= 25, 40)
+            await until(lambda: "wall" in st and st["wall"].frames_analysed >= 25, 40, st)
             edited = cam.model_copy(update={
                 "rules": cam.rules.model_copy(update={"cooldown_s": 20.0}),
                 "lines": [LineConfig(name="kerb", points=[[0, 400], [640, 400]])]})
             marks["edit"] = frames[-1][0]
             assert await service.update_camera(edited) == "hot"
             n = st["wall"].frames_analysed
-            await until(lambda: st["wall"].frames_analysed >= n + 15, 30)
+            await until(lambda: st["wall"].frames_analysed >= n + 15, 30, st)
             marks["cut"] = frames[-1][0]
             proxy.cut(3.0)
-            await until(lambda: st["wall"].restarts >= 1 and st["wall"].state == "live", 30)
+            await until(lambda: st["wall"].restarts >= 1 and st["wall"].state == "live", 30, st)
             n = st["wall"].frames_analysed
-            await until(lambda: st["wall"].frames_analysed >= n + 15, 30)
+            await until(lambda: st["wall"].frames_analysed >= n + 15, 30, st)
             service.request_stop()
             await asyncio.wait_for(task, 30)
 
