@@ -1,4 +1,5 @@
-"""PeriShield's HTTP API (aiohttp). For now: health and read-only event queries."""
+"""PeriShield's HTTP API for operators (aiohttp): users and roles, events, acknowledgements,
+evidence, status. See ``api/app.py`` for the routes."""
 
 from api.app import create_app
 

@@ -29,8 +29,9 @@ def resolve(root: Path, rel: str) -> Path:
 
 def check_signature(rel: str, expires: str | None, sig: str | None, secret: str,
                     now: float | None = None) -> None:
-    if not secret:
-        return
+    if not secret:  # nothing to check a link against: refuse rather than serve to anyone
+        raise EvidenceError("evidence links are not signed on this site "
+                            "(alarms.evidence_secret is empty)")
     if not expires or not sig or not expires.isdigit():
         raise EvidenceError("missing signature")
     if int(expires) < (time.time() if now is None else now):

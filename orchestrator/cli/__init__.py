@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from orchestrator.cli.alarms import add_parsers as add_alarm_parsers
 from orchestrator.cli.analysis import cmd_analyze, cmd_eval, cmd_events
+from orchestrator.cli.api import add_parsers as add_api_parsers
 from orchestrator.cli.common import EXIT_ASSET, EXIT_CONFIG, EXIT_SOURCE, UsageError
 from orchestrator.cli.control import add_parsers as add_control_parsers
 from orchestrator.cli.service import cmd_fetch_clip, cmd_run
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Triton's metrics endpoint, read when detector.backend is triton")
     r.add_argument("--relay", action="store_true",
                    help="also publish the alarm outbox to RabbitMQ from this process")
+    r.add_argument("--api", action="store_true",
+                   help="also serve the operators' API from this process (see perishield api)")
+    r.add_argument("--api-port", type=int, default=8080)
     r.add_argument("--stop-deadline", type=float, default=10.0,
                    help="seconds SIGTERM waits for in-flight events and clips (default 10)")
     r.set_defaults(func=cmd_run)
@@ -113,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_triton)
     add_control_parsers(sub, config_arg)
     add_alarm_parsers(sub, config_arg)
+    add_api_parsers(sub, config_arg)
     return p
 
 

@@ -39,9 +39,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         service = Service(settings, triton_metrics_url=args.triton_metrics_url or None)
-        runner = None
+        runner = api = None
         if args.metrics_port:
             runner = await start_metrics_server(registry_for(service), args.metrics_port)
+        if args.api:
+            from orchestrator.cli.api import build_app, serve  # noqa: PLC0415
+
+            api = await serve(build_app(settings), "127.0.0.1", args.api_port)
         task = asyncio.create_task(service.run())
         relay = None
         if args.relay:  # publish the outbox from this process too
@@ -80,6 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 await relay_task
             if runner:
                 await runner.cleanup()
+            if api:
+                await api.cleanup()
 
     run_loop(main)
     if ended:

@@ -91,6 +91,35 @@ acknowledgements = sa.Table(
 )
 
 
+# Operators of the API and UI: roles viewer < operator < admin; passwords as Argon2 hashes.
+users = sa.Table(
+    "users", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# API tokens for machines (the 3D platform): only their SHA-256 is kept.
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(64), nullable=False, index=True),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+)
+
+# Browser sessions: the SHA-256 of the cookie's value, its CSRF token and its expiry.
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(64), nullable=False, index=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 class StoreError(Exception):
     """The event store cannot be reached or used."""
 
@@ -204,9 +233,13 @@ class EventStore:
     def query(self, camera: str | None = None, rule: str | None = None,
               class_name: str | None = None, since: datetime | None = None,
               until: datetime | None = None, limit: int = 100,
-              status: str | None = None) -> list[Event]:
+              status: str | None = None,
+              before: tuple[datetime, str] | None = None) -> list[Event]:
         """Newest first. ``status``: unacknowledged, confirmed or false_alarm (the latest
-        acknowledgement decides)."""
+        acknowledgement decides); ``before`` (capture time, id): the page after an event
+        (cursor pagination)."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
         q = sa.select(events)
         if status is not None:
             latest = (sa.select(acknowledgements.c.verdict)
@@ -229,6 +262,10 @@ class EventStore:
             q = q.where(events.c.capture_time >= since)
         if until:
             q = q.where(events.c.capture_time < until)
+        if before is not None:
+            t, eid = before
+            q = q.where(sa.or_(events.c.capture_time < t,
+                               sa.and_(events.c.capture_time == t, events.c.id < eid)))
         q = q.order_by(events.c.capture_time.desc(), events.c.id.desc()).limit(limit)
         with self._engine.connect() as c:
             return [_row_to_event(r._mapping) for r in c.execute(q)]
@@ -313,6 +350,68 @@ class EventStore:
                     c.execute(table.delete().where(table.c.event_id.in_(ids)))
                 c.execute(events.delete().where(events.c.id.in_(ids)))
         return [(r.snapshot_path, r.clip_path) for r in rows]
+
+    # -- users, API tokens, sessions -----------------------------------------------------------
+
+    def put_user(self, name: str, password_hash: str, role: str) -> bool:
+        """Add a user or replace its password and role; True when it is new."""
+        with self._tx() as c:
+            done = c.execute(users.update().where(users.c.name == name)
+                             .values(password_hash=password_hash, role=role)).rowcount
+            if not done:
+                c.execute(users.insert().values(name=name, password_hash=password_hash,
+                                                role=role, created_at=datetime.now(UTC)))
+            return not done
+
+    def user(self, name: str) -> dict[str, Any] | None:
+        with self._engine.connect() as c:
+            row = c.execute(sa.select(users).where(users.c.name == name)).first()
+        return dict(row._mapping) if row else None
+
+    def add_token(self, token_hash: str, user: str, label: str,
+                  expires_at: datetime | None) -> None:
+        with self._tx() as c:
+            c.execute(api_tokens.insert().values(token_hash=token_hash, user_name=user,
+                                                 label=label, created_at=datetime.now(UTC),
+                                                 expires_at=expires_at))
+
+    def token_user(self, token_hash: str) -> dict[str, Any] | None:
+        """The user of an API token that has not expired."""
+        now = datetime.now(UTC)
+        with self._engine.connect() as c:
+            row = c.execute(sa.select(users.c.name, users.c.role)
+                            .join(api_tokens, api_tokens.c.user_name == users.c.name)
+                            .where(api_tokens.c.token_hash == token_hash,
+                                   sa.or_(api_tokens.c.expires_at.is_(None),
+                                          api_tokens.c.expires_at > now))).first()
+        return dict(row._mapping) if row else None
+
+    def add_session(self, session_hash: str, user: str, csrf: str, expires_at: datetime) -> None:
+        with self._tx() as c:
+            c.execute(sessions.delete().where(sessions.c.expires_at < datetime.now(UTC)))
+            c.execute(sessions.insert().values(session_hash=session_hash, user_name=user,
+                                               csrf=csrf, expires_at=expires_at))
+
+    def session_user(self, session_hash: str) -> dict[str, Any] | None:
+        """The user (name, role) and CSRF token of a live session."""
+        with self._engine.connect() as c:
+            row = c.execute(sa.select(users.c.name, users.c.role, sessions.c.csrf)
+                            .join(sessions, sessions.c.user_name == users.c.name)
+                            .where(sessions.c.session_hash == session_hash,
+                                   sessions.c.expires_at > datetime.now(UTC))).first()
+        return dict(row._mapping) if row else None
+
+    def end_session(self, session_hash: str) -> None:
+        with self._tx() as c:
+            c.execute(sessions.delete().where(sessions.c.session_hash == session_hash))
+
+    def ping(self) -> None:
+        """Raises ``StoreError`` when the database does not answer."""
+        try:
+            with self._engine.connect() as c:
+                c.execute(sa.text("select 1"))
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(str(e)) from None
 
     def get(self, event_id: str) -> Event | None:
         with self._engine.connect() as c:

@@ -41,6 +41,13 @@ def upgrade(url: str, revision: str = "head") -> None:
         engine.dispose()
 
 
+def head() -> str:
+    """The newest revision of the migrations."""
+    rev = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert rev is not None
+    return rev
+
+
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the store's schema to ``revision`` (safe to call from many processes at once)."""
     script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
