@@ -73,7 +73,15 @@ def test_concurrent_cameras_are_batched_by_the_server(
                     await det.detect_async([stadtmitte_frames[(i + k) % 16]])  # type: ignore
 
             await asyncio.gather(*(camera(i) for i in range(16)))
-            after = await det.statistics()  # type: ignore[union-attr]
+            # Triton counts a batch once it is done with it, a moment after its answers left:
+            # wait for the count rather than read it at once.
+            deadline = time.monotonic() + 10
+            while True:
+                after = await det.statistics()  # type: ignore[union-attr]
+                if (after["inference_count"] - before["inference_count"] >= 64
+                        or time.monotonic() > deadline):
+                    break
+                await asyncio.sleep(0.1)
         finally:
             await det.aclose()  # type: ignore[union-attr]
         return {"inferences": after["inference_count"] - before["inference_count"],
