@@ -163,7 +163,8 @@ class EventRecorder:
             log.warning("evidence %s not uploaded: %s", rel, e)
 
     async def fetch_from_recorder(self, ev: Event, path: Path) -> bool:
-        """Fetch the event's clip from the camera's NVR (playback), if it has one."""
+        """Fetch the event's clip from the camera's NVR (playback), if it has one, and copy it
+        to object storage like any clip."""
         nvr = self.camera.nvr
         if nvr is None:
             return False
@@ -176,6 +177,8 @@ class EventRecorder:
         except Exception as e:  # noqa: BLE001 - the event stands without a clip
             log.warning("event %s: recorder clip failed: %s", ev.id, e)
             return False
+        if ev.clip is not None:
+            await asyncio.to_thread(self._upload, ev.clip)
         return True
 
     async def _write_clip(self, p: _PendingClip) -> None:
@@ -190,7 +193,6 @@ class EventRecorder:
             log.info("event %s: the ring starts %.1f s after the act; asking the recorder",
                      ev.id, packets[0].time - act)
             if await self.fetch_from_recorder(ev, clip_path):
-                await asyncio.to_thread(self._upload, ev.clip)
                 ev.clip_status = "ready"
                 await self._finish(ev)
                 return
@@ -236,9 +238,10 @@ class EventRecorder:
             path = self.root / ev.clip
             # Written whole (clips are renamed into place) but not recorded: it stands.
             how = "written before" if path.exists() else "from the recorder"
-            got = path.exists() or await self.fetch_from_recorder(ev, path)
-            if got:
+            written = path.exists()
+            if written:
                 await asyncio.to_thread(self._upload, ev.clip)
+            got = written or await self.fetch_from_recorder(ev, path)
             ev.clip_status = "ready" if got else "failed"
             log.info("event %s: clip left pending by an earlier run: %s%s", ev.id,
                      ev.clip_status, f" ({how})" if got else "")
