@@ -1,17 +1,10 @@
-"""The operators' API (aiohttp), versioned under ``/api/v1``; every route but health and login
-needs a user (session cookie) or an API token, and the role its action needs.
+"""The operators' API and web UI (aiohttp). Routes are one table (``ROUTES``), from which both
+the app and its OpenAPI 3.1 document (``/api/v1/openapi.json``, rendered at ``/api/v1/docs``)
+are made; every route but health, readiness and login needs a user (session cookie) or an
+API token, and the role its action needs. docs/api.md lists them.
 
-    GET  /api/v1/health                  liveness (no login)
-    GET  /api/v1/ready                   the database answers (no login)
-    POST /api/v1/login   {name, password} → session cookie + CSRF token
-    POST /api/v1/logout
-    GET  /api/v1/me
-    GET  /api/v1/events                  filters, cursor pagination              viewer
-    GET  /api/v1/events/{id}             detail: trajectory, acknowledgements     viewer
-    POST /api/v1/events/{id}/ack {verdict: confirmed|false_alarm, note}        operator
-    GET  /api/v1/evidence/{path}         snapshot / clip, HTTP range requests     viewer
-    GET  /api/v1/status                  workers, leases, cameras (Redis)         viewer
-    GET  /evidence/{path}?expires&sig    signed, expiring links in alarms (the platform)
+Outside ``/api/v1``: ``/`` the web UI (static ES modules under ``/ui/``), ``/evidence/{path}``
+the signed, expiring links in alarms (for the platform), ``/metrics`` for Prometheus.
 """
 
 from __future__ import annotations
@@ -19,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import json
 import secrets
-from collections.abc import Awaitable, Callable
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from redis.exceptions import RedisError
 
+from api import cameras, overview
 from api.auth import (
     COOKIE,
     PRINCIPAL,
@@ -39,19 +37,46 @@ from api.auth import (
     require,
 )
 from api.evidence import EvidenceError, evidence_handler, resolve
+from api.models import (
+    AckIn,
+    Acknowledgement,
+    CameraDoc,
+    CameraList,
+    EventDetail,
+    EventPage,
+    EventQuery,
+    FalseAlarmStats,
+    FrameQuery,
+    Health,
+    Layout,
+    LoginIn,
+    Me,
+    Rules,
+    RulesIn,
+    SiteHealth,
+    StatsQuery,
+    StatusOut,
+    VersionQuery,
+    Written,
+)
+from api.openapi import Route, document, parse_body, parse_query
+from api.site import SITE, Control, Site, site_of
+from orchestrator.alarms.schema import ack_messages
+from orchestrator.config import CameraConfig
+from orchestrator.control.redis_client import ControlPlaneError
 from orchestrator.events.store import EventStore, StoreError, UnknownEvent
 
-STORE = web.AppKey("store", EventStore)
-ROOT = web.AppKey("evidence_root", Path)
 LIMITER = web.AppKey("login_limiter", LoginLimiter)
-STATUS = web.AppKey("status", object)  # async () -> dict, or None without a control plane
-MAX_PAGE = 200
-StatusReader = Callable[[], Awaitable[dict[str, Any]]]
+METRICS = web.AppKey("metrics", dict)
+WEB = Path(__file__).parent / "web"
+CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+       "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'; form-action 'self'")
 
 
 @web.middleware
 async def who_is_calling(request: web.Request, handler: Any) -> web.StreamResponse:
-    who = await authenticate(request.app[STORE], request)
+    who = await authenticate(request.app[SITE].store, request)
     if who is not None:
         request[PRINCIPAL] = who
     return await handler(request)
@@ -59,7 +84,8 @@ async def who_is_calling(request: web.Request, handler: Any) -> web.StreamRespon
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """API errors as ``{"error": ...}`` with their status; a store fault is a 503."""
+    """API errors as ``{"error": ...}`` with their status; a store or control-plane fault is
+    a 503, never a 500."""
     try:
         return await handler(request)
     except web.HTTPException as e:
@@ -70,26 +96,38 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
                                           if k in ("Retry-After", "WWW-Authenticate")})
     except StoreError as e:
         return web.json_response({"error": f"event store unavailable: {e}"}, status=503)
+    except (ControlPlaneError, RedisError) as e:
+        return web.json_response({"error": f"control plane unavailable: {e}"}, status=503)
 
 
-def _text(q: Any, key: str, max_len: int = 64) -> str | None:
-    v = q.get(key)
-    if v is None or v == "":
-        return None
-    if len(v) > max_len or any(ord(ch) < 32 for ch in v):
-        raise web.HTTPBadRequest(text=f"{key}: at most {max_len} printable characters")
-    return str(v)
-
-
-def _time(q: Any, key: str) -> datetime | None:
-    v = _text(q, key)
-    if v is None:
-        return None
+@web.middleware
+async def measured(request: web.Request, handler: Any) -> web.StreamResponse:
+    m = request.app[METRICS]
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    t0 = time.perf_counter()
+    status = 500
     try:
-        t = datetime.fromisoformat(v)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{key}: expected an ISO time, got {v!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+        resp = await handler(request)
+        status = resp.status
+        return resp
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    finally:
+        m["requests"].labels(name, request.method, str(status)).inc()
+        m["seconds"].labels(name).observe(time.perf_counter() - t0)
+
+
+@web.middleware
+async def secure_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    resp = await handler(request)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if resp.content_type == "text/html":
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+    return resp
 
 
 def _cursor(text: str | None) -> tuple[datetime, str] | None:
@@ -106,28 +144,35 @@ def _next_cursor(t: datetime, eid: str) -> str:
     return base64.urlsafe_b64encode(f"{t.isoformat()}|{eid}".encode()).decode().rstrip("=")
 
 
+def _utc(t: datetime | None) -> datetime | None:
+    return t if t is None or t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _ack_json(a: dict[str, Any]) -> dict[str, Any]:
+    return {**a, "at": a["at"].isoformat()}
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
 async def health(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
 async def ready(request: web.Request) -> web.Response:
-    await asyncio.to_thread(request.app[STORE].ping)
+    await asyncio.to_thread(site_of(request).store.ping)
     return web.json_response({"status": "ready"})
 
 
 async def login(request: web.Request) -> web.Response:
-    try:
-        body = await request.json()
-        name, password = str(body["name"]), str(body["password"])
-    except (ValueError, KeyError, TypeError):
-        raise web.HTTPBadRequest(text="expected JSON {name, password}") from None
+    body = await parse_body(request, LoginIn)
+    name, password = body.name, body.password
     limiter = request.app[LIMITER]
     keys = (f"ip:{request.remote}", f"user:{name}")
     wait = limiter.blocked(*keys)
     if wait:
         raise web.HTTPTooManyRequests(text="too many failed logins; try again later",
                                       headers={"Retry-After": str(int(wait) + 1)})
-    store = request.app[STORE]
+    store = site_of(request).store
     user = await asyncio.to_thread(store.user, name)
     ok = await asyncio.to_thread(check_password, user["password_hash"] if user else None,
                                  password)
@@ -146,7 +191,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     sid = request.cookies.get(COOKIE)
     if sid:
-        await asyncio.to_thread(request.app[STORE].end_session, digest(sid))
+        await asyncio.to_thread(site_of(request).store.end_session, digest(sid))
     resp = web.json_response({"status": "logged out"})
     resp.del_cookie(COOKIE, path="/")
     return resp
@@ -159,67 +204,58 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response({"name": who.name, "role": who.role, "csrf_token": who.csrf})
 
 
+# -- events ------------------------------------------------------------------------------------
+
 @require("viewer")
 async def list_events(request: web.Request) -> web.Response:
-    q = request.query
-    raw = q.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise web.HTTPBadRequest(text=f"limit: a whole number from 1 to {MAX_PAGE}")
-    status = _text(q, "status")
-    if status not in (None, "unacknowledged", "confirmed", "false_alarm"):
-        raise web.HTTPBadRequest(text="status: unacknowledged, confirmed or false_alarm")
-    limit = int(raw)
+    q = parse_query(request, EventQuery)
+    store = site_of(request).store
     events = await asyncio.to_thread(
-        request.app[STORE].query, camera=_text(q, "camera"), rule=_text(q, "rule"),
-        class_name=_text(q, "class"), since=_time(q, "since"), until=_time(q, "until"),
-        limit=limit + 1, status=status, before=_cursor(_text(q, "cursor", 200)))
-    page, more = events[:limit], len(events) > limit
+        store.query, camera=q.camera or None, rule=q.rule or None,
+        class_name=q.class_name or None, since=_utc(q.since), until=_utc(q.until),
+        limit=q.limit + 1, status=q.status, before=_cursor(q.cursor))
+    page, more = events[:q.limit], len(events) > q.limit
+    verdicts = await asyncio.to_thread(store.verdicts, [e.id for e in page])
     return web.json_response({
-        "events": [e.to_json() for e in page],
+        "events": [{**e.to_json(), "acknowledgement":
+                    _ack_json(verdicts[e.id]) if e.id in verdicts else None} for e in page],
         "next_cursor": _next_cursor(page[-1].capture_time, page[-1].id) if more else None})
 
 
 @require("viewer")
 async def event_detail(request: web.Request) -> web.Response:
-    store = request.app[STORE]
+    store = site_of(request).store
     eid = request.match_info["id"]
     ev = await asyncio.to_thread(store.get, eid)
     if ev is None:
         raise web.HTTPNotFound(text=f"no event {eid!r}")
-    acks = await asyncio.to_thread(store.acknowledgements, eid)
-    body = ev.to_json()
-    body["acknowledgements"] = [{"operator": a["operator"], "verdict": a["verdict"],
-                                 "note": a["note"], "at": a["at"].isoformat()} for a in acks]
-    return web.json_response(body)
+    acks = [_ack_json(a) for a in await asyncio.to_thread(store.acknowledgements, eid)]
+    return web.json_response({**ev.to_json(), "acknowledgement": acks[-1] if acks else None,
+                              "acknowledgements": acks})
 
 
 @require("operator")
 async def acknowledge(request: web.Request) -> web.Response:
     who = principal_of(request)
     assert who is not None
-    try:
-        body = await request.json()
-        verdict = body.get("verdict", "confirmed")
-        note = body.get("note")
-    except (ValueError, AttributeError):
-        raise web.HTTPBadRequest(text="expected JSON {verdict, note}") from None
-    if verdict not in ("confirmed", "false_alarm") or (note is not None
-                                                       and (not isinstance(note, str)
-                                                            or len(note) > 1000)):
-        raise web.HTTPBadRequest(text="verdict: confirmed or false_alarm; note: text "
-                                      "of at most 1000 characters")
+    body = await parse_body(request, AckIn)
+    site = site_of(request)
     eid = request.match_info["id"]
     try:
-        await asyncio.to_thread(request.app[STORE].acknowledge, eid, who.name, verdict, note)
+        ack = await asyncio.to_thread(site.store.acknowledge, eid, who.name, body.verdict,
+                                      body.note, ack_messages if site.tell_platform else None)
     except UnknownEvent:
         raise web.HTTPNotFound(text=f"no event {eid!r}") from None
-    return web.json_response({"event_id": eid, "verdict": verdict, "operator": who.name})
+    return web.json_response(_ack_json(ack))
 
 
 @require("viewer")
 async def evidence(request: web.Request) -> web.StreamResponse:
+    root = site_of(request).evidence_root
+    if root is None:
+        raise web.HTTPNotFound(text="no evidence folder configured")
     try:
-        path = resolve(request.app[ROOT], request.match_info["path"])
+        path = resolve(root, request.match_info["path"])
     except EvidenceError as e:
         raise web.HTTPForbidden(text=str(e)) from None
     if not path.is_file():
@@ -228,44 +264,171 @@ async def evidence(request: web.Request) -> web.StreamResponse:
 
 
 @require("viewer")
-async def status(request: web.Request) -> web.Response:
-    reader = request.app[STATUS]
-    if reader is None:
-        raise web.HTTPServiceUnavailable(text="no control plane configured")
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``alarm`` (a new event), ``clip`` (its clip's outcome), ``ack``
+    (a verdict), ``camera`` (a camera's state or worker changed)."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                       "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    await resp.prepare(request)
+    feed = site_of(request).feed
     try:
-        return web.json_response(await reader())  # type: ignore[operator]
-    except Exception as e:  # noqa: BLE001 - Redis away: say so, never a 500
-        raise web.HTTPServiceUnavailable(text=f"control plane unavailable: {e}") from None
+        async with feed.subscribe() as q:
+            await resp.write(b"retry: 2000\n: connected\n\n")
+            while True:
+                try:
+                    kind, data = await asyncio.wait_for(q.get(), 15.0)
+                except TimeoutError:
+                    await resp.write(b": keep-alive\n\n")
+                    continue
+                if kind == "closed":
+                    break
+                await resp.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return resp
+
+
+# -- the rest ----------------------------------------------------------------------------------
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+async def metrics(request: web.Request) -> web.Response:
+    m = request.app[METRICS]
+    site = site_of(request)
+    m["sse"].set(len(site.feed.clients))
+    if site.control is not None:
+        m["viewers"].set(site.control.live.viewers)
+        m["frames"].set(site.control.live.frames_read)
+    return web.Response(body=generate_latest(m["registry"]),
+                        content_type="text/plain", charset="utf-8")
+
+
+def _page(name: str) -> Any:
+    async def page(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB / name, headers={"Cache-Control": "no-cache"})
+    return page
+
+
+V1 = "/api/v1"
+ROUTES: list[Route] = [
+    Route("GET", f"{V1}/health", health, "Alive", "service", response=Health),
+    Route("GET", f"{V1}/ready", ready, "The database answers", "service", response=Health),
+    Route("POST", f"{V1}/login", login, "Log in: session cookie and CSRF token", "sessions",
+          body=LoginIn, response=Me, errors=(401, 429)),
+    Route("POST", f"{V1}/logout", logout, "Log out", "sessions", response=Health),
+    Route("GET", f"{V1}/me", me, "Who is calling", "sessions", "viewer", response=Me),
+    Route("GET", f"{V1}/events", list_events, "Events, newest first (cursor pages)", "events",
+          "viewer", query=EventQuery, response=EventPage),
+    Route("GET", f"{V1}/events/{{id}}", event_detail, "An event: trajectory, verdicts",
+          "events", "viewer", response=EventDetail, errors=(404,)),
+    Route("POST", f"{V1}/events/{{id}}/ack", acknowledge,
+          "Acknowledge or mark a false alarm (with the operator's name)", "events",
+          "operator", body=AckIn, response=Acknowledgement, errors=(404,)),
+    Route("GET", f"{V1}/evidence/{{path:.+}}", evidence,
+          "A snapshot or clip (HTTP range requests)", "events", "viewer",
+          content="application/octet-stream", errors=(404,),
+          extra={"x-content": "image/jpeg or video/mp4"}),
+    Route("GET", f"{V1}/stream", stream, "Server-sent events: alarm, clip, ack, camera",
+          "events", "viewer", content="text/event-stream"),
+    Route("GET", f"{V1}/cameras", cameras.list_cameras, "Cameras with their live state",
+          "cameras", "viewer", response=CameraList),
+    Route("POST", f"{V1}/cameras", cameras.create_camera, "Add a camera", "cameras", "admin",
+          body=CameraConfig, response=Written, status=201, errors=(409,)),
+    Route("GET", f"{V1}/cameras/{{id}}", cameras.get_camera, "A camera's document and state",
+          "cameras", "viewer", response=CameraDoc, errors=(404, 409)),
+    Route("PUT", f"{V1}/cameras/{{id}}", cameras.replace_camera, "Replace a camera's document",
+          "cameras", "admin", query=VersionQuery, body=CameraConfig, response=Written,
+          errors=(409,)),
+    Route("DELETE", f"{V1}/cameras/{{id}}", cameras.delete_camera, "Remove a camera",
+          "cameras", "admin", errors=(404,)),
+    Route("GET", f"{V1}/cameras/{{id}}/rules", cameras.get_rules,
+          "A camera's zones, lines and rule settings", "cameras", "viewer", response=Rules,
+          errors=(404, 409)),
+    Route("PUT", f"{V1}/cameras/{{id}}/rules", cameras.put_rules,
+          "Replace a camera's zones, lines (and rule settings)", "cameras", "admin",
+          body=RulesIn, response=Written, errors=(404, 409)),
+    Route("GET", f"{V1}/cameras/{{id}}/frame.jpg", cameras.frame,
+          "The latest analysed frame (with or without the overlay)", "cameras", "viewer",
+          query=FrameQuery, content="image/jpeg", errors=(404, 409)),
+    Route("GET", f"{V1}/cameras/{{id}}/live.mjpeg", cameras.live,
+          "Live view: MJPEG of annotated analysed frames", "cameras", "viewer",
+          content="multipart/x-mixed-replace", errors=(404, 409)),
+    Route("GET", f"{V1}/status", overview.status, "Workers, leases, cameras", "site",
+          "viewer", response=StatusOut),
+    Route("GET", f"{V1}/site/health", overview.health,
+          "Workers, cameras per state, database, Redis and broker", "site", "viewer",
+          response=SiteHealth),
+    Route("GET", f"{V1}/site/map", overview.get_map, "The campus plan image", "site",
+          "viewer", content="image/png", errors=(404,)),
+    Route("PUT", f"{V1}/site/map", overview.put_map, "Upload the campus plan (PNG/JPEG/WebP)",
+          "site", "admin", body="image/png,image/jpeg,image/webp"),
+    Route("GET", f"{V1}/site/layout", overview.get_layout, "Cameras placed on the map",
+          "site", "viewer", response=Layout),
+    Route("PUT", f"{V1}/site/layout", overview.put_layout, "Place cameras on the map", "site",
+          "admin", body=Layout, response=Layout),
+    Route("GET", f"{V1}/stats/false-alarms", overview.false_alarms,
+          "Events, confirmed and false alarms per camera, rule and day", "site", "viewer",
+          query=StatsQuery, response=FalseAlarmStats),
+]
+OPENAPI = web.AppKey("openapi", dict)
 
 
 def create_app(store: EventStore, evidence_root: Path | None = None,
-               evidence_secret: str = "", status_reader: StatusReader | None = None
-               ) -> web.Application:
-    """The API over an event store (and, with ``status_reader``, the control plane).
+               evidence_secret: str = "", control: Control | None = None,
+               tell_platform: bool = False, broker_url: str | None = None) -> web.Application:
+    """The API and web UI over an event store (and, with ``control``, the control plane).
 
     Example:
         >>> store = EventStore("sqlite:///perishield-data/events.db")  # doctest: +SKIP
         >>> app = create_app(store, Path("perishield-data/evidence"), "secret")  # doctest: +SKIP
         >>> web.run_app(app)  # doctest: +SKIP
     """
-    app = web.Application(middlewares=[json_errors, who_is_calling], client_max_size=64 * 1024)
-    app[STORE] = store
-    app[ROOT] = evidence_root or Path("/nonexistent")
+    app = web.Application(middlewares=[secure_headers, measured, json_errors, who_is_calling],
+                          client_max_size=overview.MAP_BYTES + 1024)
+    site = Site(store, evidence_root, evidence_secret, control, tell_platform, broker_url)
+    app[SITE] = site
     app[LIMITER] = LoginLimiter()
-    app[STATUS] = status_reader
-    v1 = "/api/v1"
-    app.router.add_get(f"{v1}/health", health)
-    app.router.add_get(f"{v1}/ready", ready)
-    app.router.add_post(f"{v1}/login", login)
-    app.router.add_post(f"{v1}/logout", logout)
-    app.router.add_get(f"{v1}/me", me)
-    app.router.add_get(f"{v1}/events", list_events)
-    app.router.add_get(f"{v1}/events/{{id}}", event_detail)
-    app.router.add_post(f"{v1}/events/{{id}}/ack", acknowledge)
-    app.router.add_get(f"{v1}/status", status)
+    app[cameras.LIVE_CLOSING] = asyncio.Event()
+    reg = CollectorRegistry()
+    app[METRICS] = {
+        "registry": reg,
+        "requests": Counter("perishield_api_requests", "API requests answered",
+                            ["route", "method", "status"], registry=reg),
+        "seconds": Histogram("perishield_api_request_seconds", "Time to answer (streams: "
+                             "their whole life)", ["route"], registry=reg),
+        "sse": Gauge("perishield_api_sse_clients", "Browsers on the event stream",
+                     registry=reg),
+        "viewers": Gauge("perishield_api_live_viewers", "Viewers of live views", registry=reg),
+        "frames": Gauge("perishield_api_live_frames_read", "Live frames read from Redis "
+                        "(once per frame, whatever the viewers)", registry=reg)}
+    for r in ROUTES:
+        app.router.add_route(r.method, r.path, r.handler)
+    app[OPENAPI] = document(ROUTES)
+    app.router.add_get(f"{V1}/openapi.json", openapi)
+    app.router.add_get(f"{V1}/docs", _page("reference.html"))
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/", _page("index.html"))
+    app.router.add_static("/ui/", WEB, follow_symlinks=False)
     if evidence_root is not None:
-        app.router.add_get(f"{v1}/evidence/{{path:.+}}", evidence)
         # The platform's links: signed and expiring; refused when no secret is set.
         app.router.add_get("/evidence/{path:.+}", evidence_handler(evidence_root,
                                                                   evidence_secret))
+
+    async def start(_: web.Application) -> None:
+        site.feed.start()
+
+    async def shutdown(_: web.Application) -> None:
+        app[cameras.LIVE_CLOSING].set()  # live views end; the server can close
+        await site.feed.close()
+
+    async def cleanup(_: web.Application) -> None:
+        if control is not None:
+            with contextlib.suppress(Exception):
+                await control.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(shutdown)
+    app.on_cleanup.append(cleanup)
     return app

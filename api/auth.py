@@ -10,6 +10,7 @@ cookie and a CSRF token that every write must send back (``X-CSRF-Token``); a ma
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
@@ -127,6 +128,7 @@ async def authenticate(store: EventStore, request: web.Request) -> Principal | N
 def require(role: str) -> Callable[[Handler], Handler]:
     """A handler for callers with at least ``role``; writes by a browser need its CSRF token."""
     def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
             who = principal_of(request)
             if who is None:

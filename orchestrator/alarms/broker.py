@@ -16,7 +16,7 @@ from orchestrator.config import AlarmConfig
 log = logging.getLogger(__name__)
 
 # Targets and the message kinds each one takes.
-TARGETS: dict[str, tuple[str, ...]] = {"platform": ("alarm", "clip_ready", "clip_failed"),
+TARGETS: dict[str, tuple[str, ...]] = {"platform": ("alarm", "clip_ready", "clip_failed", "ack"),
                                        "dingtalk": ("alarm",)}
 
 

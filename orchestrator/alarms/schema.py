@@ -15,7 +15,8 @@ from orchestrator.config import AlarmConfig
 from orchestrator.events.model import Event
 
 # 1.1: object.point; captured_at is the act itself. 1.2: clip_failed follow-ups.
-SCHEMA_VERSION = "1.2"
+# 1.3: ack messages (an operator's verdict on an alarm).
+SCHEMA_VERSION = "1.3"
 LINK_TTL_S = 7 * 24 * 3600
 
 
@@ -72,3 +73,21 @@ def messages_for(ev: Event, cfg: AlarmConfig, secret: str, kind: str = "alarm",
     """Outbox rows for an event: (kind, routing key, payload)."""
     return [(kind, routing_key(kind, ev.camera),
              alarm_message(ev, cfg, secret, kind, links))]
+
+
+def ack_messages(ack: dict[str, Any], ev: Event) -> list[tuple[str, str, dict[str, Any]]]:
+    """Outbox rows telling the platform of an operator's verdict on an alarm. Each verdict is
+    its own message (kind ``ack:<n>``): a later verdict is delivered, not taken for a repeat."""
+    payload = {
+        "schema_version": SCHEMA_VERSION,
+        "type": "ack",
+        "event_id": ev.id,
+        "camera": {"id": ev.camera},
+        "rule": {"name": ev.rule, "kind": ev.rule_kind, "direction": ev.direction},
+        "verdict": ack["verdict"],
+        "operator": ack["operator"],
+        "note": ack["note"],
+        "acknowledged_at": ack["at"].astimezone(UTC).isoformat(),
+        "sent_at": datetime.now(UTC).isoformat(),
+    }
+    return [(f"ack:{ack['id']}", routing_key("ack", ev.camera), payload)]

@@ -60,9 +60,11 @@ def cmd_ack(args: argparse.Namespace) -> int:
     from orchestrator.alarms.acks import acknowledge  # noqa: PLC0415
     from orchestrator.events.store import EventStore  # noqa: PLC0415
 
-    store = EventStore(settings_from(args).outputs.store_url, create=False)
+    settings = settings_from(args)
+    store = EventStore(settings.outputs.store_url, create=False)
     verdict = "false_alarm" if args.false_alarm else "confirmed"
-    acknowledge(store, args.event_id, args.operator, verdict, args.note)
+    acknowledge(store, args.event_id, args.operator, verdict, args.note,
+                tell_platform=bool(settings.alarms.platform_url))
     print(f"{args.event_id}: {verdict} by {args.operator}")
     return 0
 

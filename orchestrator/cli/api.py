@@ -20,28 +20,18 @@ log = logging.getLogger("perishield")
 def build_app(settings: Settings) -> Any:
     """The API app over the configuration's store, evidence and control plane."""
     from api import create_app  # noqa: PLC0415
-    from orchestrator.control.redis_client import Keys, connect  # noqa: PLC0415
-    from orchestrator.control.status import read_status  # noqa: PLC0415
+    from api.site import Control  # noqa: PLC0415
     from orchestrator.events.store import EventStore  # noqa: PLC0415
 
     c = settings.control
-    redis = connect(c.redis_url, c.timeout_s)
-
-    async def status() -> dict[str, Any]:
-        st = await read_status(redis, Keys(c.prefix))
-        return {"workers": st.workers, "cameras": st.cameras, "leases": st.leases}
-
     if not settings.alarms.evidence_secret:
         log.warning("alarms.evidence_secret is empty: the evidence links in alarms cannot be "
                     "verified and are refused; set it (the same on every worker)")
-    app = create_app(EventStore(settings.outputs.store_url), settings.outputs.evidence_dir,
-                     settings.alarms.evidence_secret, status)
-
-    async def close_redis(_: Any) -> None:
-        await redis.aclose()
-
-    app.on_cleanup.append(close_redis)
-    return app
+    return create_app(EventStore(settings.outputs.store_url), settings.outputs.evidence_dir,
+                      settings.alarms.evidence_secret,
+                      Control.connect(c.redis_url, c.prefix, c.timeout_s),
+                      tell_platform=bool(settings.alarms.platform_url),
+                      broker_url=settings.alarms.amqp_url)
 
 
 async def serve(app: Any, host: str, port: int) -> Any:

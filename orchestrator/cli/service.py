@@ -42,10 +42,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = api = None
         if args.metrics_port:
             runner = await start_metrics_server(registry_for(service), args.metrics_port)
+        live = None
         if args.api:
             from orchestrator.cli.api import build_app, serve  # noqa: PLC0415
+            from orchestrator.control.redis_client import Keys, connect  # noqa: PLC0415
+            from orchestrator.live import LiveFrames, chain_frames  # noqa: PLC0415
 
             api = await serve(build_app(settings), "127.0.0.1", args.api_port)
+            # The live view of this process's cameras goes through Redis, as from workers.
+            c = settings.control
+            live = LiveFrames(connect(c.redis_url, c.timeout_s, binary=True), Keys(c.prefix),
+                              service.cameras.get)
+            service.on_frame = chain_frames(service.on_frame, live.on_frame)
+            live_task = asyncio.create_task(live.run())
         task = asyncio.create_task(service.run())
         relay = None
         if args.relay:  # publish the outbox from this process too
@@ -86,6 +95,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 await runner.cleanup()
             if api:
                 await api.cleanup()
+            if live is not None:
+                live_task.cancel()
+                await live.r.aclose()
 
     run_loop(main)
     if ended:

@@ -58,10 +58,30 @@ class Keys:
     def camera_status(self, camera: str) -> str:
         return f"{self.prefix}status:camera:{camera}"
 
+    @property
+    def live_wanted(self) -> str:
+        """Sorted set: camera → until when someone watches it (epoch ms)."""
+        return f"{self.prefix}live:wanted"
 
-def connect(url: str, timeout_s: float = 5.0) -> Any:
-    """An asyncio Redis client with deadlines on connect and on every call."""
-    return aioredis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
+    def live_frame(self, camera: str, overlay: bool) -> str:
+        return f"{self.prefix}live:frame:{camera}:{'overlay' if overlay else 'raw'}"
+
+    def live_channel(self, camera: str) -> str:
+        return f"{self.prefix}live:new:{camera}"
+
+    @property
+    def site_map(self) -> str:
+        return f"{self.prefix}site:map"
+
+    @property
+    def site_layout(self) -> str:
+        return f"{self.prefix}site:layout"
+
+
+def connect(url: str, timeout_s: float = 5.0, binary: bool = False) -> Any:
+    """An asyncio Redis client with deadlines on connect and on every call (``binary``: values
+    come back as bytes, for images)."""
+    return aioredis.from_url(url, decode_responses=not binary, socket_timeout=timeout_s,
                              socket_connect_timeout=timeout_s, health_check_interval=5,
                              retry_on_timeout=False)
 

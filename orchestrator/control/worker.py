@@ -27,6 +27,7 @@ from orchestrator.control.leases import Lease, LeaseClient
 from orchestrator.control.params import ControlPlaneError, ParamCenter, StoredDocumentInvalid
 from orchestrator.control.redis_client import Keys, connect
 from orchestrator.control.status import StatusPublisher
+from orchestrator.live import LiveFrames, chain_frames
 from orchestrator.service import Service
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ class Worker:
         self.params = ParamCenter(self.redis, self.keys)
         self.leases = LeaseClient(self.redis, self.keys, self.id, self.c.ttl_s)
         self.status = StatusPublisher(self.redis, self.keys, self, self.c)
+        live_redis = connect(self.c.redis_url, self.c.timeout_s, binary=True)
+        self.live = LiveFrames(live_redis, self.keys, self.service.cameras.get)
+        self.service.on_frame = chain_frames(self.service.on_frame, self.live.on_frame)
         try:
             async with self.service.running():
                 loops = [self._every(self.c.heartbeat_s, self._heartbeat, "heartbeat"),
@@ -78,6 +82,7 @@ class Worker:
                          self._every(self.c.claim_interval_s, self._claim, "claim"),
                          self._every(0.25, self._watchdog, "watchdog"),
                          self._every(self.c.status_interval_s, self.status.publish, "status"),
+                         self._every(0.5, self.live.refresh, "live view"),
                          self._listen()]
                 tasks = [asyncio.create_task(x) for x in loops]
                 await self._stop.wait()
@@ -89,6 +94,7 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self.status.unregister()
             await self.redis.aclose()
+            await live_redis.aclose()
 
     async def _every(self, period: float, step: Any, name: str) -> None:
         """Run ``step`` at a fixed rate (a slow step does not push the next one back). Any

@@ -86,6 +86,21 @@ def annotate(image: npt.NDArray[np.uint8], camera: CameraConfig, det: Detections
     return img
 
 
+def overlay(image: npt.NDArray[np.uint8], camera: CameraConfig, det: Detections
+            ) -> npt.NDArray[np.uint8]:
+    """A copy of ``image`` with the camera's rules and every tracked box (the live view)."""
+    img = image.copy()
+    _draw_rules(img, camera, "")
+    rows = np.flatnonzero(det.tracker_id >= 0)
+    if len(rows):
+        boxes = det.to_supervision()[rows]
+        colour = np.zeros(len(rows), np.int64)
+        img = _BOXES[1].annotate(img, boxes, custom_color_lookup=colour)
+        labels = [f"#{det.tracker_id[i]} {class_name(int(det.class_id[i]))}" for i in rows]
+        img = _LABELS.annotate(img, boxes, labels=labels, custom_color_lookup=colour)
+    return img
+
+
 def encode_jpeg(img: npt.NDArray[np.uint8], quality: int) -> bytes:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:

@@ -5,7 +5,7 @@ Calls are blocking; the pipeline runs them in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +118,10 @@ sessions = sa.Table(
     sa.Column("csrf", sa.String(64), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+# (acknowledgement, event) → outbox rows (kind, routing key, payload)
+AckMessages = Callable[[dict[str, Any], Event], Sequence[tuple[str, str, dict[str, Any]]]]
 
 
 class StoreError(Exception):
@@ -284,23 +288,85 @@ class EventStore:
     # -- acknowledgements ----------------------------------------------------------------------
 
     def acknowledge(self, event_id: str, operator: str, verdict: str,
-                    note: str | None = None) -> None:
-        """An operator's verdict on an event: ``confirmed`` or ``false_alarm``."""
+                    note: str | None = None, messages: AckMessages | None = None
+                    ) -> dict[str, Any]:
+        """An operator's verdict on an event: ``confirmed`` or ``false_alarm``; returns the
+        acknowledgement (id, event_id, operator, verdict, note, at). ``messages`` makes its
+        outbox rows (the platform hears of it) from the acknowledgement and the event, in the
+        same transaction."""
         if verdict not in ("confirmed", "false_alarm"):
             raise ValueError(f"verdict must be confirmed or false_alarm, got {verdict!r}")
         with self._tx() as c:
-            if c.execute(sa.select(events.c.id).where(events.c.id == event_id)).first() is None:
+            row = c.execute(sa.select(events).where(events.c.id == event_id)).first()
+            if row is None:
                 raise UnknownEvent(f"no event {event_id!r}")
-            c.execute(acknowledgements.insert().values(event_id=event_id, operator=operator,
-                                                       verdict=verdict, note=note,
-                                                       at=datetime.now(UTC)))
+            ack: dict[str, Any] = {"event_id": event_id, "operator": operator,
+                                   "verdict": verdict, "note": note, "at": datetime.now(UTC)}
+            key = c.execute(acknowledgements.insert().values(**ack)).inserted_primary_key
+            ack["id"] = int(key[0]) if key else 0
+            if messages is not None:
+                self._enqueue(c, event_id, messages(ack, _row_to_event(row._mapping)))
+        return ack
+
+    def verdicts(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The latest acknowledgement of each of the events that has one."""
+        if not event_ids:
+            return {}
+        with self._engine.connect() as c:
+            rows = c.execute(sa.select(acknowledgements)
+                             .where(acknowledgements.c.event_id.in_(list(event_ids)))
+                             .order_by(acknowledgements.c.id))
+            return {r.event_id: _ack(r._mapping) for r in rows}
+
+    def acknowledgements_after(self, ack_id: int, limit: int = 200) -> list[dict[str, Any]]:
+        """Acknowledgements newer than ``ack_id`` (0: from the first), oldest first."""
+        with self._engine.connect() as c:
+            rows = c.execute(sa.select(acknowledgements).where(acknowledgements.c.id > ack_id)
+                             .order_by(acknowledgements.c.id).limit(limit))
+            return [_ack(r._mapping) for r in rows]
+
+    def last_acknowledgement_id(self) -> int:
+        with self._engine.connect() as c:
+            return int(c.execute(sa.select(sa.func.max(acknowledgements.c.id))).scalar() or 0)
+
+    def detected_since(self, since: datetime, limit: int = 500) -> list[Event]:
+        """Events detected at or after ``since``, oldest first (what a live feed shows)."""
+        q = (sa.select(events).where(events.c.detected_at >= since)
+             .order_by(events.c.detected_at, events.c.id).limit(limit))
+        with self._engine.connect() as c:
+            return [_row_to_event(r._mapping) for r in c.execute(q)]
+
+    def verdict_counts(self, since: datetime, until: datetime | None = None
+                       ) -> list[dict[str, Any]]:
+        """Per camera, rule and UTC day of capture: events, confirmed and false alarms (the
+        latest verdict of each event counts), the busiest first."""
+        latest = (sa.select(acknowledgements.c.verdict)
+                  .where(acknowledgements.c.event_id == events.c.id)
+                  .order_by(acknowledgements.c.id.desc()).limit(1).scalar_subquery())
+        q = sa.select(events.c.camera_id, events.c.rule, events.c.capture_time,
+                      latest.label("verdict")).where(events.c.capture_time >= since)
+        if until is not None:
+            q = q.where(events.c.capture_time < until)
+        counts: dict[tuple[str, str, str], dict[str, Any]] = {}
+        with self._engine.connect() as c:
+            for r in c.execute(q):
+                day = _aware(r.capture_time).astimezone(UTC).date().isoformat()
+                row = counts.setdefault((r.camera_id, r.rule, day), {
+                    "camera": r.camera_id, "rule": r.rule, "day": day, "events": 0,
+                    "confirmed": 0, "false_alarms": 0})
+                row["events"] += 1
+                if r.verdict == "confirmed":
+                    row["confirmed"] += 1
+                elif r.verdict == "false_alarm":
+                    row["false_alarms"] += 1
+        return sorted(counts.values(), key=lambda x: (x["day"], x["camera"], x["rule"]))
 
     def acknowledgements(self, event_id: str) -> list[dict[str, Any]]:
         """The verdicts on an event, oldest first."""
         with self._engine.connect() as c:
             rows = c.execute(sa.select(acknowledgements).where(
                 acknowledgements.c.event_id == event_id).order_by(acknowledgements.c.id))
-            return [dict(r._mapping) for r in rows]
+            return [_ack(r._mapping) for r in rows]
 
     # -- outbox and deliveries -------------------------------------------------------------------
 
@@ -431,6 +497,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _ack(r: Any) -> dict[str, Any]:
+    return {"id": int(r["id"]), "event_id": r["event_id"], "operator": r["operator"],
+            "verdict": r["verdict"], "note": r["note"], "at": _aware(r["at"])}
 
 
 def _row_to_event(r: Any) -> Event:
