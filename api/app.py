@@ -36,7 +36,7 @@ from api.auth import (
     principal_of,
     require,
 )
-from api.evidence import EvidenceError, evidence_handler, resolve
+from api.evidence import EvidenceError, evidence_handler, file_response, resolve
 from api.models import (
     AckIn,
     Acknowledgement,
@@ -258,9 +258,7 @@ async def evidence(request: web.Request) -> web.StreamResponse:
         path = resolve(root, request.match_info["path"])
     except EvidenceError as e:
         raise web.HTTPForbidden(text=str(e)) from None
-    if not path.is_file():
-        raise web.HTTPNotFound(text="no such evidence")
-    return web.FileResponse(path)  # answers Range requests (the video player seeks)
+    return file_response(path)
 
 
 @require("viewer")
@@ -325,7 +323,8 @@ ROUTES: list[Route] = [
           "events", "viewer", response=EventDetail, errors=(404,)),
     Route("POST", f"{V1}/events/{{id}}/ack", acknowledge,
           "Acknowledge or mark a false alarm (with the operator's name)", "events",
-          "operator", body=AckIn, response=Acknowledgement, errors=(404,)),
+          "operator", body=AckIn, response=Acknowledgement, errors=(404,),
+          links={"event": ("app_event_detail_get", {"id": "$response.body#/event_id"})}),
     Route("GET", f"{V1}/evidence/{{path:.+}}", evidence,
           "A snapshot or clip (HTTP range requests)", "events", "viewer",
           content="application/octet-stream", errors=(404,),
@@ -335,7 +334,10 @@ ROUTES: list[Route] = [
     Route("GET", f"{V1}/cameras", cameras.list_cameras, "Cameras with their live state",
           "cameras", "viewer", response=CameraList),
     Route("POST", f"{V1}/cameras", cameras.create_camera, "Add a camera", "cameras", "admin",
-          body=CameraConfig, response=Written, status=201, errors=(409,)),
+          body=CameraConfig, response=Written, status=201, errors=(409,),
+          links={"camera": ("cameras_get_camera_get", {"id": "$response.body#/id"}),
+                 "rules": ("cameras_get_rules_get", {"id": "$response.body#/id"}),
+                 "delete": ("cameras_delete_camera_delete", {"id": "$response.body#/id"})}),
     Route("GET", f"{V1}/cameras/{{id}}", cameras.get_camera, "A camera's document and state",
           "cameras", "viewer", response=CameraDoc, errors=(404, 409)),
     Route("PUT", f"{V1}/cameras/{{id}}", cameras.replace_camera, "Replace a camera's document",
@@ -348,7 +350,8 @@ ROUTES: list[Route] = [
           errors=(404, 409)),
     Route("PUT", f"{V1}/cameras/{{id}}/rules", cameras.put_rules,
           "Replace a camera's zones, lines (and rule settings)", "cameras", "admin",
-          body=RulesIn, response=Written, errors=(404, 409)),
+          body=RulesIn, response=Written, errors=(404, 409),
+          links={"rules": ("cameras_get_rules_get", {"id": "$response.body#/id"})}),
     Route("GET", f"{V1}/cameras/{{id}}/frame.jpg", cameras.frame,
           "The latest analysed frame (with or without the overlay)", "cameras", "viewer",
           query=FrameQuery, content="image/jpeg", errors=(404, 409)),
@@ -361,7 +364,7 @@ ROUTES: list[Route] = [
           "Workers, cameras per state, database, Redis and broker", "site", "viewer",
           response=SiteHealth),
     Route("GET", f"{V1}/site/map", overview.get_map, "The campus plan image", "site",
-          "viewer", content="image/png", errors=(404,)),
+          "viewer", content="image/png,image/jpeg,image/webp", errors=(404,)),
     Route("PUT", f"{V1}/site/map", overview.put_map, "Upload the campus plan (PNG/JPEG/WebP)",
           "site", "admin", body="image/png,image/jpeg,image/webp"),
     Route("GET", f"{V1}/site/layout", overview.get_layout, "Cameras placed on the map",

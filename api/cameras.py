@@ -161,8 +161,8 @@ async def frame(request: web.Request) -> web.Response:
     await _get(request, cid)
     try:
         jpeg = await control_of(request).live.latest(cid, overlay)
-    except LiveUnavailable as e:
-        raise web.HTTPServiceUnavailable(text=str(e)) from None
+    except LiveUnavailable as e:  # the camera is not running: there is no latest frame
+        raise web.HTTPNotFound(text=str(e)) from None
     return web.Response(body=jpeg, content_type="image/jpeg",
                         headers={"Cache-Control": "no-store"})
 

@@ -18,10 +18,14 @@ class EvidenceError(Exception):
 
 def resolve(root: Path, rel: str) -> Path:
     """The file ``rel`` names inside ``root``; refuses anything that leaves it."""
-    if not rel or rel.startswith(("/", "\\")) or "\x00" in rel:
+    if (not rel or len(rel) > 1024 or rel.startswith(("/", "\\")) or "\x00" in rel
+            or any(len(part.encode()) > 255 for part in rel.split("/"))):
         raise EvidenceError("bad path")
     base = root.resolve()
-    target = (base / rel).resolve()
+    try:
+        target = (base / rel).resolve()
+    except (OSError, RuntimeError):  # a name too long, a symlink loop
+        raise EvidenceError("bad path") from None
     if target != base and base not in target.parents:
         raise EvidenceError("path outside the evidence root")
     return target
@@ -51,8 +55,17 @@ def evidence_handler(root: Path, secret: str) -> Handler:
             path = resolve(root, rel)
         except EvidenceError as e:
             raise web.HTTPForbidden(text=str(e)) from None
-        if not path.is_file():
-            raise web.HTTPNotFound(text="no such evidence")
-        return web.FileResponse(path)
+        return file_response(path)
 
     return handler
+
+
+def file_response(path: Path) -> web.FileResponse:
+    """The file, answering HTTP range requests (the browser's video player seeks)."""
+    try:
+        found = path.is_file()
+    except OSError:
+        found = False
+    if not found:
+        raise web.HTTPNotFound(text="no such evidence")
+    return web.FileResponse(path)

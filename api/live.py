@@ -18,14 +18,14 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from orchestrator.control.redis_client import Keys
+from orchestrator.control.redis_client import ControlPlaneError, Keys
 
 log = logging.getLogger(__name__)
 WATCH_S = 6.0  # a mark lives this long; viewers renew it every WATCH_S / 3
 
 
 class LiveUnavailable(Exception):
-    """No frame of the camera could be had (not running, not held, or Redis away)."""
+    """No fresh frame of the camera came (it is not running, or not held by a worker)."""
 
 
 class _Camera:
@@ -64,7 +64,7 @@ class LiveView:
                 if got:
                     return bytes(got)
         except RedisError as e:
-            raise LiveUnavailable(f"control plane unavailable: {e}") from None
+            raise ControlPlaneError(f"live view of {camera!r}: {e}") from None
         raise LiveUnavailable(f"no frame from camera {camera!r} in {wait_s:.0f} s "
                               "(is it running?)")
 

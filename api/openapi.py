@@ -40,6 +40,9 @@ class Route:
     status: int = 200
     errors: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # merged into the operation
+    # OpenAPI links of the success answer: name → (operationId, {parameter: expression});
+    # they tell clients (and Schemathesis' stateful phase) what an answer leads to.
+    links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def problems(e: ValidationError) -> str:
@@ -119,7 +122,11 @@ def document(routes: list[Route], title: str = "PeriShield API") -> dict[str, An
         if r.response is not None:
             ok["content"] = {"application/json": {"schema": ref(r.response, "serialization")}}
         elif r.content != "application/json":
-            ok["content"] = {r.content: {"schema": {"type": "string", "format": "binary"}}}
+            ok["content"] = {t: {"schema": {"type": "string", "format": "binary"}}
+                             for t in r.content.split(",")}
+        if r.links:
+            ok["links"] = {name: {"operationId": target, "parameters": params}
+                           for name, (target, params) in r.links.items()}
         responses: dict[str, Any] = {str(r.status): ok}
         codes = set(r.errors) | {503}
         if r.query is not None or r.body is not None or names:
@@ -128,9 +135,11 @@ def document(routes: list[Route], title: str = "PeriShield API") -> dict[str, An
             codes |= {401, 403}
         if r.body is not None:
             codes.add(413)
-        err = {"content": {"application/json": {"schema": ref(Error, "serialization")}}}
         for c in sorted(codes):
-            responses[str(c)] = {"description": ERRORS[c], **err}
+            responses[str(c)] = {"description": ERRORS[c], "content": {
+                "application/json": {"schema": ref(Error, "serialization")}}}
+        if 400 in codes:  # aiohttp's HTTP parser refuses an over-long request line in text
+            responses["400"]["content"]["text/plain"] = {"schema": {"type": "string"}}
         op["responses"] = responses
         op["security"] = ([] if r.role is None
                           else [{"session": [], "csrf": []}, {"token": []}])

@@ -126,6 +126,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--cameras", type=int, default=20)
+    ap.add_argument("--malloc-arena-max", type=int, default=0,
+                    help="set MALLOC_ARENA_MAX for the workers (glibc malloc arenas; 0 = "
+                         "glibc's default of 8 per core)")
     args = ap.parse_args()
     tag = uuid.uuid4().hex[:8]
     prefix = f"soak-{tag}:"
@@ -150,6 +153,8 @@ def main() -> None:
                 for i, p in enumerate(links)]
         cfg = site_config(tmp / "site.yaml", prefix, db_url, tag, peers, cams)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if args.malloc_arena_max:
+            env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
 
         def spawn(*a: str, log: str) -> subprocess.Popen[bytes]:
             p = subprocess.Popen([sys.executable, "-m", "orchestrator", *a],
