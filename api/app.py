@@ -124,9 +124,6 @@ async def secure_headers(request: web.Request, handler: Any) -> web.StreamRespon
     resp = await handler(request)
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "same-origin")
-    if resp.content_type == "text/html":
-        resp.headers.setdefault("Content-Security-Policy", CSP)
-        resp.headers.setdefault("X-Frame-Options", "DENY")
     return resp
 
 
@@ -305,7 +302,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 def _page(name: str) -> Any:
     async def page(_: web.Request) -> web.FileResponse:
-        return web.FileResponse(WEB / name, headers={"Cache-Control": "no-cache"})
+        return web.FileResponse(WEB / name, headers={
+            "Cache-Control": "no-cache", "Content-Security-Policy": CSP,
+            "X-Frame-Options": "DENY"})
     return page
 
 
