@@ -178,7 +178,8 @@ def main() -> None:
                 pending = c.execute(sa.text(
                     "select count(*) from events where clip_status = 'pending' "
                     "and detected_at < now() - interval '30 seconds'")).scalar() or 0
-            alarms = sum(1 for k in peers.platform_requests if k.endswith(":alarm"))
+            # list(): the platform thread adds keys meanwhile (a snapshot is atomic)
+            alarms = sum(1 for k in list(peers.platform_requests) if k.endswith(":alarm"))
             return {"events": n, "delivered": alarms,
                     "queued": asyncio.run(queue_depth(f"soak.{tag}.platform")),
                     "pending_clips": pending}
@@ -240,7 +241,8 @@ def main() -> None:
             pending = c.execute(sa.text(
                 "select count(*) from events where clip_status = 'pending'")).scalar()
         engine.dispose()
-        delivered = {k.split(":")[0] for k in peers.platform_requests if k.endswith(":alarm")}
+        delivered = {k.split(":")[0] for k in list(peers.platform_requests)
+                     if k.endswith(":alarm")}
     lost = ids - delivered
     print(f"\nafter {args.minutes:g} min: {len(ids)} events recorded, {len(ids & delivered)} "
           f"delivered, {len(lost)} lost; {pending} clips pending at the end")
