@@ -143,7 +143,7 @@ export async function ruleEditor(id) {
   });
 
   function num(rule, key, attrs, fallback = null) {
-    const inp = h("input", { type: "number", step: "any", value: rule[key] ?? "", placeholder: "camera's", "aria-label": key, ...attrs });
+    const inp = h("input", { type: "number", step: "any", value: rule[key] ?? "", placeholder: "default", "aria-label": key, ...attrs });
     inp.addEventListener("change", () => { rule[key] = inp.value === "" ? fallback : Number(inp.value); });
     return inp;
   }
