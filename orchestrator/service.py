@@ -79,6 +79,7 @@ class Service:
         self.batcher: DetectionBatcher | None = None
         self.store: EventStore | None = None
         self.triton_stats: dict[str, Any] = {}
+        self.detector: Any = None  # while running
         self._detector = detector
         self._stop = asyncio.Event()
         self._camera_stops: dict[str, asyncio.Event] = {}
@@ -107,6 +108,7 @@ class Service:
         """Detector, store and batcher open; cameras may be started inside."""
         self.loop = asyncio.get_running_loop()
         detector = self._detector or await open_detector(self.settings.detector)
+        self.detector = detector
         poller = None
         if hasattr(detector, "statistics"):
             from orchestrator.metrics import poll_triton  # noqa: PLC0415

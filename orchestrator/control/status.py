@@ -34,11 +34,19 @@ class StatusPublisher:
                                  "capacity": self.c.capacity, "started": self.started,
                                  "heartbeat": time.time(), "cameras": len(self.w.held),
                                  "running": ",".join(self.w.service.running_cameras),
-                                 "draining": int(self.w.draining)})
+                                 "draining": int(self.w.draining),
+                                 "detector": self.detector_state()})
             # Gone as soon as its leases would be: the others then take its share.
             p.pexpire(key, int(self.c.ttl_s * 1000))
             p.sadd(self.k.workers, self.w.id)
             await p.execute()
+
+    def detector_state(self) -> str:
+        """The detector's backend and whether it answers (Triton: down while backing off)."""
+        d = self.w.settings.detector
+        where = f" {d.triton.url}" if d.backend == "triton" else ""
+        up = getattr(self.w.service.detector, "available", True)
+        return f"{d.backend}{where} {'up' if up else 'down'}"
 
     async def unregister(self) -> None:
         await self.r.delete(self.k.worker(self.w.id))

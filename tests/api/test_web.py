@@ -77,7 +77,7 @@ def test_log_in_and_watch_the_camera_grid(admin: Page, site: Site) -> None:
     shot(admin, "cameras")
     admin.goto(site.url + "/#/camera/street")
     admin.wait_for_selector(".view img")
-    admin.wait_for_function("() => document.querySelector('.view img').naturalWidth > 0",
+    admin.wait_for_function("() => document.querySelector('.view img')?.naturalWidth > 0",
                             timeout=20_000)
     shot(admin, "camera")
 
@@ -85,7 +85,7 @@ def test_log_in_and_watch_the_camera_grid(admin: Page, site: Site) -> None:
 def test_a_line_drawn_in_the_editor_reaches_redis_and_the_worker(admin: Page,
                                                                  site: Site) -> None:
     admin.goto(site.url + "/#/camera/street/rules")
-    admin.wait_for_function("() => document.querySelector('.stage canvas').width === 640",
+    admin.wait_for_function("() => document.querySelector('.stage canvas')?.width === 640",
                             timeout=20_000)
     before = int(site.redis.hget(f"{site.prefix}params:street", "version") or 0)
     admin.click("text=+ line")
@@ -221,6 +221,7 @@ def test_the_other_pages_render(admin: Page, site: Site, tmp_path: Path) -> None
     admin.goto(site.url + "/#/health")
     admin.wait_for_selector("text=Workers (1)")
     assert admin.locator("td.ok").count() == 3  # database, Redis, broker
+    admin.wait_for_selector("td:text('onnxruntime up')")  # the worker's detector
     shot(admin, "health")
     admin.goto(site.url + "/#/stats")
     admin.wait_for_selector("td:text('gate')")
