@@ -96,10 +96,15 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: Any, config_arg: Callable[[argparse.ArgumentParser, bool], None]) -> None:
-    a = sub.add_parser("api", help="serve the operators' API (and evidence links) over HTTP")
+    a = sub.add_parser("api", help="serve the web UI, the operators' API (/api/v1) and the "
+                                   "alarms' evidence links over HTTP",
+                       description="The web UI at /, the API under /api/v1 (OpenAPI at "
+                                   "/api/v1/openapi.json), signed evidence links at /evidence/ "
+                                   "and /metrics; see docs/api.md. Add users with "
+                                   "`perishield user add`.")
     config_arg(a, False)
-    a.add_argument("--host", default="127.0.0.1")
-    a.add_argument("--port", type=int, default=8080)
+    a.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    a.add_argument("--port", type=int, default=8080, help="port to listen on")
     a.set_defaults(func=cmd_api)
 
     u = sub.add_parser("user", help="users of the API: add, passwd, token")
