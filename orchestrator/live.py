@@ -69,7 +69,9 @@ class LiveFrames:
         if camera_id not in self.wanted or camera_id in self._busy:
             return
         now = time.monotonic()
-        if now - self._last.get(camera_id, 0.0) < self.min_gap_s:
+        # 80 % of the gap: frames analysed at exactly max_fps arrive with jitter, and a strict
+        # gap would skip every one that came a little early (measured: 3.1 of 5 frames/s).
+        if now - self._last.get(camera_id, 0.0) < 0.8 * self.min_gap_s:
             return
         cam = self.camera_of(camera_id)
         if cam is None:
