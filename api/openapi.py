@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from api.models import Error
+from orchestrator.config.base import problems
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -45,16 +46,11 @@ class Route:
     links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
 
-def problems(e: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, x['loc'])) or 'body'}: "
-                     f"{x['msg'].removeprefix('Value error, ')}" for x in e.errors())
-
-
 def parse_query(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate({k: request.query.getone(k) for k in request.query})
     except ValidationError as e:
-        raise web.HTTPBadRequest(text=problems(e)) from None
+        raise web.HTTPBadRequest(text=problems(e, 'body')) from None
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
@@ -62,7 +58,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raw = await request.read()
         return model.model_validate_json(raw or b"{}")
     except ValidationError as e:
-        raise web.HTTPBadRequest(text=problems(e)) from None
+        raise web.HTTPBadRequest(text=problems(e, 'body')) from None
 
 
 def _path(pattern: str) -> tuple[str, list[str]]:

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator.config import LineConfig, Settings, ZoneConfig, load_settings
+from orchestrator.config.base import problems
 from orchestrator.events.model import Event
 
 EXIT_CONFIG, EXIT_ASSET, EXIT_SOURCE = 2, 3, 4
@@ -56,9 +57,7 @@ def validated(model: Any, doc: dict[str, Any], flag: str, text: str) -> Any:
     try:
         return model.model_validate(doc)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: "
-                             f"{x['msg'].removeprefix('Value error, ')}" for x in e.errors())
-        raise UsageError(f"{flag} {text!r}: {problems}") from None
+        raise UsageError(f"{flag} {text!r}: {problems(e)}") from None
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

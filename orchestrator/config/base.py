@@ -5,7 +5,14 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+def problems(e: ValidationError, whole: str = "") -> str:
+    """A validation error as one line: ``field.path: message; ...`` (``whole`` names an error
+    of the whole document)."""
+    return "; ".join(f"{'.'.join(map(str, x['loc'])) or whole}: "
+                     f"{x['msg'].removeprefix('Value error, ')}" for x in e.errors())
 
 
 def check_zone(v: str) -> str:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError, ResponseError
 
 from orchestrator.config import CameraConfig, Settings
+from orchestrator.config.base import problems
 from orchestrator.control.redis_client import ControlPlaneError, Keys, wrap
 
 # KEYS: params hash, cameras set, enabled set; ARGV: camera, doc, expected version ('' = any),
@@ -89,9 +90,8 @@ def validate(doc: Any, camera_id: str | None = None) -> CameraConfig:
     try:
         cam = CameraConfig.model_validate(doc)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, x['loc'])) or '(document)'}: "
-                             f"{x['msg'].removeprefix('Value error, ')}" for x in e.errors())
-        raise InvalidParameters(f"camera {camera_id or doc.get('id')!r}: {problems}") from None
+        raise InvalidParameters(f"camera {camera_id or doc.get('id')!r}: "
+                                f"{problems(e, '(document)')}") from None
     if camera_id is not None and cam.id != camera_id:
         raise InvalidParameters(f"document id {cam.id!r} does not match camera {camera_id!r}")
     return cam
