@@ -129,6 +129,9 @@ def main() -> None:
     ap.add_argument("--malloc-arena-max", type=int, default=0,
                     help="set MALLOC_ARENA_MAX for the workers (glibc malloc arenas; 0 = "
                          "glibc's default of 8 per core)")
+    ap.add_argument("--memprobe", action="store_true",
+                    help="run the workers under bench/memprobe.py (tracemalloc + glibc heap "
+                         "each minute, snapshots in the logs folder); costs CPU")
     args = ap.parse_args()
     tag = uuid.uuid4().hex[:8]
     prefix = f"soak-{tag}:"
@@ -156,10 +159,11 @@ def main() -> None:
         if args.malloc_arena_max:
             env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
 
-        def spawn(*a: str, log: str) -> subprocess.Popen[bytes]:
-            p = subprocess.Popen([sys.executable, "-m", "orchestrator", *a],
-                                 stdout=subprocess.DEVNULL,
-                                 stderr=open(tmp / log, "w"), env=env)  # noqa: SIM115
+        def spawn(*a: str, log: str, probe: bool = False) -> subprocess.Popen[bytes]:
+            run = [str(ROOT / "bench" / "memprobe.py")] if probe else ["-m", "orchestrator"]
+            penv = {**env, "MEMPROBE_DIR": str(tmp / f"probe-{Path(log).stem}")}
+            p = subprocess.Popen([sys.executable, *run, *a], stdout=subprocess.DEVNULL,
+                                 stderr=open(tmp / log, "w"), env=penv)  # noqa: SIM115
             procs.append(p)
             return p
 
@@ -167,7 +171,8 @@ def main() -> None:
                         "-c", str(cfg)], check=True, env=env, stdout=subprocess.DEVNULL)
         ports = [free_port(), free_port()]
         workers = [spawn("worker", "-c", str(cfg), "--id", f"w{i}", "--metrics-port",
-                         str(ports[i]), log=f"w{i}.log") for i in range(2)]
+                         str(ports[i]), log=f"w{i}.log", probe=args.memprobe)
+                   for i in range(2)]
         spawn("relay", "-c", str(cfg), log="relay.log")
         spawn("deliver", "platform", "-c", str(cfg), log="deliver.log")
         engine = sa.create_engine(db_url)

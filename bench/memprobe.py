@@ -1,0 +1,89 @@
+"""Run a `perishield` command with its memory watched from inside, to say what grows.
+
+    MEMPROBE_DIR=/tmp/probe python bench/memprobe.py worker -c site.yaml --id w0
+
+Every MEMPROBE_EVERY seconds (default 60) it appends one line to MEMPROBE_DIR/memory.tsv: RSS,
+the bytes Python allocations hold (tracemalloc: objects and numpy arrays), and glibc's heap
+(`mallinfo2`: bytes in use and bytes free inside the arenas, mmapped blocks) — C libraries
+(FFmpeg, ONNX Runtime) allocate there, outside tracemalloc's view. It also dumps a tracemalloc
+snapshot (MEMPROBE_DIR/snap-NNN.pickle) that `python bench/memprobe.py --compare A B` diffs by
+allocation site. RSS growth with flat Python and flat glibc in-use bytes is fragmentation or
+allocator pools; growth in glibc in-use bytes with flat Python is a native leak.
+
+tracemalloc costs CPU (every Python allocation is traced): figures of a probed process are
+for memory only, never for speed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import runpy
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def glibc_heap() -> dict[str, int]:
+    """In-use, free and mmapped bytes of glibc malloc (all arenas)."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = _MallInfo2
+    m = libc.mallinfo2()
+    return {"heap_in_use": m.uordblks, "heap_free": m.fordblks, "mmapped": m.hblkhd}
+
+
+def rss_bytes() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status)[1]) * 1024  # type: ignore[index]
+
+
+def _watch(out: Path, every: float) -> None:
+    table = out / "memory.tsv"
+    table.write_text("t_s\trss_mb\tpython_mb\theap_in_use_mb\theap_free_mb\tmmapped_mb\n")
+    t0 = time.monotonic()
+    n = 0
+    while True:
+        time.sleep(every)
+        traced, _ = tracemalloc.get_traced_memory()
+        heap = glibc_heap()
+        with table.open("a") as f:
+            f.write(f"{time.monotonic() - t0:.0f}\t{rss_bytes() / 2**20:.1f}\t"
+                    f"{traced / 2**20:.1f}\t{heap['heap_in_use'] / 2**20:.1f}\t"
+                    f"{heap['heap_free'] / 2**20:.1f}\t{heap['mmapped'] / 2**20:.1f}\n")
+        tracemalloc.take_snapshot().dump(str(out / f"snap-{n:03d}.pickle"))
+        n += 1
+
+
+def compare(a: str, b: str, top: int = 25) -> None:
+    old, new = tracemalloc.Snapshot.load(a), tracemalloc.Snapshot.load(b)
+    for stat in new.compare_to(old, "traceback")[:top]:
+        print(f"{stat.size_diff / 2**20:+8.2f} MB {stat.count_diff:+8d} blocks "
+              f"(now {stat.size / 2**20:.2f} MB)")
+        for line in stat.traceback.format(limit=6):
+            print("    " + line)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--compare"]:
+        compare(sys.argv[2], sys.argv[3])
+        return
+    out = Path(os.environ["MEMPROBE_DIR"])
+    out.mkdir(parents=True, exist_ok=True)
+    tracemalloc.start(int(os.environ.get("MEMPROBE_FRAMES", "8")))
+    threading.Thread(target=_watch, args=(out, float(os.environ.get("MEMPROBE_EVERY", "60"))),
+                     daemon=True, name="memprobe").start()
+    sys.argv = ["orchestrator", *sys.argv[1:]]
+    runpy.run_module("orchestrator", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
