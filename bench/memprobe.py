@@ -2,16 +2,18 @@
 
     MEMPROBE_DIR=/tmp/probe python bench/memprobe.py worker -c site.yaml --id w0
 
-Every MEMPROBE_EVERY seconds (default 60) it appends one line to MEMPROBE_DIR/memory.tsv: RSS,
-the bytes Python allocations hold (tracemalloc: objects and numpy arrays), and glibc's heap
-(`mallinfo2`: bytes in use and bytes free inside the arenas, mmapped blocks) — C libraries
-(FFmpeg, ONNX Runtime) allocate there, outside tracemalloc's view. It also dumps a tracemalloc
-snapshot (MEMPROBE_DIR/snap-NNN.pickle) that `python bench/memprobe.py --compare A B` diffs by
-allocation site. RSS growth with flat Python and flat glibc in-use bytes is fragmentation or
-allocator pools; growth in glibc in-use bytes with flat Python is a native leak.
+Every MEMPROBE_EVERY seconds (default 60) it appends one line to MEMPROBE_DIR/memory.tsv: RSS
+and glibc's heap (`mallinfo2`: bytes in use and bytes free inside the arenas, mmapped blocks;
+C libraries such as FFmpeg and ONNX Runtime allocate there, and so do Python's large objects
+and numpy arrays). With MEMPROBE_TRACE=1 it also traces Python's allocations (tracemalloc:
+objects and numpy arrays, column python_mb) and dumps a snapshot (MEMPROBE_DIR/snap-NNN.pickle)
+that `python bench/memprobe.py --compare A B` diffs by allocation site. MEMPROBE_TRIM_S=N calls
+glibc's malloc_trim(0) every N seconds and logs how long each took (trim.tsv).
 
-tracemalloc costs CPU (every Python allocation is traced): figures of a probed process are
-for memory only, never for speed.
+RSS growth with flat glibc in-use bytes and rising free bytes is memory the allocator keeps
+(fragmentation, arenas never trimmed); rising in-use bytes with flat Python is a native leak.
+tracemalloc's own tables live in glibc's heap too (column tracemalloc_mb: subtract it), and a
+snapshot briefly costs about as much again.
 """
 
 from __future__ import annotations
@@ -46,21 +48,37 @@ def rss_bytes() -> int:
     return int(re.search(r"VmRSS:\s+(\d+)", status)[1]) * 1024  # type: ignore[index]
 
 
+def _trim(every: float, out: Path) -> None:
+    """malloc_trim(0) every ``every`` seconds (an A/B of the orchestrator's own trim)."""
+    libc = ctypes.CDLL("libc.so.6")
+    with (out / "trim.tsv").open("a") as f:
+        while True:
+            time.sleep(every)
+            t0 = time.perf_counter()
+            libc.malloc_trim(0)
+            f.write(f"{(time.perf_counter() - t0) * 1000:.2f}\n")
+            f.flush()
+
+
 def _watch(out: Path, every: float) -> None:
     table = out / "memory.tsv"
-    table.write_text("t_s\trss_mb\tpython_mb\theap_in_use_mb\theap_free_mb\tmmapped_mb\n")
+    table.write_text("t_s\trss_mb\tpython_mb\theap_in_use_mb\theap_free_mb\tmmapped_mb"
+                     "\ttracemalloc_mb\n")
     t0 = time.monotonic()
     n = 0
     while True:
         time.sleep(every)
-        traced, _ = tracemalloc.get_traced_memory()
+        trace = tracemalloc.is_tracing()
+        traced = tracemalloc.get_traced_memory()[0] if trace else float("nan")
         heap = glibc_heap()
         with table.open("a") as f:
             f.write(f"{time.monotonic() - t0:.0f}\t{rss_bytes() / 2**20:.1f}\t"
                     f"{traced / 2**20:.1f}\t{heap['heap_in_use'] / 2**20:.1f}\t"
-                    f"{heap['heap_free'] / 2**20:.1f}\t{heap['mmapped'] / 2**20:.1f}\n")
-        tracemalloc.take_snapshot().dump(str(out / f"snap-{n:03d}.pickle"))
-        n += 1
+                    f"{heap['heap_free'] / 2**20:.1f}\t{heap['mmapped'] / 2**20:.1f}\t"
+                    f"{tracemalloc.get_tracemalloc_memory() / 2**20:.1f}\n")
+        if trace:
+            tracemalloc.take_snapshot().dump(str(out / f"snap-{n:03d}.pickle"))
+            n += 1
 
 
 def compare(a: str, b: str, top: int = 25) -> None:
@@ -78,9 +96,13 @@ def main() -> None:
         return
     out = Path(os.environ["MEMPROBE_DIR"])
     out.mkdir(parents=True, exist_ok=True)
-    tracemalloc.start(int(os.environ.get("MEMPROBE_FRAMES", "8")))
+    if os.environ.get("MEMPROBE_TRACE") == "1":
+        tracemalloc.start(int(os.environ.get("MEMPROBE_FRAMES", "8")))
     threading.Thread(target=_watch, args=(out, float(os.environ.get("MEMPROBE_EVERY", "60"))),
                      daemon=True, name="memprobe").start()
+    if float(os.environ.get("MEMPROBE_TRIM_S", "0")) > 0:
+        threading.Thread(target=_trim, args=(float(os.environ["MEMPROBE_TRIM_S"]), out),
+                         daemon=True, name="memprobe-trim").start()
     sys.argv = ["orchestrator", *sys.argv[1:]]
     runpy.run_module("orchestrator", run_name="__main__", alter_sys=True)
 

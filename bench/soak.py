@@ -130,8 +130,11 @@ def main() -> None:
                     help="set MALLOC_ARENA_MAX for the workers (glibc malloc arenas; 0 = "
                          "glibc's default of 8 per core)")
     ap.add_argument("--memprobe", action="store_true",
-                    help="run the workers under bench/memprobe.py (tracemalloc + glibc heap "
-                         "each minute, snapshots in the logs folder); costs CPU")
+                    help="run the workers under bench/memprobe.py (RSS and glibc's heap in "
+                         "use and free each minute, in the logs folder)")
+    ap.add_argument("--w0-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="an environment variable for worker w0 only: an A/B of a setting "
+                         "in one run, both workers under the same faults (repeatable)")
     args = ap.parse_args()
     tag = uuid.uuid4().hex[:8]
     prefix = f"soak-{tag}:"
@@ -159,9 +162,11 @@ def main() -> None:
         if args.malloc_arena_max:
             env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
 
-        def spawn(*a: str, log: str, probe: bool = False) -> subprocess.Popen[bytes]:
+        def spawn(*a: str, log: str, probe: bool = False,
+                  extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
             run = [str(ROOT / "bench" / "memprobe.py")] if probe else ["-m", "orchestrator"]
-            penv = {**env, "MEMPROBE_DIR": str(tmp / f"probe-{Path(log).stem}")}
+            penv = {**env, "MEMPROBE_DIR": str(tmp / f"probe-{Path(log).stem}"),
+                    **(extra or {})}
             p = subprocess.Popen([sys.executable, *run, *a], stdout=subprocess.DEVNULL,
                                  stderr=open(tmp / log, "w"), env=penv)  # noqa: SIM115
             procs.append(p)
@@ -171,7 +176,8 @@ def main() -> None:
                         "-c", str(cfg)], check=True, env=env, stdout=subprocess.DEVNULL)
         ports = [free_port(), free_port()]
         workers = [spawn("worker", "-c", str(cfg), "--id", f"w{i}", "--metrics-port",
-                         str(ports[i]), log=f"w{i}.log", probe=args.memprobe)
+                         str(ports[i]), log=f"w{i}.log", probe=args.memprobe,
+                         extra=dict(kv.split("=", 1) for kv in args.w0_env) if i == 0 else None)
                    for i in range(2)]
         spawn("relay", "-c", str(cfg), log="relay.log")
         spawn("deliver", "platform", "-c", str(cfg), log="deliver.log")

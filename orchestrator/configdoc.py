@@ -23,7 +23,7 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
     ("detector.triton", c.TritonConfig),
     ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig), ("outputs.s3", c.S3Config),
     ("control", c.ControlConfig),
-    ("alarms", c.AlarmConfig),
+    ("alarms", c.AlarmConfig), ("process", c.ProcessConfig),
 ]
 
 

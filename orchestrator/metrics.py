@@ -13,6 +13,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from orchestrator.memory import heap
+
 if TYPE_CHECKING:
     from orchestrator.control.worker import Worker
     from orchestrator.service import Service
@@ -36,6 +38,25 @@ class ServiceCollector:
                                       "asyncio tasks of the service's event loop.")
             tasks.add_metric([], len(asyncio.all_tasks(loop)))
             yield tasks
+        yield from self._heap()
+
+    def _heap(self) -> Iterator[Metric]:
+        h = heap()
+        if h is None:
+            return
+        g = GaugeMetricFamily("perishield_heap_bytes", "The C heap (glibc): bytes in use and "
+                              "free inside its arenas, bytes in mapped blocks.", labels=["kind"])
+        for kind, value in h.items():
+            g.add_metric([kind], value)
+        yield g
+        trims = self.service.heap_trims
+        c = CounterMetricFamily("perishield_heap_trims", "Free heap memory given back "
+                                "(process.heap_trim_s).")
+        c.add_metric([], trims.trims)
+        yield c
+        t = CounterMetricFamily("perishield_heap_trim_seconds", "Time spent trimming the heap.")
+        t.add_metric([], trims.seconds)
+        yield t
 
     def _cameras(self) -> Iterator[Metric]:
         counters = {name: CounterMetricFamily(f"perishield_camera_{name}", help_, labels=["camera"])

@@ -29,6 +29,7 @@ from orchestrator.events.model import Event
 from orchestrator.events.recorder import EventCallback
 from orchestrator.events.store import EventStore, StaleFenceError
 from orchestrator.ingest import AnalysisFrame, SourceError, redact
+from orchestrator.memory import TrimStats, trim_every
 from orchestrator.pipeline import CameraPipeline, CameraState, CameraStats
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class Service:
         self._fences: dict[str, int | None] = {}
         self.on_lease_lost: Callable[[str], None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # while running (for /metrics)
+        self.heap_trims = TrimStats()
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -115,6 +117,8 @@ class Service:
 
             poller = asyncio.create_task(poll_triton(self, detector, self.triton_metrics_url,
                                                      self.triton_poll_s))
+        trim_s = self.settings.process.heap_trim_s
+        trimmer = asyncio.create_task(trim_every(trim_s, self.heap_trims)) if trim_s else None
         try:
             self.store = await asyncio.to_thread(EventStore, self.settings.outputs.store_url)
             try:
@@ -128,10 +132,11 @@ class Service:
             finally:
                 self.store.close()
         finally:
-            if poller:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+            for task in (poller, trimmer):
+                if task:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if self._detector is None:
                 await close_detector(detector)
 

@@ -32,6 +32,7 @@ from orchestrator.config.services import (
     ControlConfig,
     DetectorConfig,
     OutputConfig,
+    ProcessConfig,
     S3Config,
     TrackerConfig,
     TritonConfig,
@@ -39,7 +40,8 @@ from orchestrator.config.services import (
 
 __all__ = ["VEHICLES_AND_PEOPLE", "AlarmConfig", "Anchor", "CameraConfig", "ConfigError",
            "ControlConfig", "DetectorConfig", "LineConfig", "NvrConfig", "ObjectFilter",
-           "OutputConfig", "Point", "RuleDefaults", "S3Config", "Settings", "TimeWindow",
+           "OutputConfig", "Point", "ProcessConfig", "RuleDefaults", "S3Config", "Settings",
+           "TimeWindow",
            "TrackerConfig", "TritonConfig", "ZoneConfig", "load_settings", "read_yaml"]
 
 
@@ -60,6 +62,7 @@ class Settings(BaseSettings):
     outputs: OutputConfig = Field(default_factory=OutputConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)
+    process: ProcessConfig = Field(default_factory=ProcessConfig)
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> Settings:

@@ -119,6 +119,14 @@ class S3Config(_Strict):
                               description="Lifetime of presigned links in alarms.")
 
 
+class ProcessConfig(_Strict):
+    """The process itself (``run``, ``worker``)."""
+
+    heap_trim_s: float = Field(
+        60.0, ge=0, le=3600, description="Give the C heap's free memory back to the system "
+        "this often (glibc malloc_trim; decoded frames otherwise leave it growing); 0 = never.")
+
+
 class OutputConfig(_Strict):
     """Where events and their evidence go."""
 

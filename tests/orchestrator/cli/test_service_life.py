@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -29,6 +30,8 @@ outputs:
   data_dir: {tmp_path / 'data'}
   pre_roll_s: 1
   post_roll_s: 30
+process:
+  heap_trim_s: 0.2
 """)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "-c", str(cfg),
@@ -54,6 +57,9 @@ outputs:
         assert 'perishield_camera_up{camera="gate",state="live"} 1.0' in metrics
         assert 'perishield_camera_decode_errors_total{camera="gate"} 0.0' in metrics
         assert 'perishield_camera_blind_seconds{camera="gate"} 0.0' in metrics
+        assert 'perishield_heap_bytes{kind="free"}' in metrics
+        trims = re.search(r"^perishield_heap_trims_total (\S+)$", metrics, re.M)
+        assert trims and float(trims[1]) >= 1, "the heap is trimmed every 0.2 s"
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
