@@ -1,77 +1,133 @@
-"""Decoding cost: PyAV (what the orchestrator uses) versus the ffmpeg CLI on the same file, and
-decoding several streams in threads versus processes.
+"""Decoding cost through the real ingest path, against the ffmpeg CLI on the same file.
 
-    .venv/bin/python bench/decode.py        # needs the ffmpeg CLI (scripts/system-deps.sh)
+The file is what cameras send: the Stadtmitte sequence looped 8 times (57 s, 1432 frames),
+transcoded to H.264 640×480 (GOP 25, no B-frames) and to HEVC.
+
+Sides, each timed by the CPU time (user + system, all threads) it spends, per decoded frame:
+- ``ffmpeg -threads 1 -f null``: the CLI's own `-benchmark` utime + stime, which leaves out its
+  start-up and probing;
+- bare PyAV, one decoder thread (the floor of decoding from Python);
+- ``VideoSource`` at 5 analysed fps and at every frame: the orchestrator's ingest (decode
+  thread, packets copied into the ring, frame picking, BGR conversion of the analysed frames,
+  the hand-over to asyncio), consumed by a loop that does nothing else. Its decoder threads
+  are left as the orchestrator sets them (``thread_type = AUTO``).
+
+Rounds are interleaved (each side once per round); it prints medians and ranges. It leaves out
+the network (RTSP) and detection.
+
+    .venv/bin/python bench/decode.py [--rounds 5]      # needs the ffmpeg CLI
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import re
+import resource
+import statistics
 import subprocess
-import sys
 import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
 import av
 
+from orchestrator.ingest.packets import PacketRing
+from orchestrator.ingest.source import VideoSource
 from orchestrator.paths import find_data
 
+ROUNDS = 5
 
-def h264_file(tmp: Path) -> Path:
-    """An H.264 640x480 file (as cameras send): the demo video, 8 times (57 s, 1432 frames)."""
-    out = tmp / "h264.mp4"
+
+def encode(tmp: Path, codec: str) -> Path:
+    out = tmp / f"{codec}.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "7", "-i",
-                    str(find_data("TUD-Stadtmitte.mp4")), "-c:v", "libx264", "-preset",
-                    "veryfast", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p", str(out)],
-                   check=True)
+                    str(find_data("TUD-Stadtmitte.mp4")), "-c:v", codec, "-preset", "veryfast",
+                    "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p",
+                    *(["-x265-params", "log-level=error"] if codec == "libx265" else []),
+                    str(out)], check=True)
     return out
 
 
-def pyav_decode(path: str, threads: int = 1) -> int:
-    with av.open(path) as c:
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def ffmpeg_cli(path: Path) -> float:
+    """CPU seconds of the CLI's decode loop (its -benchmark figure, start-up left out)."""
+    p = subprocess.run(["ffmpeg", "-hide_banner", "-benchmark", "-threads", "1", "-i",
+                        str(path), "-map", "0:v", "-f", "null", "-"],
+                       capture_output=True, text=True, check=True)
+    m = re.search(r"bench: utime=([\d.]+)s stime=([\d.]+)s", p.stderr)
+    assert m, p.stderr[-500:]
+    return float(m[1]) + float(m[2])
+
+
+def pyav_bare(path: Path) -> float:
+    t0 = cpu_s()
+    with av.open(str(path)) as c:
         s = c.streams.video[0]
-        s.codec_context.thread_count = threads
-        s.thread_type = "AUTO" if threads != 1 else "SLICE"
-        return sum(1 for _ in c.decode(s))
+        s.codec_context.thread_count = 1
+        for _ in c.decode(s):
+            pass
+    return cpu_s() - t0
 
 
-def ffmpeg_decode(path: str, threads: int = 1) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-threads", str(threads), "-i", path, "-map",
-                    "0:v", "-f", "null", "-"], check=True)
+def ingest(fps: float) -> Callable[[Path], float]:
+    def run(path: Path) -> float:
+        async def consume() -> int:
+            n = 0
+            async for _ in VideoSource(str(path), analysis_fps=fps, ring=PacketRing(20.0),
+                                       live=False):
+                n += 1
+            return n
+
+        t0 = cpu_s()
+        asyncio.run(consume())
+        return cpu_s() - t0
+    return run
 
 
-def best(fn: object, *args: object, rounds: int = 3) -> float:
-    t = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn(*args)  # type: ignore[operator]
-        t = min(t, time.perf_counter() - t0)
-    return t
+def frame_count(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.demux(video=0) if _.size)
+
+
+def measure(rounds: int = ROUNDS) -> dict:
+    sides: dict[str, Callable[[Path], float]] = {
+        "ffmpeg -threads 1 (-benchmark)": ffmpeg_cli,
+        "PyAV, 1 thread": pyav_bare,
+        "VideoSource, 5 analysed fps": ingest(5.0),
+        "VideoSource, every frame analysed": ingest(1000.0),
+    }
+    out: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for codec in ("libx264", "libx265"):
+            path = encode(Path(tmp), codec)
+            frames = frame_count(path)
+            ms: dict[str, list[float]] = {k: [] for k in sides}
+            for fn in sides.values():  # warm-up: page cache, first imports
+                fn(path)
+            for _ in range(rounds):
+                for name, fn in sides.items():
+                    ms[name].append(fn(path) / frames * 1000)
+            out[codec] = {"frames": frames, "cpu_ms_per_decoded_frame": ms}
+    return out
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = str(h264_file(Path(tmp)))
-        frames = pyav_decode(path)
-        print(f"{frames} frames, H.264 640x480")
-        print(f"{'decoder':28} {'threads':>7} {'ms/frame':>9} {'vs ffmpeg':>9}")
-        for threads in (1, 2):
-            ff = best(ffmpeg_decode, path, threads) / frames * 1000
-            pa = best(pyav_decode, path, threads) / frames * 1000
-            print(f"{'ffmpeg CLI':28} {threads:7d} {ff:9.3f} {1.0:8.2f}x")
-            print(f"{'PyAV':28} {threads:7d} {pa:9.3f} {pa / ff:8.2f}x")
-
-        streams = 4
-        print(f"\n{streams} streams decoded at once (1 decoder thread each):")
-        for name, pool in (("threads", ThreadPoolExecutor), ("processes", ProcessPoolExecutor)):
-            with pool(streams) as ex:
-                list(ex.map(pyav_decode, [path] * streams))  # warm-up (process start)
-                t0 = time.perf_counter()
-                total = sum(ex.map(pyav_decode, [path] * streams))
-                wall = time.perf_counter() - t0
-            print(f"  {name:10} {total / wall:8.0f} frames/s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=ROUNDS)
+    res = measure(ap.parse_args().rounds)
+    for codec, r in res.items():
+        print(f"{codec}, 640x480, {r['frames']} frames: CPU ms per decoded frame, median (range)")
+        ms = r["cpu_ms_per_decoded_frame"]
+        ref = statistics.median(ms["ffmpeg -threads 1 (-benchmark)"])
+        for name, xs in ms.items():
+            med = statistics.median(xs)
+            print(f"  {name:36} {med:6.3f} ({min(xs):.3f}-{max(xs):.3f})  {med / ref:5.2f}x")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -18,7 +18,6 @@ snapshot briefly costs about as much again.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import runpy
@@ -28,19 +27,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost")]
-
-
-def glibc_heap() -> dict[str, int]:
-    """In-use, free and mmapped bytes of glibc malloc (all arenas)."""
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = _MallInfo2
-    m = libc.mallinfo2()
-    return {"heap_in_use": m.uordblks, "heap_free": m.fordblks, "mmapped": m.hblkhd}
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from orchestrator import memory
 
 
 def rss_bytes() -> int:
@@ -50,12 +38,11 @@ def rss_bytes() -> int:
 
 def _trim(every: float, out: Path) -> None:
     """malloc_trim(0) every ``every`` seconds (an A/B of the orchestrator's own trim)."""
-    libc = ctypes.CDLL("libc.so.6")
     with (out / "trim.tsv").open("a") as f:
         while True:
             time.sleep(every)
             t0 = time.perf_counter()
-            libc.malloc_trim(0)
+            memory.trim()
             f.write(f"{(time.perf_counter() - t0) * 1000:.2f}\n")
             f.flush()
 
@@ -70,11 +57,11 @@ def _watch(out: Path, every: float) -> None:
         time.sleep(every)
         trace = tracemalloc.is_tracing()
         traced = tracemalloc.get_traced_memory()[0] if trace else float("nan")
-        heap = glibc_heap()
+        heap = memory.heap() or {"in_use": 0, "free": 0, "mapped": 0}
         with table.open("a") as f:
             f.write(f"{time.monotonic() - t0:.0f}\t{rss_bytes() / 2**20:.1f}\t"
-                    f"{traced / 2**20:.1f}\t{heap['heap_in_use'] / 2**20:.1f}\t"
-                    f"{heap['heap_free'] / 2**20:.1f}\t{heap['mmapped'] / 2**20:.1f}\t"
+                    f"{traced / 2**20:.1f}\t{heap['in_use'] / 2**20:.1f}\t"
+                    f"{heap['free'] / 2**20:.1f}\t{heap['mapped'] / 2**20:.1f}\t"
                     f"{tracemalloc.get_tracemalloc_memory() / 2**20:.1f}\n")
         if trace:
             tracemalloc.take_snapshot().dump(str(out / f"snap-{n:03d}.pickle"))

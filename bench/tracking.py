@@ -1,15 +1,25 @@
 """Tracking + rules cost per camera-frame: PeriShield vs Roboflow trackers + supervision zones.
 
 Both sides consume the same recorded detections: synthetic scenes with 0, 5 and 20 walking
-objects, and YOLOX-Nano's real detections on TUD-Stadtmitte (25 fps), where MOTA / IDF1 against
-the ground truth are computed for both with the same code.
+40×100 boxes, and YOLOX-Nano's real detections on TUD-Stadtmitte (25 fps), where MOTA / IDF1
+against the ground truth are computed for both with the same code. Both judge the same rules:
+a perimeter's set (two straight lines, two 3-point polylines, two zones, a dwell zone; on the
+supervision side a LineZone per polyline segment), and for comparison with older figures one
+zone and one straight line.
+
+Each side runs one warm-up pass, then ROUNDS timed passes interleaved with the other side's
+(who goes first alternates), each with a fresh tracker; it prints the median and the range.
+It includes the tracker's update and the rules' update per frame in one Python process; it
+leaves out detection, decode, events' evidence and the orchestrator.
 
     .venv/bin/python bench/tracking.py          # builds bench/.venv-roboflow on first use
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -19,7 +29,7 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scenes import LINE, ZONE, per_frame, synthetic
+from scenes import LINE, PERIMETER_LINES, PERIMETER_ZONES, ZONE, per_frame, synthetic
 
 from orchestrator.config import CameraConfig, DetectorConfig, TrackerConfig
 from orchestrator.detect import create_detector
@@ -33,7 +43,7 @@ from orchestrator.rules import RuleEngine
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 RF_VENV = HERE / ".venv-roboflow"
-REPEATS = 5
+ROUNDS = 7
 
 
 def roboflow_python() -> Path:
@@ -62,33 +72,41 @@ def record_real() -> Path:
     return out
 
 
-def ours(scene: Path) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
-    frames, fps = per_frame(scene)
-    camera = CameraConfig.model_validate({
-        "id": "bench", "source": "-", "zones": [{"name": "z", "points": ZONE}],
-        "lines": [{"name": "l", "points": LINE}]})
-    best, out = float("inf"), []
-    for _ in range(REPEATS):
-        tracker, rules = tracker_for(TrackerConfig()), RuleEngine(camera)
-        out = []
-        t0 = time.perf_counter()
-        for i, (xyxy, conf, cls) in enumerate(frames):
-            ids = tracker.update(xyxy, conf, cls, i / fps)
-            rules.update(Detections(xyxy, conf, cls, ids), i / fps)
-            out.append((xyxy[ids >= 0], ids[ids >= 0]))
-        best = min(best, (time.perf_counter() - t0) / len(frames))
-    return best * 1000, out
+def camera_for(kind: str) -> CameraConfig:
+    if kind == "gate":
+        lines = [{"name": "l", "points": LINE}]
+        zones = [{"name": "z", "points": ZONE}]
+    else:
+        lines = [{"name": f"l{i}", "points": pts} for i, pts in enumerate(PERIMETER_LINES)]
+        zones = [{"name": f"z{i}", "points": pts, "min_dwell_s": dwell}
+                 for i, (pts, dwell) in enumerate(PERIMETER_ZONES)]
+    return CameraConfig.model_validate({"id": "bench", "source": "-", "zones": zones,
+                                        "lines": lines})
 
 
-def theirs(scene: Path) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
+def ours_once(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]], fps: float, kind: str
+              ) -> tuple[float, int, list[tuple[np.ndarray, np.ndarray]]]:
+    """One pass with a fresh tracker and rule engine: ms per frame, events, tracks."""
+    camera = camera_for(kind)
+    tracker, rules = tracker_for(TrackerConfig()), RuleEngine(camera)
+    out, events = [], 0
+    t0 = time.perf_counter()
+    for i, (xyxy, conf, cls) in enumerate(frames):
+        ids = tracker.update(xyxy, conf, cls, i / fps)
+        events += len(rules.update(Detections(xyxy, conf, cls, ids), i / fps))
+        out.append((xyxy[ids >= 0], ids[ids >= 0]))
+    return (time.perf_counter() - t0) / len(frames) * 1000, events, out
+
+
+def theirs_once(scene: Path, kind: str) -> tuple[float, int, list[tuple[np.ndarray, np.ndarray]]]:
     ids_file = RESULTS / f"{scene.stem}.roboflow_ids.npz"
     proc = subprocess.run([str(roboflow_python()), str(HERE / "roboflow_pair.py"), str(scene),
-                           str(REPEATS), str(ids_file)], capture_output=True, text=True,
-                          check=True)
-    ms = json.loads(proc.stdout.splitlines()[-1])["ms_per_frame"]
+                           kind, str(ids_file)], capture_output=True, text=True, check=True)
+    result = json.loads(proc.stdout.splitlines()[-1])
     z = np.load(ids_file)
     n = int(z["frame"].max()) + 1 if len(z["frame"]) else 0
-    return ms, [(z["xyxy"][z["frame"] == f], z["tracker_id"][z["frame"] == f]) for f in range(n)]
+    tracks = [(z["xyxy"][z["frame"] == f], z["tracker_id"][z["frame"] == f]) for f in range(n)]
+    return result["ms_per_frame"], result["events"], tracks
 
 
 def accuracy(tracks: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -101,23 +119,53 @@ def accuracy(tracks: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
     return score.summary()
 
 
-def main() -> None:
+def spread(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
+
+
+def measure(rounds: int = ROUNDS) -> dict:
+    """Interleaved rounds of both sides on each scene; medians, spreads and accuracy."""
     RESULTS.mkdir(exist_ok=True)
-    scenes = {}
+    scenes: dict[str, tuple[Path, str]] = {}
     for n in (0, 5, 20):
         path = RESULTS / f"synthetic_{n}.npz"
-        np.savez(path, **synthetic(n))
-        scenes[f"{n} objects (synthetic)"] = path
-    scenes["TUD-Stadtmitte YOLOX (5-8 people)"] = record_real()
-    print(f"{'scene':36} {'PeriShield ms':>14} {'Roboflow ms':>12} {'speed-up':>9}")
-    for name, path in scenes.items():
-        our_ms, our_tracks = ours(path)
-        rf_ms, rf_tracks = theirs(path)
-        print(f"{name:36} {our_ms:14.3f} {rf_ms:12.3f} {rf_ms / our_ms:8.1f}x")
+        np.savez(path, **synthetic(n, box=(40, 100)))
+        scenes[f"{n} objects 40x100, perimeter rules"] = (path, "perimeter")
+    scenes["5 objects 40x100, 1 zone + 1 line"] = (RESULTS / "synthetic_5.npz", "gate")
+    scenes["TUD-Stadtmitte YOLOX, perimeter rules"] = (record_real(), "perimeter")
+    rows: dict[str, dict] = {}
+    tracks: dict[str, list] = {}
+    for name, (path, kind) in scenes.items():
+        frames, fps = per_frame(path)
+        ours_once(frames, fps, kind)  # warm-up
+        ms: dict[str, list[float]] = {"ours": [], "theirs": []}
+        events = {}
+        for r in range(rounds):  # alternate who goes first: drift in load hits both alike
+            for side in (("ours", "theirs") if r % 2 == 0 else ("theirs", "ours")):
+                if side == "ours":
+                    t, events["ours"], tracks["ours"] = ours_once(frames, fps, kind)
+                else:
+                    t, events["theirs"], tracks["theirs"] = theirs_once(path, kind)
+                ms[side].append(t)
+        rows[name] = {"ours_ms": ms["ours"], "theirs_ms": ms["theirs"],
+                      "speedup": statistics.median(ms["theirs"]) / statistics.median(ms["ours"]),
+                      "events": events}
+    return {"rows": rows, "accuracy": {who: accuracy(t) for who, t in tracks.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=ROUNDS)
+    res = measure(ap.parse_args().rounds)
+    print(f"{'scene':40} {'PeriShield ms (range)':>22} {'Roboflow ms (range)':>22} "
+          f"{'speed-up':>8}  events ours/theirs")
+    for name, r in res["rows"].items():
+        print(f"{name:40} {spread(r['ours_ms']):>22} {spread(r['theirs_ms']):>22} "
+              f"{r['speedup']:7.1f}x  {r['events']['ours']}/{r['events']['theirs']}")
     print("\naccuracy on TUD-Stadtmitte (same YOLOX detections, every frame):")
-    for who, tracks in (("PeriShield ByteTrack", our_tracks), ("Roboflow ByteTrack", rf_tracks)):
-        a = accuracy(tracks)
-        print(f"  {who:22} MOTA {a['mota']:.3f}  IDF1 {a['idf1']:.3f}  "
+    for who, name in (("ours", "PeriShield ByteTrack"), ("theirs", "Roboflow ByteTrack")):
+        a = res["accuracy"][who]
+        print(f"  {name:22} MOTA {a['mota']:.3f}  IDF1 {a['idf1']:.3f}  "
               f"ID switches {int(a['num_switches'])}")
 
 

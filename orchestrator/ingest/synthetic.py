@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections.abc import AsyncIterator
@@ -39,6 +40,23 @@ class FrameSource(Protocol):
     def stop(self) -> None: ...
 
 
+@functools.cache
+def scene_image(w: int, h: int) -> np.ndarray:
+    """A still that compresses like a camera's picture (smooth gradients, a few edges, mild
+    noise): snapshots of it cost what real ones do, unlike pure noise, which JPEG cannot
+    compress. Made once per size and shared by every synthetic camera (read-only)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([90 + 60 * y / h, 110 + 40 * x / w, 100 + 30 * np.sin(x / 37.0)], axis=2)
+    img[int(h * 0.55):, :] *= 0.7  # ground
+    for k in range(6):  # posts
+        x0 = int((k + 0.5) * w / 6)
+        img[int(h * 0.2):int(h * 0.8), x0:x0 + max(2, w // 80)] = (60, 60, 70)
+    img += np.random.default_rng(0).normal(0, 4, img.shape)
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    out.flags.writeable = False
+    return out
+
+
 class SyntheticSource:
     """Frames of one fixed image at ``analysis_fps`` in real time, stamped like live frames."""
 
@@ -51,8 +69,7 @@ class SyntheticSource:
         q = parse_qs(u.query)
         self.duration_s = float(q["seconds"][0]) if "seconds" in q else duration_s
         self.period = 1.0 / analysis_fps
-        rng = np.random.default_rng(0)
-        self.image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        self.image = scene_image(w, h)
         self.decoded = self.dropped = self.decode_errors = 0
         self._stopped = asyncio.Event()
 
