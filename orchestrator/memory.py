@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import logging
 import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 class _MallInfo2(ctypes.Structure):
