@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,12 +39,14 @@ import yaml
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
+from figures import median_range  # noqa: E402
 from service_load import WalkingDetector  # noqa: E402
-from soak import PG_ADMIN, delete_topology  # noqa: E402
+from soak import PG_ADMIN  # noqa: E402
 
 from orchestrator.config import load_settings  # noqa: E402
 from orchestrator.service import Service  # noqa: E402
 from tests.alarm_peers import Peers  # noqa: E402
+from tests.site_harness import delete_topology  # noqa: E402
 
 
 def config(path: Path, cameras: int, db_url: str, tag: str, peers: Peers) -> Path:
@@ -56,7 +57,7 @@ def config(path: Path, cameras: int, db_url: str, tag: str, peers: Peers) -> Pat
                      "rules": {"cooldown_s": 5}, "zones": [zone], "lines": [line]}
                     for i in range(cameras)],
         "outputs": {"data_dir": str(path.parent / "data"), "database_url": db_url},
-        "alarms": {"exchange": f"soak.{tag}", "queue_prefix": f"soak.{tag}",
+        "alarms": {"exchange": f"bench.{tag}", "queue_prefix": f"bench.{tag}",
                    "platform_url": peers.platform_url}}))
     return path
 
@@ -108,7 +109,7 @@ def one_round(cameras: int, seconds: float, store: str) -> dict[str, list[float]
         detected = np.array([datetime.fromisoformat(
             peers.platform_bodies[k]["detected_at"]).timestamp() for k in keys])
         received = np.array([peers.platform_received_at[k] for k in keys])
-    asyncio.run(delete_topology(tag))
+    asyncio.run(delete_topology(f"bench.{tag}"))
     if store == "postgres":
         with admin.connect() as c:
             c.execute(sa.text(f'DROP DATABASE "{db}" WITH (FORCE)'))
@@ -145,7 +146,7 @@ def main() -> None:
           f"events {res['events']}, delivered {res['delivered']}")
     for k, xs in res.items():
         if k.endswith(("p50", "p99")):
-            print(f"  {k:22} {statistics.median(xs):8.1f} ms ({min(xs):.1f}-{max(xs):.1f})")
+            print(f"  {k:22} {median_range(xs, '.1f'):>24} ms")
 
 
 if __name__ == "__main__":

@@ -27,29 +27,27 @@ sys.path.insert(0, str(HERE.parent))
 import decode  # noqa: E402
 import service_load  # noqa: E402
 import tracking  # noqa: E402
-
-
-def med(xs: list[float], spec: str = ".3f") -> str:
-    return f"{statistics.median(xs):{spec}} ({min(xs):{spec}}–{max(xs):{spec}})"
+from figures import median_range  # noqa: E402
 
 
 def table(res: dict) -> str:
+    mr = median_range
     rows = ["| measure | median (range) | includes |", "|---|---|---|"]
     for name, r in res["tracking"]["rows"].items():
-        rows.append(f"| tracking + rules, {name}: ms per camera-frame | {med(r['ours_ms'])} "
-                    f"(Roboflow pair {med(r['theirs_ms'])}, {r['speedup']:.1f}×) | tracker and "
-                    "rules update, one process; no detection |")
+        rows.append(f"| tracking + rules, {name}: ms per camera-frame | {mr(r['ours_ms'])} "
+                    f"(Roboflow pair {mr(r['theirs_ms'])}, {r['speedup']:.1f}×) | tracker "
+                    "and rules update, one process; no detection |")
     for codec, r in res["decode"].items():
         ms = r["cpu_ms_per_decoded_frame"]
         ff = statistics.median(ms["ffmpeg -threads 1 (-benchmark)"])
         for side in ("VideoSource, 5 analysed fps", "VideoSource, every frame analysed"):
-            rows.append(f"| decode {codec}, {side}: CPU ms per decoded frame | {med(ms[side])} "
+            rows.append(f"| decode {codec}, {side}: CPU ms per decoded frame | {mr(ms[side])} "
                         f"({statistics.median(ms[side]) / ff:.2f}× ffmpeg -threads 1) | ingest "
                         "thread, packet ring, BGR of analysed frames, hand-over |")
     for case, r in res["service_load"].items():
         rows.append(f"| orchestrator, {case}: camera-frames/s; per CPU-s; lag p99 ms; dropped "
-                    f"| {med(r['frames_per_s'], '.0f')}; {med(r['frames_per_cpu_s'], '.0f')}; "
-                    f"{med(r['lag_p99_ms'], '.1f')}; {med(r['dropped'], '.0f')} | batcher, "
+                    f"| {mr(r['frames_per_s'], '.0f')}; {mr(r['frames_per_cpu_s'], '.0f')}; "
+                    f"{mr(r['lag_p99_ms'], '.1f')}; {mr(r['dropped'], '.0f')} | batcher, "
                     "thread-hop detector (sleep), tracking, rules, events, snapshots, SQLite |")
     return "\n".join(rows)
 

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
+from figures import median_range
 
 from orchestrator.ingest.packets import PacketRing
 from orchestrator.ingest.source import VideoSource
@@ -125,8 +126,7 @@ def main() -> None:
         ms = r["cpu_ms_per_decoded_frame"]
         ref = statistics.median(ms["ffmpeg -threads 1 (-benchmark)"])
         for name, xs in ms.items():
-            med = statistics.median(xs)
-            print(f"  {name:36} {med:6.3f} ({min(xs):.3f}-{max(xs):.3f})  {med / ref:5.2f}x")
+            print(f"  {name:36} {median_range(xs):>22}  {statistics.median(xs) / ref:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ and glibc's heap (`mallinfo2`: bytes in use and bytes free inside the arenas, mm
 C libraries such as FFmpeg and ONNX Runtime allocate there, and so do Python's large objects
 and numpy arrays). With MEMPROBE_TRACE=1 it also traces Python's allocations (tracemalloc:
 objects and numpy arrays, column python_mb) and dumps a snapshot (MEMPROBE_DIR/snap-NNN.pickle)
-that `python bench/memprobe.py --compare A B` diffs by allocation site. MEMPROBE_TRIM_S=N calls
-glibc's malloc_trim(0) every N seconds and logs how long each took (trim.tsv).
+that `python bench/memprobe.py --compare A B` diffs by allocation site. (The heap trim is the
+orchestrator's own setting: PERISHIELD_PROCESS__HEAP_TRIM_S.)
 
 RSS growth with flat glibc in-use bytes and rising free bytes is memory the allocator keeps
 (fragmentation, arenas never trimmed); rising in-use bytes with flat Python is a native leak.
@@ -34,17 +34,6 @@ from orchestrator import memory
 def rss_bytes() -> int:
     status = Path("/proc/self/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", status)[1]) * 1024  # type: ignore[index]
-
-
-def _trim(every: float, out: Path) -> None:
-    """malloc_trim(0) every ``every`` seconds (an A/B of the orchestrator's own trim)."""
-    with (out / "trim.tsv").open("a") as f:
-        while True:
-            time.sleep(every)
-            t0 = time.perf_counter()
-            memory.trim()
-            f.write(f"{(time.perf_counter() - t0) * 1000:.2f}\n")
-            f.flush()
 
 
 def _watch(out: Path, every: float) -> None:
@@ -87,9 +76,6 @@ def main() -> None:
         tracemalloc.start(int(os.environ.get("MEMPROBE_FRAMES", "8")))
     threading.Thread(target=_watch, args=(out, float(os.environ.get("MEMPROBE_EVERY", "60"))),
                      daemon=True, name="memprobe").start()
-    if float(os.environ.get("MEMPROBE_TRIM_S", "0")) > 0:
-        threading.Thread(target=_trim, args=(float(os.environ["MEMPROBE_TRIM_S"]), out),
-                         daemon=True, name="memprobe-trim").start()
     sys.argv = ["orchestrator", *sys.argv[1:]]
     runpy.run_module("orchestrator", run_name="__main__", alter_sys=True)
 

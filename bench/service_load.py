@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 import time
 
 import numpy as np
+from figures import median_range
 
 from orchestrator.config import Settings
 from orchestrator.detections import Detections
@@ -110,10 +110,6 @@ def run(cameras: int, fps: float, seconds: float, warmup_s: float = 2.0) -> dict
             "events": float(events), "asked_per_s": cameras * fps}
 
 
-def fmt(xs: list[float], spec: str = ".0f") -> str:
-    return f"{statistics.median(xs):{spec}} ({min(xs):{spec}}-{max(xs):{spec}})"
-
-
 def measure(rounds: int = ROUNDS, seconds: float = 8.0) -> dict[str, dict[str, list[float]]]:
     cases = {"throughput 100 x 60 fps": (100, 60.0), "50 x 5 fps": (50, 5.0),
              "100 x 5 fps": (100, 5.0), "200 x 5 fps": (200, 5.0)}
@@ -132,15 +128,15 @@ def main() -> None:
     args = ap.parse_args()
     res = measure(args.rounds, args.seconds)
     print(f"medians (ranges) of {args.rounds} interleaved rounds of {args.seconds:g} s")
-    print(f"{'case':24} {'asked/s':>7} {'frames/s':>16} {'per CPU-s':>16} {'cores':>16} "
-          f"{'loop ms/frame':>16} {'lag p50 ms':>16} {'lag p99 ms':>18} {'dropped':>14} "
-          f"{'events':>14}")
+    columns = [("frames/s", "frames_per_s", ".0f", 16),
+               ("per CPU-s", "frames_per_cpu_s", ".0f", 16), ("cores", "cores", ".2f", 16),
+               ("loop ms/frame", "loop_ms_per_frame", ".2f", 16),
+               ("lag p50 ms", "lag_p50_ms", ".1f", 16), ("lag p99 ms", "lag_p99_ms", ".1f", 18),
+               ("dropped", "dropped", ".0f", 14), ("events", "events", ".0f", 14)]
+    print(f"{'case':24} {'asked/s':>7} " + " ".join(f"{t:>{w}}" for t, _, _, w in columns))
     for name, r in res.items():
-        print(f"{name:24} {r['asked_per_s'][0]:7.0f} {fmt(r['frames_per_s']):>16} "
-              f"{fmt(r['frames_per_cpu_s']):>16} {fmt(r['cores'], '.2f'):>16} "
-              f"{fmt(r['loop_ms_per_frame'], '.2f'):>16} "
-              f"{fmt(r['lag_p50_ms'], '.1f'):>16} {fmt(r['lag_p99_ms'], '.1f'):>18} "
-              f"{fmt(r['dropped']):>14} {fmt(r['events']):>14}")
+        print(f"{name:24} {r['asked_per_s'][0]:7.0f} "
+              + " ".join(f"{median_range(r[k], spec):>{w}}" for _, k, spec, w in columns))
 
 
 if __name__ == "__main__":

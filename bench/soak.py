@@ -51,6 +51,7 @@ from orchestrator.triton.server import free_port
 from tests.alarm_peers import Peers
 from tests.rtsp.proxy import BlipProxy
 from tests.rtsp.server import RtspServer, palindrome
+from tests.site_harness import delete_topology
 
 ROOT = Path(__file__).parents[1]
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -89,16 +90,6 @@ async def queue_depth(name: str) -> int:
         except aio_pika.exceptions.ChannelClosed:
             return 0
         return int(q.declaration_result.message_count)
-
-
-async def delete_topology(tag: str) -> None:
-    conn = await aio_pika.connect(AMQP)
-    async with conn:
-        ch = await conn.channel()
-        q = f"soak.{tag}.platform"
-        for name in [q, f"{q}.dlq", *(f"{q}.retry.{i}" for i in range(6))]:
-            await ch.queue_delete(name)
-        await ch.exchange_delete(f"soak.{tag}")
 
 
 def site_config(path: Path, prefix: str, db_url: str, tag: str, peers: Peers,
@@ -267,7 +258,7 @@ def main() -> None:
         print(f"  w{i}: RSS {figures['rss_mb']:+.1f} MB/h, fds {figures['fds']:+.1f}/h, "
               f"threads {figures['threads']:+.1f}/h, asyncio tasks {figures['tasks']:+.1f}/h")
     r.delete(*(list(r.scan_iter(f"{prefix}*")) or ["-"]))
-    asyncio.run(delete_topology(tag))
+    asyncio.run(delete_topology(f"soak.{tag}"))
     with admin.connect() as c:
         c.execute(sa.text(f'DROP DATABASE "{db}" WITH (FORCE)'))
     admin.dispose()

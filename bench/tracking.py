@@ -29,6 +29,7 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from figures import median_range
 from scenes import LINE, PERIMETER_LINES, PERIMETER_ZONES, ZONE, per_frame, synthetic
 
 from orchestrator.config import CameraConfig, DetectorConfig, TrackerConfig
@@ -119,10 +120,6 @@ def accuracy(tracks: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
     return score.summary()
 
 
-def spread(xs: list[float]) -> str:
-    return f"{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
-
-
 def measure(rounds: int = ROUNDS) -> dict:
     """Interleaved rounds of both sides on each scene; medians, spreads and accuracy."""
     RESULTS.mkdir(exist_ok=True)
@@ -132,21 +129,23 @@ def measure(rounds: int = ROUNDS) -> dict:
         np.savez(path, **synthetic(n, box=(40, 100)))
         scenes[f"{n} objects 40x100, perimeter rules"] = (path, "perimeter")
     scenes["5 objects 40x100, 1 zone + 1 line"] = (RESULTS / "synthetic_5.npz", "gate")
-    scenes["TUD-Stadtmitte YOLOX, perimeter rules"] = (record_real(), "perimeter")
+    real = "TUD-Stadtmitte YOLOX, perimeter rules"
+    scenes[real] = (record_real(), "perimeter")
     rows: dict[str, dict] = {}
     tracks: dict[str, list] = {}
     for name, (path, kind) in scenes.items():
         frames, fps = per_frame(path)
-        ours_once(frames, fps, kind)  # warm-up
+        sides = {"ours": lambda: ours_once(frames, fps, kind),  # noqa: B023 - run in this pass
+                 "theirs": lambda: theirs_once(path, kind)}  # noqa: B023
+        sides["ours"]()  # warm-up
         ms: dict[str, list[float]] = {"ours": [], "theirs": []}
-        events = {}
+        events: dict[str, int] = {}
         for r in range(rounds):  # alternate who goes first: drift in load hits both alike
             for side in (("ours", "theirs") if r % 2 == 0 else ("theirs", "ours")):
-                if side == "ours":
-                    t, events["ours"], tracks["ours"] = ours_once(frames, fps, kind)
-                else:
-                    t, events["theirs"], tracks["theirs"] = theirs_once(path, kind)
+                t, events[side], scene_tracks = sides[side]()
                 ms[side].append(t)
+                if name == real:
+                    tracks[side] = scene_tracks
         rows[name] = {"ours_ms": ms["ours"], "theirs_ms": ms["theirs"],
                       "speedup": statistics.median(ms["theirs"]) / statistics.median(ms["ours"]),
                       "events": events}
@@ -160,7 +159,7 @@ def main() -> None:
     print(f"{'scene':40} {'PeriShield ms (range)':>22} {'Roboflow ms (range)':>22} "
           f"{'speed-up':>8}  events ours/theirs")
     for name, r in res["rows"].items():
-        print(f"{name:40} {spread(r['ours_ms']):>22} {spread(r['theirs_ms']):>22} "
+        print(f"{name:40} {median_range(r['ours_ms']):>22} {median_range(r['theirs_ms']):>22} "
               f"{r['speedup']:7.1f}x  {r['events']['ours']}/{r['events']['theirs']}")
     print("\naccuracy on TUD-Stadtmitte (same YOLOX detections, every frame):")
     for who, name in (("ours", "PeriShield ByteTrack"), ("theirs", "Roboflow ByteTrack")):

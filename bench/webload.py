@@ -29,6 +29,9 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parent))
+from figures import median_range
+
 from tests.site_harness import Site
 
 CLK = 100  # clock ticks per second (/proc/<pid>/stat)
@@ -111,8 +114,7 @@ async def run(site: Site, args: argparse.Namespace) -> None:
                   flush=True)
 
     def med(n: int, key: str) -> str:
-        vals = [float(x[key]) for x in rows[n]]  # type: ignore[arg-type]
-        return f"{statistics.median(vals):.2f} ({min(vals):.2f}–{max(vals):.2f})"
+        return median_range([float(x[key]) for x in rows[n]], ".2f")  # type: ignore[arg-type]
 
     print(f"\nmedians over {args.rounds} rounds of {args.seconds:g} s (min–max):")
     for n in rows:
