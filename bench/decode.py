@@ -8,9 +8,14 @@ Sides, each timed by the CPU time (user + system, all threads) it spends, per de
   start-up and probing;
 - bare PyAV, one decoder thread (the floor of decoding from Python);
 - ``VideoSource`` at 5 analysed fps and at every frame: the orchestrator's ingest (decode
-  thread, packets copied into the ring, frame picking, BGR conversion of the analysed frames,
-  the hand-over to asyncio), consumed by a loop that does nothing else. Its decoder threads
-  are left as the orchestrator sets them (``thread_type = AUTO``).
+  thread, packets copied into the ring, frame picking, the hand-over to asyncio of the decoded
+  pictures), consumed by a loop that does nothing else; its decoder threads are left as the
+  orchestrator sets them (``thread_type = AUTO``);
+- the same with the detector's input made from each analysed frame, as the detector's thread
+  does (BGR, then resized and letterboxed to 416×416 uint8): decode plus conversion.
+
+Besides the cost per decoded frame it prints the cost per camera-second (25 decoded frames,
+5 analysed) against the CLI's bare decode of the same second.
 
 Rounds are interleaved (each side once per round); it prints medians and ranges. It leaves out
 the network (RTSP) and detection.
@@ -33,6 +38,7 @@ from pathlib import Path
 import av
 from figures import median_range
 
+from orchestrator.detect.postprocess import prepare
 from orchestrator.ingest.packets import PacketRing
 from orchestrator.ingest.source import VideoSource
 from orchestrator.paths import find_data
@@ -75,12 +81,14 @@ def pyav_bare(path: Path) -> float:
     return cpu_s() - t0
 
 
-def ingest(fps: float) -> Callable[[Path], float]:
+def ingest(fps: float, model_input: bool = False) -> Callable[[Path], float]:
     def run(path: Path) -> float:
         async def consume() -> int:
             n = 0
-            async for _ in VideoSource(str(path), analysis_fps=fps, ring=PacketRing(20.0),
+            async for f in VideoSource(str(path), analysis_fps=fps, ring=PacketRing(20.0),
                                        live=False):
+                if model_input:
+                    prepare(f, (416, 416))
                 n += 1
             return n
 
@@ -100,7 +108,9 @@ def measure(rounds: int = ROUNDS) -> dict:
         "ffmpeg -threads 1 (-benchmark)": ffmpeg_cli,
         "PyAV, 1 thread": pyav_bare,
         "VideoSource, 5 analysed fps": ingest(5.0),
+        "VideoSource, 5 fps + detector input": ingest(5.0, model_input=True),
         "VideoSource, every frame analysed": ingest(1000.0),
+        "VideoSource, every frame + detector input": ingest(1000.0, model_input=True),
     }
     out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,7 +136,10 @@ def main() -> None:
         ms = r["cpu_ms_per_decoded_frame"]
         ref = statistics.median(ms["ffmpeg -threads 1 (-benchmark)"])
         for name, xs in ms.items():
-            print(f"  {name:36} {median_range(xs):>22}  {statistics.median(xs) / ref:5.2f}x")
+            print(f"  {name:42} {median_range(xs):>22}  {statistics.median(xs) / ref:5.2f}x")
+        print("  per camera-second (25 decoded, 5 analysed frames): CLI "
+              f"{ref * 25:.1f} ms, VideoSource + detector input "
+              f"{statistics.median(ms['VideoSource, 5 fps + detector input']) * 25:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -100,8 +100,9 @@ class LiveFrames:
 
     def _encode(self, cam: CameraConfig, frame: AnalysisFrame, det: Detections
                 ) -> tuple[bytes, bytes]:
-        return (encode_jpeg(frame.image, self.quality),
-                encode_jpeg(overlay(frame.image, cam, det), self.quality))
+        image = frame.image  # from a decoded picture: converted here, off the loop
+        return (encode_jpeg(image, self.quality),
+                encode_jpeg(overlay(image, cam, det), self.quality))
 
 
 FrameHook = Callable[[str, AnalysisFrame, Detections], None]

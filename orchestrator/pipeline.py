@@ -222,7 +222,7 @@ class CameraPipeline:
 
     async def _analyse(self, frame: AnalysisFrame) -> None:
         try:
-            det = await self.batcher.detect(frame.image)
+            det = await self.batcher.detect(frame)
         except DetectorError as e:
             # The frame is not analysed; the camera keeps running and resumes with the detector.
             self.stats.detector_errors += 1
@@ -235,7 +235,7 @@ class CameraPipeline:
         det.tracker_id = self.tracker.update(det.xyxy, det.confidence, det.class_id,
                                              frame.timestamp)
         self._history.append((frame, det))
-        height, width = frame.image.shape[:2]
+        width, height = frame.size
         if self._checked_size != (width, height):
             self._check_geometry((width, height))
         hits = self.rules.update(det, frame.timestamp, frame.capture_time, (width, height),

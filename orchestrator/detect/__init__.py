@@ -13,11 +13,14 @@ from orchestrator.detect.base import (
     DetectorError,
     DetectorUnavailable,
     Frame,
+    Image,
+    Picture,
 )
 from orchestrator.detections import Detections
 
 __all__ = ["AsyncDetector", "DetectionBatcher", "Detector", "DetectorError",
-           "DetectorUnavailable", "Frame", "close_detector", "create_detector", "open_detector"]
+           "DetectorUnavailable", "Frame", "Image", "Picture",
+           "close_detector", "create_detector", "open_detector"]
 
 
 def create_detector(config: DetectorConfig) -> Detector:
@@ -35,7 +38,7 @@ class NullDetector:
     max_batch = 64
     max_inflight = 8
 
-    async def detect_async(self, frames: list[Frame]) -> list[Detections]:
+    async def detect_async(self, frames: list[Image]) -> list[Detections]:
         return [Detections.empty() for _ in frames]
 
     async def aclose(self) -> None:

@@ -9,9 +9,21 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from orchestrator.detect.postprocess import FrameTransform
 from orchestrator.detections import Detections
 
 Frame = npt.NDArray[np.uint8]
+
+
+class Picture(Protocol):
+    """A decoded frame that makes the model's input itself (ingest's ``AnalysisFrame``), on
+    the detector's thread, from the decoder's own pixels."""
+
+    def model_input(self, size: tuple[int, int], keep_ratio: bool
+                    ) -> tuple[Frame, FrameTransform]: ...
+
+
+Image = Frame | Picture  # what a detector takes: a BGR array or a decoded picture
 
 
 class DetectorError(Exception):
@@ -24,11 +36,12 @@ class DetectorUnavailable(DetectorError):
 
 
 class Detector(Protocol):
-    """Anything that turns BGR frames into detections, one result per frame."""
+    """Anything that turns frames (BGR arrays or decoded pictures) into detections, one result
+    per frame."""
 
     max_batch: int
 
-    def detect(self, frames: list[Frame]) -> list[Detections]:
+    def detect(self, frames: list[Image]) -> list[Detections]:
         """Blocking; call it from a worker thread."""
         ...
 
@@ -41,7 +54,7 @@ class AsyncDetector(Protocol):
     max_batch: int
     max_inflight: int
 
-    async def detect_async(self, frames: list[Frame]) -> list[Detections]: ...
+    async def detect_async(self, frames: list[Image]) -> list[Detections]: ...
 
     async def aclose(self) -> None: ...
 
@@ -59,7 +72,7 @@ class DetectionBatcher:
         self._detector = detector
         self._max_batch = max_batch or detector.max_batch
         self._max_wait_s = max_wait_s
-        self._queue: asyncio.Queue[tuple[Frame, asyncio.Future[Detections]]] = asyncio.Queue(
+        self._queue: asyncio.Queue[tuple[Image, asyncio.Future[Detections]]] = asyncio.Queue(
             maxsize=4 * self._max_batch)
         self._task: asyncio.Task[None] | None = None
         self._inflight = asyncio.Semaphore(getattr(detector, "max_inflight", 1))
@@ -79,7 +92,7 @@ class DetectionBatcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def detect(self, frame: Frame) -> Detections:
+    async def detect(self, frame: Image) -> Detections:
         fut: asyncio.Future[Detections] = asyncio.get_running_loop().create_future()
         await self._queue.put((frame, fut))
         return await fut
@@ -103,7 +116,7 @@ class DetectionBatcher:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _run_batch(self, live: list[tuple[Frame, asyncio.Future[Detections]]]) -> None:
+    async def _run_batch(self, live: list[tuple[Image, asyncio.Future[Detections]]]) -> None:
         frames = [f for f, _ in live]
         try:
             if hasattr(self._detector, "detect_async"):

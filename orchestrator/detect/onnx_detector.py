@@ -9,13 +9,13 @@ import numpy as np
 
 from orchestrator.classes import class_id
 from orchestrator.config import DetectorConfig
-from orchestrator.detect.base import DetectorError, Frame
+from orchestrator.detect.base import DetectorError, Image
 from orchestrator.detect.postprocess import (
     FrameTransform,
     decode_fastestdet,
     decode_yolox,
     finish,
-    letterbox,
+    prepare,
     yolox_grids,
 )
 from orchestrator.detections import Detections
@@ -42,8 +42,9 @@ def _dynamic_batch(model_bytes: bytes) -> bytes | None:
 class OnnxDetector:
     """YOLOX- or FastestDet-format ONNX model run by ONNX Runtime.
 
-    Frames arrive as BGR uint8; they are resized to the model size as uint8 and only then turned
-    into the model's float tensor. Models with a fixed batch of 1 are made batch-dynamic in memory
+    Frames arrive as BGR uint8 arrays or decoded pictures; each is resized to the model size as
+    uint8 (a picture straight from its YUV pixels) and only then turned into the model's float
+    tensor. Models with a fixed batch of 1 are made batch-dynamic in memory
     when the graph allows it; otherwise frames are run one by one inside the same call.
 
     Example:
@@ -125,10 +126,10 @@ class OnnxDetector:
         """True when one ONNX Runtime call runs the whole batch."""
         return self._batched
 
-    def preprocess(self, frames: list[Frame]) -> tuple[np.ndarray, list[FrameTransform]]:
+    def preprocess(self, frames: list[Image]) -> tuple[np.ndarray, list[FrameTransform]]:
         """uint8 NHWC batch at the model size, and how to map boxes back."""
         keep_ratio = self.config.format == "yolox"
-        pairs = [letterbox(f, self.input_size, keep_ratio) for f in frames]
+        pairs = [prepare(f, self.input_size, keep_ratio) for f in frames]
         return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
 
     def _to_tensor(self, batch: np.ndarray) -> np.ndarray:
@@ -156,7 +157,7 @@ class OnnxDetector:
                               self.config.nms_iou, self._kept))
         return out
 
-    def detect(self, frames: list[Frame]) -> list[Detections]:
+    def detect(self, frames: list[Image]) -> list[Detections]:
         if not frames:
             return []
         results: list[Detections] = []

@@ -7,6 +7,7 @@ decoding and NMS live in ``decode`` (numpy only, also used inside Triton).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -52,6 +53,15 @@ def letterbox(frame: npt.NDArray[np.uint8], size: tuple[int, int],
     resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR) if r != 1 else frame
     canvas[:nh, :nw] = resized
     return canvas, FrameTransform(r, r, w, h)
+
+
+def prepare(image: Any, size: tuple[int, int],
+            keep_ratio: bool = True) -> tuple[npt.NDArray[np.uint8], FrameTransform]:
+    """The model's uint8 HWC input for a BGR array (``letterbox``) or for a decoded picture,
+    which makes it from the decoder's pixels (``Picture.model_input``)."""
+    if isinstance(image, np.ndarray):
+        return letterbox(image, size, keep_ratio)
+    return image.model_input(size, keep_ratio)  # type: ignore[no-any-return]
 
 
 def finish(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],

@@ -59,7 +59,7 @@ def evaluate(settings: Settings, video: str, gt_path: str, tolerance_s: float = 
     def on_frame(_cam: str, f: AnalysisFrame, det: Detections) -> None:
         frames.append((f.index, f.video_time, f.timestamp))
         if not size:
-            size.append((f.image.shape[1], f.image.shape[0]))
+            size.append(f.size)
         for e in undetected:
             point = None if e.point is None else (e.point[0], e.point[1])
             predicted.append(PredictedEvent(e.rule, e.direction, e.video_time, point,

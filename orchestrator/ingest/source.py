@@ -1,9 +1,11 @@
 """Video sources (files and RTSP) decoded in a worker thread, handed to asyncio by timestamp.
 
 The thread demuxes every packet (kept in the camera's ``PacketRing`` for clips), decodes every
-frame, and converts to BGR only the frames picked for analysis: one per ``1/analysis_fps`` seconds
-of stream time. Live sources hand over through a newest-frame-wins slot (stale frames are dropped
-and counted); files hand over with back-pressure, so file analysis never drops a frame.
+frame, and hands over the frames picked for analysis (one per ``1/analysis_fps`` seconds of
+stream time) as the decoder gave them: they become BGR on the thread that uses them (the
+detector's, a snapshot's), allocated and freed there. Live sources hand over through a
+newest-frame-wins slot (stale frames are dropped and counted); files hand over with
+back-pressure, so file analysis never drops a frame.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from orchestrator.detect.postprocess import FrameTransform, letterbox
 from orchestrator.ingest.packets import PacketRing, PacketStamper
 
 log = logging.getLogger(__name__)
@@ -44,23 +47,54 @@ def redact(uri: str) -> str:
     return re.sub(r"(://[^:/@\s]+):[^@/\s]*@", r"\1:***@", uri)
 
 
-@dataclass(slots=True)
 class AnalysisFrame:
     """A decoded frame picked for analysis.
+
+    A frame from a video source keeps the decoder's own picture (YUV, in the decoder's buffer
+    pool) and makes BGR from it where it is used: the detector's input on the detector's
+    thread (``model_input``), a snapshot or a live-view image on theirs. So no frame-sized
+    buffer is allocated per analysed frame on the decode thread and freed on another, which
+    left glibc's heap fragmented (docs/control-plane.md, "Memory over months").
 
     Attributes:
         index: 0-based number of the frame among all decoded frames of the source.
         video_time: seconds since the start of the stream (file position).
         timestamp: seconds on the camera's monotonic clock (rules, tracking, clips use it).
         capture_time: UTC wall-clock seconds (epoch) at which the frame was captured.
-        image: BGR uint8 (H, W, 3).
+        size: (width, height) in pixels.
     """
 
-    index: int
-    video_time: float
-    timestamp: float
-    capture_time: float
-    image: npt.NDArray[np.uint8]
+    __slots__ = ("_image", "_picture", "capture_time", "index", "size", "timestamp",
+                 "video_time")
+
+    def __init__(self, index: int, video_time: float, timestamp: float, capture_time: float,
+                 image: npt.NDArray[np.uint8] | None = None, *, picture: Any = None) -> None:
+        if (image is None) == (picture is None):
+            raise ValueError("an AnalysisFrame holds either a BGR image or a decoded picture")
+        self.index, self.video_time = index, video_time
+        self.timestamp, self.capture_time = timestamp, capture_time
+        self._image, self._picture = image, picture
+        self.size: tuple[int, int] = ((int(picture.width), int(picture.height))
+                                      if image is None else (image.shape[1], image.shape[0]))
+
+    @property
+    def image(self) -> npt.NDArray[np.uint8]:
+        """BGR uint8 (H, W, 3). From a decoded picture it is converted on each call and not
+        kept: hold the result while you need it."""
+        if self._image is not None:
+            return self._image
+        return self._picture.to_ndarray(format="bgr24", threads=1)  # type: ignore[no-any-return]
+
+    def model_input(self, size: tuple[int, int], keep_ratio: bool
+                    ) -> tuple[npt.NDArray[np.uint8], FrameTransform]:
+        """The detector's uint8 BGR input of ``size`` (w, h), letterboxed when ``keep_ratio``.
+
+        Called on the detector's thread: the full-size BGR image is made, resized and freed
+        there. (swscale's one pass from YUV to the model size is no cheaper here, 0.30 ms
+        against 0.22-0.34 ms, and its filter is not the OpenCV resize the models were trained
+        with: it lost 2 of 19 true events on the Stadtmitte rule sets.)
+        """
+        return letterbox(self.image, size, keep_ratio)
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +442,6 @@ class VideoSource:
         assert self._handover is not None
         if self.live and not self.is_rtsp:  # a file played as a simulated camera
             time.sleep(max(0.0, mono0 + (vt - offset) - time.monotonic()))
-        image = frame.to_ndarray(format="bgr24")
         if self.live:
             now, wall = time.monotonic(), time.time()
             ts = self._camera_clock.at(vt, now)
@@ -417,4 +450,5 @@ class VideoSource:
             # A file's frames were captured before it was read: from the start of its reading
             # on, but never later than the moment a frame is read (faster than real time).
             ts, capture = vt, min(wall0 + vt - offset, time.time())
-        self._handover.put(AnalysisFrame(self.decoded - 1, vt, ts, capture, image), self._stop)
+        self._handover.put(AnalysisFrame(self.decoded - 1, vt, ts, capture, picture=frame),
+                          self._stop)

@@ -18,9 +18,9 @@ import numpy as np
 
 from orchestrator.classes import class_id
 from orchestrator.config import DetectorConfig
-from orchestrator.detect.base import DetectorError, DetectorUnavailable, Frame
+from orchestrator.detect.base import DetectorError, DetectorUnavailable, Image
 from orchestrator.detect.decode import select
-from orchestrator.detect.postprocess import FrameTransform, letterbox, to_frame
+from orchestrator.detect.postprocess import FrameTransform, prepare, to_frame
 from orchestrator.detections import Detections
 from orchestrator.triton.repository import client_contract
 from orchestrator.triton.shm import InputShmPool
@@ -168,11 +168,11 @@ class TritonDetector:
         log.warning("detector back: Triton at %s answers again", self.t.url)
         self.available, self._backoff = True, 0.0
 
-    def preprocess(self, frames: list[Frame]) -> tuple[np.ndarray, list[FrameTransform]]:
-        pairs = [letterbox(f, self.input_size) for f in frames]
+    def preprocess(self, frames: list[Image]) -> tuple[np.ndarray, list[FrameTransform]]:
+        pairs = [prepare(f, self.input_size) for f in frames]
         return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
 
-    async def detect_async(self, frames: list[Frame]) -> list[Detections]:
+    async def detect_async(self, frames: list[Image]) -> list[Detections]:
         if not frames:
             return []
         if self._client is None:

@@ -78,3 +78,28 @@ def test_nms_keeps_best_of_overlapping() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], np.float32)
     keep = nms(boxes, np.array([0.5, 0.9, 0.8], np.float32), 0.5)
     assert keep.tolist() == [1, 2]
+
+
+
+def test_decoded_pictures_give_the_boxes_of_bgr_frames(yolox: object, stadtmitte: Path,
+                                                      stadtmitte_frames: list[np.ndarray]
+                                                      ) -> None:
+    """Frames handed over as the decoder's pictures are detected exactly as BGR arrays."""
+    import asyncio
+
+    from orchestrator.ingest import VideoSource
+
+    async def first(n: int) -> list:
+        out = []
+        async for f in VideoSource(str(stadtmitte), analysis_fps=25):
+            out.append(f)
+            if len(out) == n:
+                break
+        return out
+
+    from_pictures = yolox.detect(asyncio.run(first(4)))  # type: ignore[attr-defined]
+    from_bgr = yolox.detect(stadtmitte_frames[:4])  # type: ignore[attr-defined]
+    for a, b in zip(from_pictures, from_bgr, strict=True):
+        assert len(b) >= 3
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+        np.testing.assert_array_equal(a.class_id, b.class_id)

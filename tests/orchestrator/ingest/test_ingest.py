@@ -28,6 +28,22 @@ def test_analysis_rate_picks_frames_by_timestamp(stadtmitte: Path) -> None:
     assert all(b.capture_time > a.capture_time for a, b in itertools.pairwise(frames))
 
 
+def test_frames_make_bgr_and_the_model_input_from_the_decoded_picture(
+        stadtmitte: Path, stadtmitte_frames: list[np.ndarray]) -> None:
+    from orchestrator.detect.postprocess import letterbox, prepare
+
+    frames = asyncio.run(collect(VideoSource(str(stadtmitte), analysis_fps=5)))
+    for f in frames[:3]:
+        bgr = stadtmitte_frames[f.index]
+        assert f.size == (640, 480)
+        np.testing.assert_array_equal(f.image, bgr)  # the BGR of converting at decode
+        for size, keep in (((416, 416), True), ((352, 352), False)):
+            got, t = prepare(f, size, keep)
+            want, t_want = letterbox(bgr, size, keep)
+            np.testing.assert_array_equal(got, want)
+            assert t == t_want
+
+
 def test_file_at_full_rate_drops_nothing(stadtmitte: Path) -> None:
     src = VideoSource(str(stadtmitte), analysis_fps=25)
     assert len(asyncio.run(collect(src))) == 179 and src.dropped == 0
