@@ -12,6 +12,11 @@ Each side runs one warm-up pass, then ROUNDS timed passes interleaved with the o
 It includes the tracker's update and the rules' update per frame in one Python process; it
 leaves out detection, decode, events' evidence and the orchestrator.
 
+Then tracking batched across cameras: 1, 16 and 64 cameras (each its own synthetic scene of 5
+walkers), every frame of all of them in one ``ByteTrackBatch.update`` against one
+``ByteTrack`` per camera, the tracker alone and with each camera's perimeter rules after
+(the rules are not batched yet).
+
     .venv/bin/python bench/tracking.py          # builds bench/.venv-roboflow on first use
 """
 
@@ -40,6 +45,8 @@ from orchestrator.evaluation.metrics import TrackingScore
 from orchestrator.paths import find_data
 from orchestrator.pipeline import tracker_for
 from orchestrator.rules import RuleEngine
+from orchestrator.tracking import TrackingBatcher
+from trackers import ByteTrack
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -120,6 +127,59 @@ def accuracy(tracks: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
     return score.summary()
 
 
+BATCHES = (1, 16, 64)
+BATCH_FRAMES = 200
+
+
+def batch_once(cameras: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]], fps: float,
+               batched: bool, rules: bool) -> float:
+    """ms per camera-frame of tracking ``cameras`` (each a scene of its own) frame by frame:
+    all cameras of a frame in one ``ByteTrackBatch.update`` or one ``ByteTrack`` each; with
+    ``rules``, each camera's perimeter rules after."""
+    camera = camera_for("perimeter")
+    shared = TrackingBatcher(TrackerConfig()).batch if batched else None
+    trackers = [ByteTrack(batch=shared) if shared else tracker_for(TrackerConfig())
+                for _ in cameras]
+    engines = [RuleEngine(camera) for _ in cameras] if rules else []
+    t0 = time.perf_counter()
+    for i in range(BATCH_FRAMES):
+        t = i / fps
+        if shared is not None:
+            ids = shared.update([tr.frame(*cam[i], t) for tr, cam in zip(trackers, cameras,
+                                                                          strict=True)])
+        else:
+            ids = [tr.update(*cam[i], t) for tr, cam in zip(trackers, cameras, strict=True)]
+        for eng, cam, tid in zip(engines, cameras, ids, strict=False):
+            eng.update(Detections(*cam[i], tid), t)
+    return (time.perf_counter() - t0) / (BATCH_FRAMES * len(cameras)) * 1000
+
+
+def measure_batched(rounds: int = ROUNDS) -> dict:
+    """Tracking batched across cameras against one tracker per camera, interleaved: per
+    camera-frame, the tracker alone and the tracker plus each camera's perimeter rules."""
+    scenes = []
+    for seed in range(max(BATCHES)):
+        path = RESULTS / f"batch_{seed}.npz"
+        np.savez(path, **synthetic(5, n_frames=BATCH_FRAMES, seed=seed + 1, box=(40, 100)))
+        scenes.append(per_frame(path)[0])
+    fps = 10.0
+    out: dict[str, dict[str, list[float]]] = {}
+    for n in BATCHES:
+        cams = scenes[:n]
+        sides = {f"{what}, {how}": (batched, rules)
+                 for what, rules in (("tracker", False), ("tracker + rules", True))
+                 for how, batched in (("one by one", False), ("batched", True))}
+        for b, r in sides.values():
+            batch_once(cams, fps, b, r)  # warm-up
+        ms: dict[str, list[float]] = {k: [] for k in sides}
+        for k in range(rounds):
+            order = list(sides) if k % 2 == 0 else list(reversed(sides))
+            for name in order:
+                ms[name].append(batch_once(cams, fps, *sides[name]))
+        out[f"{n} cameras"] = ms
+    return out
+
+
 def measure(rounds: int = ROUNDS) -> dict:
     """Interleaved rounds of both sides on each scene; medians, spreads and accuracy."""
     RESULTS.mkdir(exist_ok=True)
@@ -149,7 +209,8 @@ def measure(rounds: int = ROUNDS) -> dict:
         rows[name] = {"ours_ms": ms["ours"], "theirs_ms": ms["theirs"],
                       "speedup": statistics.median(ms["theirs"]) / statistics.median(ms["ours"]),
                       "events": events}
-    return {"rows": rows, "accuracy": {who: accuracy(t) for who, t in tracks.items()}}
+    return {"rows": rows, "accuracy": {who: accuracy(t) for who, t in tracks.items()},
+            "batched": measure_batched(rounds)}
 
 
 def main() -> None:
@@ -166,6 +227,12 @@ def main() -> None:
         a = res["accuracy"][who]
         print(f"  {name:22} MOTA {a['mota']:.3f}  IDF1 {a['idf1']:.3f}  "
               f"ID switches {int(a['num_switches'])}")
+    print("\nbatched across cameras (5 objects 40x100 per camera, perimeter rules per camera):"
+          " ms per camera-frame")
+    for n, ms in res["batched"].items():
+        print(f"  {n}")
+        for name, xs in ms.items():
+            print(f"    {name:32} {median_range(xs):>22}")
 
 
 if __name__ == "__main__":

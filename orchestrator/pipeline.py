@@ -20,7 +20,8 @@ from orchestrator.ingest import AnalysisFrame, PacketRing, SourceError, StreamSt
 from orchestrator.ingest.record import RecordingStream
 from orchestrator.ingest.synthetic import FrameSource, make_source
 from orchestrator.rules import RuleEngine
-from trackers import ByteTrack, ByteTrackConfig
+from orchestrator.tracking import TrackingBatcher, bytetrack_config
+from trackers import ByteTrack
 
 log = logging.getLogger(__name__)
 FrameCallback = Callable[[AnalysisFrame, Detections], None]
@@ -31,11 +32,7 @@ BLIND_AFTER_S = 1.0  # analysed frames further apart than this (or 3 periods) le
 
 
 def tracker_for(config: TrackerConfig) -> ByteTrack:
-    return ByteTrack(ByteTrackConfig(
-        high_threshold=config.high_threshold, low_threshold=config.low_threshold,
-        new_track_threshold=config.new_track_threshold, match_iou=config.match_iou,
-        lost_s=config.lost_s, min_hits=config.min_hits, reach=config.reach,
-        bridge_s=config.bridge_s))
+    return ByteTrack(bytetrack_config(config))
 
 
 def outside_frame(camera: CameraConfig, size: tuple[int, int]) -> list[str]:
@@ -55,18 +52,22 @@ class CameraState:
     """What a camera knows of the scene: tracks, and each rule's sides, dwell and cooldowns.
 
     It lives as long as the camera is held (its lease), across reconnects and rule edits: a
-    person standing in a zone through a network blip has not entered it again. Analysed frames
-    further apart than ``blind_after_s`` mark the time between as blind (``bridge``); frames
-    going back in time (a file analysed again from its start) begin a new state.
+    person standing in a zone through a network blip has not entered it again. Its tracks are
+    one camera of ``tracking``'s batch (the service's, shared by its cameras; or its own).
+    Analysed frames further apart than ``blind_after_s`` mark the time between as blind
+    (``bridge``); frames going back in time (a file analysed again from its start) begin a new
+    state.
     """
 
-    def __init__(self, camera: CameraConfig, tracker: TrackerConfig) -> None:
+    def __init__(self, camera: CameraConfig, tracker: TrackerConfig,
+                 tracking: TrackingBatcher | None = None) -> None:
         self.config = tracker
+        self.tracking = tracking or TrackingBatcher(tracker)
         self.blind_after_s = max(BLIND_AFTER_S, 3.0 / camera.analysis_fps)
         self._begin(camera)
 
     def _begin(self, camera: CameraConfig) -> None:
-        self.tracker = tracker_for(self.config)
+        self.tracker = self.tracking.tracker()
         self.rules = RuleEngine(camera, forget_after_s=max(10.0, 4 * self.config.lost_s),
                                 bridge_s=self.config.bridge_s)
         self.last_t: float | None = None
@@ -232,8 +233,7 @@ class CameraPipeline:
             return
         self.stats.state, self.stats.reason = "live", ""
         self.state.advance(self.camera, frame.timestamp)
-        det.tracker_id = self.tracker.update(det.xyxy, det.confidence, det.class_id,
-                                             frame.timestamp)
+        det.tracker_id = await self.state.tracking.update(self.tracker, det, frame.timestamp)
         self._history.append((frame, det))
         width, height = frame.size
         if self._checked_size != (width, height):

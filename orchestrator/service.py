@@ -31,6 +31,7 @@ from orchestrator.events.store import EventStore, StaleFenceError
 from orchestrator.ingest import AnalysisFrame, SourceError, redact
 from orchestrator.memory import TrimStats, trim_every
 from orchestrator.pipeline import CameraPipeline, CameraState, CameraStats
+from orchestrator.tracking import TrackingBatcher
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class Service:
         # The latest events, for a look from inside (tests, the API); the store keeps them all.
         self.events: deque[Event] = deque(maxlen=RECENT_EVENTS)
         self.batcher: DetectionBatcher | None = None
+        # Every camera's tracks, tracked per detector batch (one call for all its cameras).
+        self.tracking = TrackingBatcher(settings.tracker)
         self.store: EventStore | None = None
         self.triton_stats: dict[str, Any] = {}
         self.detector: Any = None  # while running
@@ -159,7 +162,7 @@ class Service:
         if state is not None:
             state.rules.reconfigure(cam)
         else:
-            state = CameraState(cam, self.settings.tracker)
+            state = CameraState(cam, self.settings.tracker, self.tracking)
         task = asyncio.create_task(self._camera(cam, stop, state), name=f"camera:{cam.id}")
         self._tasks[cam.id] = task
         task.add_done_callback(functools.partial(self._forget_task, cam.id))

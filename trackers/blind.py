@@ -27,6 +27,10 @@ class BlindTime:
         self.max_s = max_s
         self._gaps: list[tuple[float, float]] = []
 
+    @property
+    def has_gaps(self) -> bool:
+        return bool(self._gaps)
+
     def add(self, t0: float, t1: float) -> None:
         """Nothing was seen between ``t0`` and ``t1`` (the last frame before, the first after)."""
         if t1 > t0:

@@ -22,6 +22,18 @@ def iou_matrix(a: Boxes, b: Boxes) -> npt.NDArray[np.float32]:
     return (inter / union).astype(np.float32, copy=False)
 
 
+def iou_pairs(a: Boxes, b: Boxes) -> npt.NDArray[np.float32]:
+    """IoU of each box in ``a`` (K, 4) with the box in the same row of ``b`` (K, 4), as (K,);
+    the same values as the matching entries of ``iou_matrix``."""
+    wh = np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2])
+    np.maximum(wh, 0, out=wh)
+    inter = wh[:, 0] * wh[:, 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a + area_b - inter + 1e-9
+    return (inter / union).astype(np.float32, copy=False)
+
+
 def linear_assignment(cost: npt.NDArray[np.float32], max_cost: float
                       ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
                                  npt.NDArray[np.int64]]:

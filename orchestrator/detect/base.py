@@ -100,18 +100,23 @@ class DetectionBatcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
+            first = await self._queue.get()
+            # A free detector slot first, then the batch: frames that queued while every slot
+            # was busy go together in the next batch instead of behind a batch formed early.
+            await self._inflight.acquire()
+            batch = [first]
             deadline = loop.time() + self._max_wait_s
             while len(batch) < self._max_batch:
                 try:
-                    batch.append(await asyncio.wait_for(self._queue.get(),
+                    batch.append(self._queue.get_nowait() if not self._queue.empty() else
+                                 await asyncio.wait_for(self._queue.get(),
                                                         max(deadline - loop.time(), 0)))
                 except TimeoutError:
                     break
             live = [(f, fut) for f, fut in batch if not fut.cancelled()]
             if not live:
+                self._inflight.release()
                 continue
-            await self._inflight.acquire()
             task = asyncio.create_task(self._run_batch(live))
             self._running.add(task)
             task.add_done_callback(self._running.discard)

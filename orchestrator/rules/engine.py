@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections, box_anchors
+from orchestrator.rules.geometry import Shapes
 from orchestrator.rules.rules import LineRule, Rule, RuleHit, Trajectory, ZoneRule
 from trackers.blind import BlindTime
 
@@ -70,6 +71,16 @@ class RuleEngine:
                 r.adopt(same.pop(0))
         self.rules = rules
         self._anchors = sorted({r.s.anchor for r in self.rules} | {camera.rules.anchor})
+        # Per anchor, every zone and line measured at once; each rule reads its column.
+        self._shapes: dict[str, Shapes] = {}
+        self._column: dict[int, int] = {}
+        for anchor in self._anchors:
+            zones = [r for r in rules if isinstance(r, ZoneRule) and r.s.anchor == anchor]
+            lines = [r for r in rules if isinstance(r, LineRule) and r.s.anchor == anchor]
+            self._shapes[anchor] = Shapes([z.polygon.points for z in zones],
+                                          [ln.line.points for ln in lines])
+            for group in (zones, lines):
+                self._column.update({id(r): i for i, r in enumerate(group)})
         self._trajectory_anchor = camera.rules.anchor
         # Rules that inherit the camera's filter share one compiled filter: one mask a frame.
         self._filters = list({id(r.s.filter): r.s.filter for r in self.rules}.values())
@@ -107,13 +118,16 @@ class RuleEngine:
             if births:
                 hits += self._replay(births, ids, rows, masks)
             self._record(ids, anchors[self._trajectory_anchor], heights, cls, border, t)
+            measured = {a: self._shapes[a].measure(pts) for a, pts in anchors.items()}
             for rule in self.rules:
                 sel = masks[id(rule.s.filter)]
+                m, col = measured[rule.s.anchor], self._column[id(rule)]
                 if sel is None:
-                    hits += rule.update(ids, anchors[rule.s.anchor], heights, rows, t)
+                    hits += rule.update(ids, anchors[rule.s.anchor], heights, rows, t, m, col)
                 elif len(sel):
                     hits += rule.update([ids[i] for i in sel], anchors[rule.s.anchor][sel],
-                                        [heights[i] for i in sel], [rows[i] for i in sel], t)
+                                        [heights[i] for i in sel], [rows[i] for i in sel], t,
+                                        m.select(sel), col)
             hits = [h for h in hits if self._rule(h.rule).s.armed(local)]
         if t - self._last_sweep >= 1.0:
             self._forget_stale(t)

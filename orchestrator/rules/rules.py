@@ -1,6 +1,7 @@
 """Zone-intrusion and line-crossing rules with per-track state.
 
-Geometry tests run once per frame over every anchor (numpy); the small per-track state machines
+Geometry tests run once per frame over every anchor and every rule (numpy, ``Shapes``, done by
+the engine); the small per-track state machines
 (confirmation counters, dwell, cooldown) are plain Python over the tracks of that frame.
 """
 
@@ -19,7 +20,7 @@ import numpy.typing as npt
 
 from orchestrator.classes import class_id
 from orchestrator.config import LineConfig, ObjectFilter, RuleDefaults, TimeWindow, ZoneConfig
-from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Polygon, Polyline
+from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Measures, Polygon, Polyline
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +265,12 @@ class ZoneRule(_TrackRule):
         self._tracks: dict[int, _ZoneTrack] = {}
 
     def update(self, track_ids: list[int], anchors: npt.NDArray[np.float32],
-               heights: list[float], rows: list[int], t: float) -> list[RuleHit]:
-        depth = self.polygon.depth(anchors).tolist()
+               heights: list[float], rows: list[int], t: float,
+               measured: Measures | None = None, column: int = 0) -> list[RuleHit]:
+        """Advance the tracks of one frame; ``measured`` (column ``column``) is where their
+        anchors lie, when the engine measured every zone and line at once."""
+        m = measured if measured is not None else self.polygon.measure(anchors)
+        depth = m.depth[:, column].tolist()
         hits = []
         for tid, row, d, (x, y), h in zip(track_ids, rows, depth, anchors.tolist(), heights,
                                           strict=True):
@@ -306,9 +311,13 @@ class LineRule(_TrackRule):
         self._tracks: dict[int, _Side] = {}
 
     def update(self, track_ids: list[int], anchors: npt.NDArray[np.float32],
-               heights: list[float], rows: list[int], t: float) -> list[RuleHit]:
-        sides = self.line.sides(anchors).tolist()
-        dist = self.line.distance(anchors).tolist()
+               heights: list[float], rows: list[int], t: float,
+               measured: Measures | None = None, column: int = 0) -> list[RuleHit]:
+        """Advance the tracks of one frame; ``measured`` (column ``column``) is where their
+        anchors lie, when the engine measured every zone and line at once."""
+        m = measured if measured is not None else self.line.measure(anchors)
+        sides = m.side[:, column].tolist()
+        dist = m.distance[:, column].tolist()
         hits = []
         for tid, row, side, d, (x, y), h in zip(track_ids, rows, sides, dist, anchors.tolist(),
                                                 heights, strict=True):

@@ -69,3 +69,38 @@ def test_reconnect_backoff_stays_short_for_a_camera_live_minutes_ago() -> None:
         waits.append((blind, delay))
     assert all(d <= 3.0 for b, d in waits if b < 300)  # live minutes ago: a few seconds
     assert waits[-1][1] == 30.0  # gone for long: backs off to the maximum
+
+
+def test_cameras_tracked_in_batches_fire_the_events_they_fire_alone(
+        tmp_path: Path, stadtmitte: Path, campus: Path) -> None:
+    """The service tracks the cameras of a detector batch in one call; each camera's events
+    are those of analysing it alone (the accuracy rule sets on both shared sequences)."""
+    import yaml
+
+    root = Path(__file__).parents[2] / "examples" / "rulesets"
+    cams = []
+    for name in ("stadtmitte-gates", "stadtmitte-zones", "stadtmitte-polyline", "campus-gates",
+                 "campus-zones"):
+        cam = yaml.safe_load((root / f"{name}.yaml").read_text())["cameras"][0]
+        cam.update(id=name, source=str(stadtmitte if name.startswith("stadt") else campus))
+        cams.append(cam)
+
+    def events(cameras: list[dict], where: Path) -> tuple[dict, Service]:
+        s = Settings.model_validate({"cameras": cameras, "outputs": {"data_dir": str(where)},
+                                     "detector": {"score_threshold": 0.3}})
+        service = Service(s)
+        asyncio.run(service.run(restart_failed=False))
+        found: dict[str, list] = {}
+        for e in service.events:
+            found.setdefault(e.camera, []).append((e.rule, e.direction, e.track_id,
+                                                   round(e.video_time, 2)))
+        return {k: sorted(v) for k, v in found.items()}, service
+
+    together, service = events(cams, tmp_path / "all")
+    assert service.tracking.frames == 3 * 179 + 2 * 71  # every frame of every camera
+    assert service.tracking.calls < service.tracking.frames / 2  # in batches
+    alone = {}
+    for i, cam in enumerate(cams):
+        alone.update(events([cam], tmp_path / str(i))[0])
+    assert together == alone
+    assert sum(len(v) for v in alone.values()) >= 15

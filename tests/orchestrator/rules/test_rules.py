@@ -199,3 +199,27 @@ def test_schedule_arms_and_disarms_rules_at_their_times() -> None:
 def test_schedule_rejects_unknown_zone() -> None:
     with pytest.raises(ValueError, match="unknown time zone"):
         CameraConfig.model_validate({"id": "c", "source": "x", "timezone": "Mars/Olympus"})
+
+
+def test_shapes_measured_together_equal_each_measured_alone() -> None:
+    """The engine measures every zone and line of a camera at once; each one's column equals
+    measuring it alone (points on vertices, beyond ends and far outside included)."""
+    from orchestrator.rules.geometry import Shapes
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        polygons = [rng.uniform(0, 640, (n, 2)) for n in rng.integers(3, 7, 3)]
+        lines = [rng.uniform(0, 640, (n, 2)) for n in rng.integers(2, 5, 4)]
+        pts = np.concatenate([rng.uniform(-100, 740, (60, 2)), *lines, *polygons]
+                             ).astype(np.float32)
+        together = Shapes(polygons, lines).measure(pts)
+        for i, p in enumerate(polygons):
+            alone = Shapes([p], []).measure(pts)
+            np.testing.assert_array_equal(together.depth[:, i], alone.depth[:, 0])
+            np.testing.assert_array_equal(together.inside[:, i], alone.inside[:, 0])
+        for i, p in enumerate(lines):
+            alone = Shapes([], [p]).measure(pts)
+            np.testing.assert_array_equal(together.side[:, i], alone.side[:, 0])
+            np.testing.assert_array_equal(together.distance[:, i], alone.distance[:, 0])
+    empty = Shapes([], []).measure(pts)
+    assert empty.depth.shape == (len(pts), 0) and empty.side.shape == (len(pts), 0)

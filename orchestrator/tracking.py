@@ -1,0 +1,78 @@
+"""Tracking of many cameras per call: the frames a detector batch gives back, tracked at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.config import TrackerConfig
+from orchestrator.detections import Detections
+from trackers import ByteTrack, ByteTrackBatch, ByteTrackConfig
+
+
+def bytetrack_config(config: TrackerConfig) -> ByteTrackConfig:
+    return ByteTrackConfig(
+        high_threshold=config.high_threshold, low_threshold=config.low_threshold,
+        new_track_threshold=config.new_track_threshold, match_iou=config.match_iou,
+        lost_s=config.lost_s, min_hits=config.min_hits, reach=config.reach,
+        bridge_s=config.bridge_s)
+
+
+class TrackingBatcher:
+    """Tracks the cameras that ask in the same turn of the event loop with one call.
+
+    The cameras of one detector batch get their detections in the same turn of the loop and
+    ask for tracking right after; the first request schedules one flush for the next turn,
+    which tracks all of them in one ``ByteTrackBatch.update``: numpy's per-call overhead is
+    paid once per batch, not once per camera. Each camera's tracks are exactly those of
+    tracking it alone.
+
+    Example:
+        >>> tb = TrackingBatcher(TrackerConfig())
+        >>> cam = tb.tracker()
+        >>> det = Detections(np.array([[10, 10, 50, 120]], np.float32),
+        ...                  np.array([0.9], np.float32), np.array([0]))
+        >>> async def three() -> list[int]:
+        ...     return [int((await tb.update(cam, det, t / 10))[0]) for t in range(3)]
+        >>> asyncio.run(three())
+        [-1, 1, 1]
+    """
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.batch = ByteTrackBatch(bytetrack_config(config))
+        self._pending: list[tuple[ByteTrack, Detections, float,
+                                  asyncio.Future[npt.NDArray[np.int64]]]] = []
+        self.calls = 0  # batch updates
+        self.frames = 0  # camera-frames tracked
+
+    def tracker(self) -> ByteTrack:
+        """A new camera of this batch (it leaves when the tracker is dropped)."""
+        return ByteTrack(batch=self.batch)
+
+    async def update(self, tracker: ByteTrack, det: Detections, t: float
+                     ) -> npt.NDArray[np.int64]:
+        """Track ids for ``det`` (a frame of ``tracker``'s camera at time ``t``)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[npt.NDArray[np.int64]] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((tracker, det, t, fut))
+        return await fut
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            ids = self.batch.update([tr.frame(d.xyxy, d.confidence, d.class_id, t)
+                                     for tr, d, t, _ in pending])
+        except Exception as e:  # noqa: BLE001 - handed to every waiting camera
+            for *_, fut in pending:
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        self.calls += 1
+        self.frames += len(pending)
+        for (*_, fut), tid in zip(pending, ids, strict=True):
+            if not fut.done():
+                fut.set_result(tid)
