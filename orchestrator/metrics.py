@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from orchestrator.memory import heap
+from orchestrator.memory import allocator, heap
 
 if TYPE_CHECKING:
     from orchestrator.control.worker import Worker
@@ -44,10 +44,12 @@ class ServiceCollector:
         h = heap()
         if h is None:
             return
-        g = GaugeMetricFamily("perishield_heap_bytes", "The C heap (glibc): bytes in use and "
-                              "free inside its arenas, bytes in mapped blocks.", labels=["kind"])
+        g = GaugeMetricFamily("perishield_heap_bytes", "The C heap: bytes in use, held free "
+                              "(glibc: inside its arenas; jemalloc: resident, not allocated), "
+                              "mapped.", labels=["kind", "allocator"])
+        name = allocator()
         for kind, value in h.items():
-            g.add_metric([kind], value)
+            g.add_metric([kind, name], value)
         yield g
         trims = self.service.heap_trims
         c = CounterMetricFamily("perishield_heap_trims", "Free heap memory given back "

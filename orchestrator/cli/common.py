@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.config import LineConfig, Settings, ZoneConfig, load_settings
+from orchestrator.config import ConfigError, LineConfig, Settings, ZoneConfig, load_settings
 from orchestrator.config.base import problems
 from orchestrator.events.model import Event
 
@@ -58,6 +58,17 @@ def validated(model: Any, doc: dict[str, Any], flag: str, text: str) -> Any:
         return model.model_validate(doc)
     except ValidationError as e:
         raise UsageError(f"{flag} {text!r}: {problems(e)}") from None
+
+
+def choose_allocator(settings: Settings) -> None:
+    """A long-running command's first step: run on the configured C allocator (may re-execute
+    the process; see orchestrator/memory.py)."""
+    from orchestrator.memory import use_allocator  # noqa: PLC0415
+
+    try:
+        use_allocator(settings.process.allocator)
+    except RuntimeError as e:
+        raise ConfigError(str(e)) from None
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli.common import UsageError, print_table
+from orchestrator.cli.common import UsageError, choose_allocator, print_table
 from orchestrator.config import ControlConfig, Settings, load_settings, read_yaml
 
 
@@ -136,6 +136,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from orchestrator.control.worker import Worker  # noqa: PLC0415
 
     settings = control_settings(args)
+    choose_allocator(settings)
     logging.getLogger("orchestrator").setLevel(logging.INFO)  # leases and changes are news
 
     async def main() -> None:

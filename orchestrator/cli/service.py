@@ -10,7 +10,7 @@ import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from orchestrator.cli.common import EXIT_SOURCE, UsageError, settings_from
+from orchestrator.cli.common import EXIT_SOURCE, UsageError, choose_allocator, settings_from
 from orchestrator.config import ConfigError
 
 log = logging.getLogger("perishield")
@@ -35,6 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not [c for c in settings.cameras if c.enabled]:
         where = args.config or "the environment (PERISHIELD_CAMERAS)"
         raise ConfigError(f"{where}: no enabled camera to run")
+    choose_allocator(settings)
     ended: list[str] = []
 
     async def main() -> None:

@@ -122,9 +122,13 @@ class S3Config(_Strict):
 class ProcessConfig(_Strict):
     """The process itself (``run``, ``worker``)."""
 
+    allocator: Literal["auto", "jemalloc", "glibc"] = Field(
+        "auto", description="The C heap: jemalloc (preloaded at start; auto = when installed, "
+        "Debian libjemalloc2) gives freed frames back; glibc's malloc keeps growing over weeks "
+        "of hand-offs and reconnects, trims or not.")
     heap_trim_s: float = Field(
         60.0, ge=0, le=3600, description="Give the C heap's free memory back to the system "
-        "this often (glibc malloc_trim; decoded frames otherwise leave it growing); 0 = never.")
+        "this often (glibc malloc_trim, jemalloc purge); 0 = never.")
 
 
 class OutputConfig(_Strict):

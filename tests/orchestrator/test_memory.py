@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -54,3 +55,27 @@ def test_heap_reads_glibc() -> None:
         pytest.skip("glibc only")
     assert set(h) == {"in_use", "free", "mapped"}
     assert h["in_use"] > 0
+
+
+def test_allocator_choice_without_jemalloc(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Asked for and missing: a clear error; "auto" and "glibc" go on with glibc (nothing is
+    re-executed: this very process goes on)."""
+    monkeypatch.setattr(memory, "JEMALLOC_DIRS", (str(tmp_path),))
+    monkeypatch.delenv(memory.CHOSEN_ENV, raising=False)
+    assert memory.jemalloc_library() is None
+    with pytest.raises(RuntimeError, match="apt install libjemalloc2"):
+        memory.use_allocator("jemalloc")
+    memory.use_allocator("auto")
+    memory.use_allocator("glibc")
+    assert memory.allocator() == "glibc"
+
+
+@pytest.mark.skipif(memory.jemalloc_library() is None, reason="jemalloc not installed")
+def test_jemalloc_heap_and_purge_in_a_preloaded_process() -> None:
+    code = ("from orchestrator import memory; import numpy as np; "
+            "a = [np.ones(900_000, np.uint8) for _ in range(100)]; del a; "
+            "h = memory.heap(); print(memory.allocator(), h['in_use'] > 0, memory.trim())")
+    env = {**os.environ, "LD_PRELOAD": memory.jemalloc_library()}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout.split()
+    assert out == ["jemalloc", "True", "True"]
