@@ -104,3 +104,29 @@ def test_cameras_tracked_in_batches_fire_the_events_they_fire_alone(
         alone.update(events([cam], tmp_path / str(i))[0])
     assert together == alone
     assert sum(len(v) for v in alone.values()) >= 15
+
+
+def test_a_released_camera_leaves_the_shared_tracking(tmp_path: Path) -> None:
+    """A camera handed to another worker takes its tracks out of the process's batch."""
+    import gc
+
+    from tests.conftest import until
+
+    s = Settings.model_validate({
+        "cameras": [{"id": f"c{i}", "source": "synthetic://64x48", "analysis_fps": 20}
+                    for i in range(3)],
+        "detector": {"backend": "none"}, "outputs": {"data_dir": str(tmp_path)}})
+    service = Service(s)
+
+    async def scenario() -> tuple[int, int]:
+        async with service.running():
+            for cam in s.cameras:
+                service.start_camera(cam)
+            await until(lambda: all(st.frames_analysed >= 3 for st in service.stats.values())
+                        and len(service.stats) == 3, 20, service.stats)
+            before = service.tracking.batch.cameras
+            await service.release_camera("c1")
+            gc.collect()
+            return before, service.tracking.batch.cameras
+
+    assert asyncio.run(scenario()) == (3, 2)
