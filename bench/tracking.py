@@ -43,9 +43,8 @@ from orchestrator.detections import Detections
 from orchestrator.evaluation.groundtruth import GroundTruth
 from orchestrator.evaluation.metrics import TrackingScore
 from orchestrator.paths import find_data
-from orchestrator.pipeline import tracker_for
 from orchestrator.rules import RuleEngine
-from orchestrator.tracking import TrackingBatcher
+from orchestrator.tracking import TrackingBatcher, bytetrack_config
 from trackers import ByteTrack
 
 HERE = Path(__file__).parent
@@ -96,7 +95,7 @@ def ours_once(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]], fps: floa
               ) -> tuple[float, int, list[tuple[np.ndarray, np.ndarray]]]:
     """One pass with a fresh tracker and rule engine: ms per frame, events, tracks."""
     camera = camera_for(kind)
-    tracker, rules = tracker_for(TrackerConfig()), RuleEngine(camera)
+    tracker, rules = ByteTrack(bytetrack_config(TrackerConfig())), RuleEngine(camera)
     out, events = [], 0
     t0 = time.perf_counter()
     for i, (xyxy, conf, cls) in enumerate(frames):
@@ -138,7 +137,7 @@ def batch_once(cameras: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]], f
     ``rules``, each camera's perimeter rules after."""
     camera = camera_for("perimeter")
     shared = TrackingBatcher(TrackerConfig()).batch if batched else None
-    trackers = [ByteTrack(batch=shared) if shared else tracker_for(TrackerConfig())
+    trackers = [ByteTrack(batch=shared) if shared else ByteTrack(bytetrack_config(TrackerConfig()))
                 for _ in cameras]
     engines = [RuleEngine(camera) for _ in cameras] if rules else []
     t0 = time.perf_counter()

@@ -20,7 +20,7 @@ from orchestrator.ingest import AnalysisFrame, PacketRing, SourceError, StreamSt
 from orchestrator.ingest.record import RecordingStream
 from orchestrator.ingest.synthetic import FrameSource, make_source
 from orchestrator.rules import RuleEngine
-from orchestrator.tracking import TrackingBatcher, bytetrack_config
+from orchestrator.tracking import TrackingBatcher
 from trackers import ByteTrack
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,6 @@ HISTORY_FRAMES = 64  # analysed frames held at most for snapshots of acts being 
 HISTORY_TAIL_S = 0.5
 ORPHAN_SWEEP_S = 60.0  # how often a live camera finishes clips an earlier run left pending
 BLIND_AFTER_S = 1.0  # analysed frames further apart than this (or 3 periods) left a blind gap
-
-
-def tracker_for(config: TrackerConfig) -> ByteTrack:
-    return ByteTrack(bytetrack_config(config))
 
 
 def outside_frame(camera: CameraConfig, size: tuple[int, int]) -> list[str]:

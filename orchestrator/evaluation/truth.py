@@ -91,8 +91,8 @@ def _line_events(rule: LineConfig, cooldown_s: float, tracks: dict[int, _Track],
     out: list[TruthEvent] = []
     for tid, tr in tracks.items():
         pts = tr.anchors.astype(np.float32)
-        sides = line.sides(pts).tolist()
-        dist = line.distance(pts)
+        m = line.measure(pts)  # sides and distances in one pass
+        sides, dist = m.side[:, 0].tolist(), m.distance[:, 0]
         crossings: list[Crossing] = []
         last: tuple[int, int] | None = None  # (side, index) last held
         for i, s in enumerate(sides):
@@ -142,8 +142,8 @@ def _zone_events(rule: ZoneConfig, cooldown_s: float, tracks: dict[int, _Track],
     out: list[TruthEvent] = []
     for tid, tr in tracks.items():
         pts = tr.anchors.astype(np.float32)
-        inside = poly.contains(pts)
-        depth = poly.depth(pts)
+        m = poly.measure(pts)  # containment and depth in one pass
+        inside, depth = m.inside[:, 0], m.depth[:, 0]
         start: int | None = None  # index where the current stay began
         left_at: float | None = None
         fired = False
