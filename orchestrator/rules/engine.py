@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -18,6 +20,11 @@ TRAJECTORY_MAX_POINTS = 600
 CONTINUE_S = 4.0  # a track lost at most this long ago may come back under a new id
 BORDER_PX = 3.0  # a box this close to the image edge is entering or leaving the view
 REACH, REACH_PER_S = 0.3, 0.5  # a continued track is found within (0.3 + 0.5 s⁻¹ × gap) × height
+# A box that grows or shrinks by more than JUMP_RATIO (times e^(JUMP_RATIO_PER_S × seconds
+# unseen)) while its anchor moves more than JUMP_MOVE of its height is not the same view of the
+# same object any more (a person walking to the camera grows ~30 % a second at the closest).
+JUMP_RATIO, JUMP_RATIO_PER_S, JUMP_MOVE = 1.3, 0.4, 0.15
+JUMP_STAYS = 2  # boxes where it jumped to that make it another object, not one odd box
 
 Birth = tuple[float, npt.NDArray[np.float32]]  # time, xyxy of a frame before a track's id
 
@@ -52,6 +59,7 @@ class RuleEngine:
         self.trajectories: dict[int, Trajectory] = {}
         self._last_sweep = float("-inf")
         self._continued: set[int] = set()  # vanished tracks already taken over by a new id
+        self._suspect: dict[int, _Suspect] = {}  # tracks whose box jumped (see _screen)
         self._blind = BlindTime(bridge_s)
         self.reconfigure(camera)
 
@@ -117,6 +125,9 @@ class RuleEngine:
             rows = tracked.tolist()
             if births:
                 hits += self._replay(births, ids, rows, masks)
+            held = self._screen(ids, anchors[self._trajectory_anchor], heights, t)
+            if held is not None:
+                masks = {k: _without(v, held) for k, v in masks.items()}
             self._record(ids, anchors[self._trajectory_anchor], heights, cls, border, t)
             measured = {a: self._shapes[a].measure(pts) for a, pts in anchors.items()}
             for rule in self.rules:
@@ -199,6 +210,45 @@ class RuleEngine:
                 tr.times.extend(src.times)
                 tr.points.extend(src.points)
 
+    def _screen(self, ids: list[int], pts: npt.NDArray[np.float32], heights: list[float],
+                t: float) -> npt.NDArray[np.bool_] | None:
+        """Tracks whose box jumped (see ``_jump``) this frame: a mask of the boxes the rules
+        do not see now, or None.
+
+        One odd box (two people merged, a reflection) is left out and the track goes on as
+        before once its box is back where it was; a box that stays where it jumped to is
+        another object under the old id (the tracker swapped two people at different
+        depths): the track's sides and insides are forgotten and taken afresh, firing nothing.
+        """
+        held = None
+        for i, (tid, (x, y), h) in enumerate(zip(ids, pts.tolist(), heights, strict=True)):
+            tr = self.trajectories.get(tid)
+            if tr is None or tr.height <= 0 or h <= 0:
+                continue
+            now = (t, (x, y), h)
+            s = self._suspect.get(tid)
+            if s is None:
+                if not _jump((tr.last_seen, tr.points[-1], tr.height), now):
+                    continue
+                self._suspect[tid] = s = _Suspect((tr.last_seen, tr.points[-1], tr.height))
+            elif not _jump(s.before, now):  # back where it was: the jump was one odd box
+                del self._suspect[tid]
+                continue
+            elif s.after is not None and not _jump(s.after, now):
+                s.stayed += 1
+            else:
+                s.stayed = 1
+            s.after = now
+            if s.stayed >= JUMP_STAYS:
+                del self._suspect[tid]
+                for rule in self.rules:
+                    rule.restart(tid)
+                continue
+            if held is None:
+                held = np.zeros(len(ids), bool)
+            held[i] = True
+        return held
+
     def _record(self, ids: list[int], pts: npt.NDArray[np.float32], heights: list[float],
                 cls: list[int], border: list[bool], t: float) -> None:
         for tid, (x, y), h, c, edge in zip(ids, pts.tolist(), heights, cls, border,
@@ -220,10 +270,39 @@ class RuleEngine:
         for tid in stale:
             del self.trajectories[tid]
             self._continued.discard(tid)
+            self._suspect.pop(tid, None)
             for rule in self.rules:
                 rule.forget(tid)
         self._blind.forget_before(min((tr.last_seen for tr in self.trajectories.values()),
                                       default=t))
+
+
+Seen = tuple[float, tuple[float, float], float]  # time, anchor, box height
+
+
+@dataclass(slots=True)
+class _Suspect:
+    """A track whose box jumped: where it was before, and where it has been since."""
+
+    before: Seen
+    after: Seen | None = None
+    stayed: int = 0
+
+
+def _jump(a: Seen, b: Seen) -> bool:
+    """Whether the box changed size and place at once between ``a`` and ``b``, faster than a
+    person or a car can (see JUMP_RATIO)."""
+    (t0, (x0, y0), h0), (t1, (x1, y1), h1) = a, b
+    ratio = max(h1 / h0, h0 / h1)
+    return (ratio > JUMP_RATIO * math.exp(JUMP_RATIO_PER_S * max(t1 - t0, 0.0))
+            and math.hypot(x1 - x0, y1 - y0) > JUMP_MOVE * max(h0, h1))
+
+
+def _without(sel: npt.NDArray[np.int64] | None, held: npt.NDArray[np.bool_]
+             ) -> npt.NDArray[np.int64]:
+    """The rows of a filter's selection (None: all) that are not held back."""
+    keep = np.flatnonzero(~held)
+    return keep if sel is None else sel[~held[sel]]
 
 
 def _velocity(tr: Trajectory, span_s: float = 0.5) -> tuple[float, float]:

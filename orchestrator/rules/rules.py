@@ -74,6 +74,7 @@ SMOOTH_S = 0.25  # window of the mean distance that decides sides: jitter averag
 # which frames it holds
 NOISE_GAIN = 0.2  # weight of a new frame in a track's running jitter estimate
 MIN_MARGIN_PX = 2.0
+ON_LINE = 0.25  # a new track this close to a line (a fraction of the margin) holds no side yet
 
 
 @dataclass(slots=True)
@@ -132,6 +133,8 @@ class _Side:
     since: list[Sample] = field(default_factory=list)
     noise2: float = 0.0  # running mean of squared second differences of the distance
     last_fire: dict[str | None, float] = field(default_factory=dict)
+    pending: int = 0  # while no side is held: the side of the last clear frames
+    restarted: bool = False  # the side was forgotten (see ``restart``)
 
     def step(self, sample: Sample, margin: float, confirm: int) -> int:
         """Feed one frame; returns the new side when a change is confirmed, else 0."""
@@ -151,9 +154,9 @@ class _Side:
         # the mean must clear three of its standard errors as well as the margin.
         firm = abs(mean) >= margin and mean * mean * n >= 1.5 * self.noise2
         sign = 1 if mean > 0 else -1
-        if self.side == 0:  # a new track takes the side it is first seen on
-            if mean != 0:
-                self.side, self.since = sign, list(w)
+        if self.side == 0:
+            self.settle(sign, abs(mean) >= margin * (1.0 if self.restarted else ON_LINE)
+                        and (firm or not self.restarted), confirm)
             return 0
         if mean == 0 or sign == self.side:
             self.run, self.reached = 0, False
@@ -169,6 +172,30 @@ class _Side:
             return 0
         self.side, self.run, self.reached = sign, 0, False
         return sign
+
+    def settle(self, sign: int, clear: bool, confirm: int) -> None:
+        """Take a first side, firing nothing. A new track takes the side it is first seen
+        clearly on (one seen on the line, standing there or out of an occlusion, has crossed
+        nothing yet); after a restart the side must be held firmly for ``confirm`` frames, as
+        a change must (the box that jumped may be an outlier)."""
+        if not clear:
+            self.run = 0
+            return
+        self.run = self.run + 1 if sign == self.pending else 1
+        self.pending = sign
+        if self.run >= (confirm if self.restarted else 1):
+            self.side, self.run, self.since = sign, 0, list(self.recent)
+
+    def restart(self) -> None:
+        """Forget the side and the samples (the box now follows another object, or the
+        anchor jumped): the side is taken afresh, firmly, and that fires nothing. The
+        cooldowns stay with the track."""
+        self.side, self.run, self.reached = 0, 0, False
+        self.recent.clear()
+        self.total = self.d1 = self.d2 = self.noise2 = 0.0
+        self.seen = 0
+        self.since = []
+        self.restarted = True
 
     def keep(self, sample: Sample) -> None:
         self.since.append(sample)
@@ -234,6 +261,13 @@ class _TrackRule:
         if st is not None and new_id not in self._tracks:
             self._tracks[new_id] = copy.deepcopy(st)
 
+    def restart(self, track_id: int) -> None:
+        """Track ``track_id`` jumped (see ``RuleEngine``): its side or inside is taken afresh
+        from where it is now, without an event."""
+        st = self._tracks.get(track_id)
+        if st is not None:
+            st.restart()
+
     def pending_since(self) -> float | None:
         """Earliest time an act not yet confirmed may have happened (for its snapshot)."""
         starts = [st.since[0][0] for st in self._tracks.values() if st.run and st.since]
@@ -245,6 +279,10 @@ class _ZoneTrack(_Side):
     entered_at: float = 0.0
     entry_point: tuple[float, float] = (0.0, 0.0)
     fired: bool = False
+
+    def restart(self) -> None:
+        _Side.restart(self)
+        self.fired = True  # found inside afresh: it did not enter now; leaving re-arms it
 
 
 class ZoneRule(_TrackRule):
