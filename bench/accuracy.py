@@ -4,11 +4,14 @@ synthetic trajectories; draws the pictures of docs/accuracy.md.
     .venv/bin/python bench/accuracy.py                  # this checkout only
     .venv/bin/python bench/accuracy.py --before 0d56539 # and that commit, side by side
     .venv/bin/python bench/accuracy.py --plots docs/img # the trajectory plots (matplotlib)
+    .venv/bin/python bench/accuracy.py --variants       # and at 10 / 7 fps, at half size
 
 What it includes: the real detector (YOLOX-Nano, ONNX Runtime) on the shared clips at their own
 frame rate (the demo at its 10 fps), ByteTrack, the rules, and `perishield eval`'s scoring
 (same rule and direction, act within 0.5 s and 40 px, one-to-one, don't-care for repeats,
-grazes and the last 0.5 s). What it leaves out: speed (see bench/tracking.py), and scenes
+grazes and the last 0.5 s). With ``--variants``, the same rule sets at analysis rates and
+sizes they were not drawn for (a rule set that only holds at 25 fps on full-size people fits
+its clip, not the product). What it leaves out: speed (see bench/tracking.py), and scenes
 that are not in this repository. The "before" side runs the older commit's pipeline in a git
 worktree, scored by this checkout's evaluation code (its events have no `point`: the bottom
 centre of the event's box, at the frame that fired, stands for it).
@@ -116,6 +119,63 @@ def evaluate_sets(tree: Path) -> list[dict]:
     return [json.loads(line) for line in _run(tree, "-c", _EVAL, json.dumps(jobs)).splitlines()]
 
 
+# The same rule sets where they were not drawn: other analysis rates, and the clips at half
+# size (people 60–120 px tall, as on a wide perimeter view).
+VARIANTS = (("10 fps", 10.0, 1.0), ("7 fps", 7.0, 1.0), ("half size, 7 fps", 7.0, 0.5))
+
+
+def _scaled_clip(name: str, scale: float, into: Path) -> tuple[str, str]:
+    """The shared clip and its ground truth at ``scale`` (H.264, boxes scaled)."""
+    data = ROOT.parent / "shared" / "data"
+    if scale == 1.0:
+        return str(data / f"{name}.mp4"), str(data / f"{name}.gt.txt")
+    video, gt = into / f"{name}-{scale}.mp4", into / f"{name}-{scale}.gt.txt"
+    if not video.exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(data / f"{name}.mp4"),
+                        "-vf", f"scale=iw*{scale}:-2", "-c:v", "libx264", "-crf", "18",
+                        str(video)], check=True)
+        rows = []
+        for line in (data / f"{name}.gt.txt").read_text().splitlines():
+            f = line.split(",")
+            f[2:6] = [f"{float(v) * scale:.2f}" for v in f[2:6]]
+            rows.append(",".join(f))
+        gt.write_text("\n".join(rows) + "\n")
+    return str(video), str(gt)
+
+
+def variant_jobs(fps: float, scale: float, into: Path) -> list[tuple[str, str, str]]:
+    """Every rule set as a config analysed at ``fps`` on the clip at ``scale``."""
+    import yaml
+
+    jobs = []
+    for p in SETS:
+        video, gt = _scaled_clip(clip_of(p), scale, into)
+        doc = yaml.safe_load(p.read_text())
+        for cam in doc["cameras"]:
+            cam["source"], cam["analysis_fps"] = video, fps
+            for rule in [*cam.get("zones", []), *cam.get("lines", [])]:
+                rule["points"] = [[x * scale, y * scale] for x, y in rule["points"]]
+        doc.get("outputs", {}).pop("data_dir", None)
+        path = into / f"{p.stem}-{fps:g}-{scale:g}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        jobs.append((str(path), video, gt))
+    return jobs
+
+
+def variants(trees: dict[str, Path], into: Path) -> None:
+    print("\nthe same rule sets elsewhere: totals over the 7 sets (TP / FP / FN), worst set")
+    print("| condition | version | TP | FP | FN | P | R | worst P | worst R |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, fps, scale in VARIANTS:
+        jobs = variant_jobs(fps, scale, into)
+        for version, tree in trees.items():
+            rows = [json.loads(x) for x in _run(tree, "-c", _EVAL, json.dumps(jobs)).splitlines()]
+            tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
+            print(f"| {label} | {version} | {tp} | {fp} | {fn} | {tp / max(tp + fp, 1):.2f} | "
+                  f"{tp / max(tp + fn, 1):.2f} | {min(r['precision'] for r in rows):.2f} | "
+                  f"{min(r['recall'] for r in rows):.2f} |", flush=True)
+
+
 def oracle(tree: Path) -> list[dict]:
     data = ROOT.parent / "shared" / "data"
     jobs = [(str(p), str(data / f"{clip_of(p)}.mp4"), str(data / f"{clip_of(p)}.gt.txt"))
@@ -151,6 +211,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--before", help="an older commit to compare with")
     ap.add_argument("--plots", type=Path, help="write the trajectory plots into this folder")
+    ap.add_argument("--variants", action="store_true",
+                    help="also run every set at 10 and 7 fps and at half size (7 fps)")
     args = ap.parse_args()
     trees = {"now": ROOT}
     with tempfile.TemporaryDirectory(prefix="perishield-before-") as tmp:
@@ -158,6 +220,8 @@ def main() -> None:
             trees = {"before": worktree(args.before, Path(tmp) / "tree"), **trees}
         try:
             table({v: evaluate_sets(t) for v, t in trees.items()})
+            if args.variants:
+                variants(trees, Path(tmp))
             print("\nrules on the labelled boxes (ByteTrack, no detector): what the detector "
                   "and the tracker in crowds leave out")
             for r in oracle(ROOT):

@@ -11,7 +11,14 @@ import numpy as np
 
 from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections, box_anchors
-from orchestrator.evaluation.synthetic import Camera, Walker, frames
+from orchestrator.evaluation.synthetic import (
+    Camera,
+    Walker,
+    frames,
+    odd_box_then_hidden,
+    standing_on_line,
+    swapped_pair,
+)
 from orchestrator.rules import RuleEngine
 from trackers import ByteTrack
 
@@ -95,6 +102,12 @@ def run_cases() -> dict[str, dict[str, Any]]:
         "crosses as the tracker confirms it": (
             _judge(_engine([LINE], cooldown_s=0, confirm_frames=2), _appearing(), ByteTrack()),
             1),
+        "stands on the line, steps off it": (
+            _judge(_engine([LINE], cooldown_s=0), standing_on_line(500, seed=1)), 0),
+        "two people swapped by the tracker": (
+            _judge(_engine([LINE], cooldown_s=0), swapped_pair(500, fps=10)), 0),
+        "one odd box, hidden, then crosses": (
+            _judge(_engine([LINE], cooldown_s=0), odd_box_then_hidden(500)), 1),
     }
     return {name: {**r, "expected": n} for name, (r, n) in cases.items()}
 

@@ -72,3 +72,56 @@ def frames(walkers: list[Walker], camera: Camera, duration: float
                                   np.full(n, 0.9, np.float32), np.zeros(n, np.int64),
                                   np.array(ids, np.int64))))
     return out
+
+
+Sequence = list[tuple[float, Detections]]
+
+
+def people(feet: list[tuple[float, float, float]], ids: list[int]) -> Detections:
+    """Detections of people with their feet at (x, y), h px tall (0.4 h wide), with ids."""
+    xyxy = np.array([[x - 0.2 * h, y - h, x + 0.2 * h, y] for x, y, h in feet],
+                    np.float32).reshape(-1, 4)
+    n = len(feet)
+    return Detections(xyxy, np.full(n, 0.9, np.float32), np.zeros(n, np.int64),
+                      np.array(ids, np.int64))
+
+
+def standing_on_line(line_y: float, seed: int, fps: float = 10.0) -> Sequence:
+    """Someone stands on the line y = ``line_y`` (the feet a pixel either side of it) for
+    3 s, then steps 20 px off it, up or down by ``seed``: they never crossed."""
+    rng = np.random.default_rng(seed)
+    step = 1 if seed % 2 else -1
+    out = []
+    for k in range(int(6 * fps)):
+        t = k / fps
+        y = line_y + rng.normal(0, 1.0) + (0 if t < 3 else step * min(20.0, 10 * (t - 3)))
+        out.append((t, people([(700, y, 120)], [1])))
+    return out
+
+
+def swapped_pair(line_y: float, fps: float) -> Sequence:
+    """A near person 60 px below the line y = ``line_y`` and a far one 30 px above it walk
+    side by side; at t = 3 the tracker swaps their ids. Neither crossed."""
+    out = []
+    for k in range(int(6 * fps)):
+        t = k / fps
+        near, far = (300 + 60 * t, line_y + 60, 200), (320 + 60 * t, line_y - 30, 120)
+        out.append((t, people([near, far], [1, 2] if t < 3 else [2, 1])))
+    return out
+
+
+def odd_box_then_hidden(line_y: float) -> Sequence:
+    """A walker heads up for the line y = ``line_y`` (passing it at t = 2.4, 10 fps); one
+    frame gives a merged box twice as tall reaching far below, then the walker is hidden
+    for 0.9 s and comes back past the line: one crossing, at 2.4 s."""
+    out = []
+    for k in range(40):
+        t = k / 10
+        if k == 12:
+            feet = [(700.0, line_y + 220, 240.0)]
+        elif 13 <= k < 22:
+            feet = []
+        else:
+            feet = [(700.0, line_y + 120 - 50 * t, 120.0)]
+        out.append((t, people(feet, [1] * len(feet))))
+    return out

@@ -14,7 +14,14 @@ import pytest
 
 from orchestrator.config import CameraConfig, TrackerConfig
 from orchestrator.detections import Detections
-from orchestrator.evaluation.synthetic import Camera, Walker, frames
+from orchestrator.evaluation.synthetic import (
+    Camera,
+    Walker,
+    frames,
+    odd_box_then_hidden,
+    standing_on_line,
+    swapped_pair,
+)
 from orchestrator.pipeline import CameraState
 from orchestrator.rules import RuleEngine, RuleHit
 from trackers import ByteTrack
@@ -207,60 +214,29 @@ def test_rule_edits_keep_the_state_of_unchanged_geometry() -> None:
     assert [(h.rule, h.direction) for h in hits] == [("yard", "enter")]
 
 
-def _boxes(feet: list[tuple[float, float, float]]) -> tuple[np.ndarray, int]:
-    """xyxy of people standing at (x, y) feet, h tall (0.4 h wide)."""
-    return np.array([[x - 0.2 * h, y - h, x + 0.2 * h, y] for x, y, h in feet],
-                    np.float32).reshape(-1, 4), len(feet)
 
-
-def _det(feet: list[tuple[float, float, float]], ids: list[int]) -> Detections:
-    xyxy, n = _boxes(feet)
-    return Detections(xyxy, np.full(n, 0.9, np.float32), np.zeros(n, np.int64),
-                      np.array(ids, np.int64))
+def replay(eng: RuleEngine, seq: list[tuple[float, Detections]]) -> list[RuleHit]:
+    return [h for t, det in seq for h in eng.update(det, t, size=SIZE)]
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_a_person_first_seen_on_the_line_who_steps_off_it_crossed_nothing(seed: int) -> None:
     # Someone stands on the wall line (the detector puts the feet a pixel either side of
     # it), then steps 20 px to one side: they never were on the other side.
-    rng = np.random.default_rng(seed)
-    eng, hits = engine([LINE], cooldown_s=0), []
-    step = 1 if seed % 2 else -1
-    for k in range(60):
-        t = k / 10
-        y = 500 + rng.normal(0, 1.0) + (0 if t < 3 else step * min(20, 10 * (t - 3)))
-        hits += eng.update(_det([(700, y, 120)], [1]), t, size=SIZE)
-    assert hits == []
+    assert replay(engine([LINE], cooldown_s=0), standing_on_line(500, seed)) == []
 
 
 @pytest.mark.parametrize("fps", [7, 10, 25])
 def test_two_people_swapped_by_the_tracker_cross_nothing(fps: int) -> None:
-    # A near person below the wall line and a far one above it walk side by side; at t = 3
-    # the tracker swaps their ids (no appearance model tells them apart in a crowd). Neither
-    # crossed: the swapped boxes jumped in size and place, faster than anyone walks.
-    eng, hits = engine([LINE], cooldown_s=0), []
-    for k in range(int(6 * fps)):
-        t = k / fps
-        near, far = (300 + 60 * t, 560, 200), (320 + 60 * t, 470, 120)
-        ids = [1, 2] if t < 3 else [2, 1]
-        hits += eng.update(_det([near, far], ids), t, size=SIZE)
-    assert hits == []
+    # A near person below the wall line and a far one above it; the tracker swaps their ids
+    # (no appearance model tells them apart in a crowd). The swapped boxes jumped in size and
+    # place, faster than anyone walks: neither crossed.
+    assert replay(engine([LINE], cooldown_s=0), swapped_pair(500, fps)) == []
 
 
 def test_one_odd_box_does_not_break_a_track_that_goes_on_to_cross() -> None:
-    # A walker heads for the line; one frame gives a merged box twice as tall reaching far
-    # below (two people in one box), then the walker is hidden and comes back past the line:
-    # the odd box is left out and the crossing counts, at its time.
-    eng, hits = engine([LINE], cooldown_s=0), []
-    for k in range(40):
-        t = k / 10
-        y = 620 - 50 * t  # passes y = 500 at t = 2.4
-        if k == 12:
-            feet = [(700, 720, 240)]
-        elif 13 <= k < 22:
-            feet = []
-        else:
-            feet = [(700, y, 120)]
-        hits += eng.update(_det(feet, [1] * len(feet)), t, size=SIZE)
+    # One merged box reaching far below, then the walker is hidden and comes back past the
+    # line: the odd box is left out and the crossing counts, at its time.
+    hits = replay(engine([LINE], cooldown_s=0), odd_box_then_hidden(500))
     assert [h.direction for h in hits] == ["a_to_b"]
     assert abs(hits[0].timestamp - 2.4) < 0.3
