@@ -97,6 +97,10 @@ def worktree(rev: str, into: Path) -> Path:
         "None if e.point is None else (e.point[0], e.point[1])",
         "((e.box[0] + e.box[2]) / 2, e.box[3]) if getattr(e, 'point', None) is None "
         "else (e.point[0], e.point[1])")
+    # frames before AnalysisFrame.size: the size of the image
+    text = text.replace("size.append(f.size)",
+                        "size.append(getattr(f, 'size', None) "
+                        "or (f.image.shape[1], f.image.shape[0]))")
     harness.write_text(text)
     return into
 
