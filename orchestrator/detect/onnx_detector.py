@@ -76,6 +76,11 @@ class OnnxDetector:
         self.input_size: tuple[int, int]
         if config.input_size is not None:
             self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
+            if all(isinstance(v, int) for v in model_hw) and model_hw != self.input_size:
+                raise DetectorError(
+                    f"{self.model_path} takes {model_hw[0]}x{model_hw[1]} images: "
+                    f"detector.input_size {list(self.input_size)} cannot apply (leave it out, "
+                    "or use a model exported with that or a dynamic size)")
         elif all(isinstance(v, int) for v in model_hw):
             self.input_size = (int(model_hw[0]), int(model_hw[1]))
         else:

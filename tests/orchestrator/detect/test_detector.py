@@ -59,6 +59,11 @@ def test_wrong_format_is_a_clear_error() -> None:
         create_detector(DetectorConfig(model="fastestdet.onnx", format="yolox"))
 
 
+def test_an_input_size_the_model_cannot_take_is_a_clear_error() -> None:
+    with pytest.raises(DetectorError, match=r"takes 416x416 images: detector.input_size"):
+        create_detector(DetectorConfig(input_size=(640, 640)))
+
+
 def test_not_an_onnx_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
