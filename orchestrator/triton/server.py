@@ -166,6 +166,11 @@ class TritonServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id, also its process group's (the backend stubs are in it)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
     def kill(self) -> None:
         """Kill at once (SIGKILL), as a crash would."""
         if self._proc is not None and self._proc.poll() is None:
