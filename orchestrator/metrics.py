@@ -66,7 +66,9 @@ class ServiceCollector:
                                         ("frames_dropped", "Stale frames dropped (live)."),
                                         ("events", "Events recorded."),
                                         ("decode_errors", "Corrupt packets skipped."),
-                                        ("detector_errors", "Frames the detector failed."))}
+                                        ("detector_errors", "Frames the detector failed."),
+                                        ("frames_rejected", "Frames an overloaded detector "
+                                         "turned down (dropped; the camera stays live)."))}
         state = GaugeMetricFamily("perishield_camera_up", "1 when the camera is live.",
                                   labels=["camera", "state"])
         lag = GaugeMetricFamily("perishield_camera_lag_ms",
@@ -81,7 +83,8 @@ class ServiceCollector:
             for name, value in (("frames_analysed", st.frames_analysed),
                                 ("frames_dropped", st.frames_dropped), ("events", st.events),
                                 ("decode_errors", st.decode_errors),
-                                ("detector_errors", st.detector_errors)):
+                                ("detector_errors", st.detector_errors),
+                                ("frames_rejected", st.frames_rejected)):
                 counters[name].add_metric([cid], value)
             state.add_metric([cid, st.state], 1.0 if st.state == "live" else 0.0)
             restarts.add_metric([cid], st.restarts)

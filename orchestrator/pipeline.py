@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from orchestrator.config import CameraConfig, Settings, TrackerConfig
-from orchestrator.detect import DetectionBatcher, DetectorError
+from orchestrator.detect import DetectionBatcher, DetectorError, FrameRejected
 from orchestrator.detections import Detections
 from orchestrator.events.recorder import EventCallback, EventRecorder
 from orchestrator.events.store import EventStore, StaleFenceError
@@ -91,6 +91,7 @@ class CameraStats:
     reason: str = ""
     frames_analysed: int = 0
     detector_errors: int = 0
+    frames_rejected: int = 0  # turned down by an overloaded detector: dropped, not an outage
     frames_decoded: int = 0
     frames_dropped: int = 0
     decode_errors: int = 0
@@ -220,6 +221,11 @@ class CameraPipeline:
     async def _analyse(self, frame: AnalysisFrame) -> None:
         try:
             det = await self.batcher.detect(frame)
+        except FrameRejected:
+            # Overload, not an outage: this frame is dropped (as a stale one would be) and the
+            # camera stays live; the next frame goes to the detector as usual.
+            self.stats.frames_rejected += 1
+            return
         except DetectorError as e:
             # The frame is not analysed; the camera keeps running and resumes with the detector.
             self.stats.detector_errors += 1

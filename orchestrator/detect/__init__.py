@@ -13,13 +13,14 @@ from orchestrator.detect.base import (
     DetectorError,
     DetectorUnavailable,
     Frame,
+    FrameRejected,
     Image,
     Picture,
 )
 from orchestrator.detections import Detections
 
 __all__ = ["AsyncDetector", "DetectionBatcher", "Detector", "DetectorError",
-           "DetectorUnavailable", "Frame", "Image", "Picture",
+           "DetectorUnavailable", "Frame", "FrameRejected", "Image", "Picture",
            "close_detector", "create_detector", "open_detector"]
 
 

@@ -30,6 +30,12 @@ class DetectorError(Exception):
     """A detector that cannot load or run; the message says what and why."""
 
 
+class FrameRejected(DetectorError):
+    """The detector turned these frames down (its queue was full, or they waited past their
+    deadline): they are dropped, and the detector stays up for the next ones. Overload is not
+    an outage."""
+
+
 class DetectorUnavailable(DetectorError):
     """The detector is unreachable for now (a served model restarting); frames meanwhile are
     not analysed, and the detector retries by itself."""

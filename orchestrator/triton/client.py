@@ -2,9 +2,12 @@
 
 Same contract as the embedded detector: BGR frames in, ``Detections`` in frame pixels out, with
 the same letterbox before and the same score/class filter after (decoding and NMS run in the
-served model). One persistent channel; every call has a deadline; when Triton is unreachable the
-detector says so at once (``DetectorUnavailable``) and probes the server again with exponential
-backoff, so cameras resume by themselves when it is back.
+served model). One persistent channel; every call has a deadline. Overload is not an outage: a
+request Triton turns down (its queue is full, or the request waited past the model's queue
+timeout) or one that misses its deadline drops those frames only (``FrameRejected``, counted);
+when Triton is unreachable (the connection is lost, or requests keep missing their deadline)
+the detector says so at once (``DetectorUnavailable``) and probes the server again with
+exponential backoff, so cameras resume by themselves when it is back.
 """
 
 from __future__ import annotations
@@ -18,15 +21,19 @@ import numpy as np
 
 from orchestrator.classes import class_id
 from orchestrator.config import DetectorConfig
-from orchestrator.detect.base import DetectorError, DetectorUnavailable, Image
-from orchestrator.detect.decode import select
+from orchestrator.detect.base import DetectorError, DetectorUnavailable, FrameRejected, Image
 from orchestrator.detect.postprocess import FrameTransform, prepare, to_frame
 from orchestrator.detections import Detections
 from orchestrator.triton.repository import client_contract
-from orchestrator.triton.shm import InputShmPool
+from orchestrator.triton.shm import InputShmPool, ShmRegion
 
 log = logging.getLogger(__name__)
 OUTPUTS = ("boxes", "scores", "classes", "num_detections")
+# Triton's own words for a request it turned down under load ("[request id: …] Exceeds maximum
+# queue size"; a queue policy with REJECT: "Request timeout expired"); any other UNAVAILABLE
+# is the server or the connection going away.
+_REJECTED = ("exceeds maximum queue size", "request timeout expired")
+LATE_BEFORE_DOWN = 3  # requests in a row past their deadline: the server is not answering
 
 
 class TritonDetector:
@@ -51,6 +58,9 @@ class TritonDetector:
         self.available = False
         self.bytes_sent = 0
         self.frames_sent = 0
+        self.rejected: dict[str, int] = {"queue": 0, "late": 0}  # frames dropped, by cause
+        self._late = 0  # requests in a row that missed their deadline
+        self._recovering = asyncio.Lock()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -69,7 +79,7 @@ class TritonDetector:
             ("grpc.max_reconnect_backoff_ms", int(self.t.retry_max_s * 1000)),
         ])
         try:
-            ready = await self._call(self._client.is_server_ready())
+            ready = await self._probe(self._client.is_server_ready())
         except DetectorUnavailable as e:
             await self.aclose()
             raise DetectorError(f"Triton at {self.t.url} is not reachable: {e}") from None
@@ -92,10 +102,10 @@ class TritonDetector:
 
         name = self.t.model
         try:
-            if not await self._call(self._client.is_model_ready(name)):
+            if not await self._probe(self._client.is_model_ready(name)):
                 raise DetectorError(f"Triton at {self.t.url} has no ready model {name!r}; "
                                     "load it or fix detector.triton.model")
-            meta = await self._call(self._client.get_model_metadata(name, as_json=True))
+            meta = await self._probe(self._client.get_model_metadata(name, as_json=True))
         except InferenceServerException as e:
             raise DetectorError(f"Triton model {name!r}: {e.message()}") from None
         inputs = {i["name"]: (i["datatype"], [int(d) for d in i["shape"]]) for i in
@@ -114,6 +124,37 @@ class TritonDetector:
                 raise DetectorError(f"Triton model {name!r}: expected output {spec.name!r} "
                                     f"{spec.dtype} {[-1, *spec.dims]}, got {got}")
         del want_in
+        await self._check_limits(name)
+
+    async def _check_limits(self, name: str) -> None:
+        """The served model's own limits, read from its configuration (and, for an ensemble,
+        its steps'): a larger ``max_batch`` is lowered to the model's (every request would
+        fail); a ``score_threshold`` below the score the model keeps, or another ``nms_iou``
+        than the one it applies, cannot be honoured and is refused."""
+        cfg = (await self._probe(self._client.get_model_config(name, as_json=True)))["config"]
+        limit = int(cfg.get("max_batch_size", 0))
+        if limit and self.max_batch > limit:
+            log.warning("detector.max_batch %d is above Triton model %r's max_batch_size %d: "
+                        "batches of %d are sent", self.max_batch, name, limit, limit)
+            self.max_batch = limit
+        params = _parameters(cfg)
+        for step in cfg.get("ensemble_scheduling", {}).get("step", []):
+            sub = await self._probe(self._client.get_model_config(step["model_name"],
+                                                                  as_json=True))
+            params.update(_parameters(sub["config"]))
+        floor = float(params.get("score_floor", 0.0))
+        if self.config.score_threshold < floor:
+            raise DetectorError(
+                f"detector.score_threshold {self.config.score_threshold:g} is below the "
+                f"{floor:g} that Triton model {name!r} keeps (parameter score_floor of its "
+                "config.pbtxt): raise the threshold, or lower score_floor there")
+        served_iou = params.get("nms_iou")
+        if ("nms_iou" in self.config.model_fields_set and served_iou is not None
+                and abs(float(served_iou) - self.config.nms_iou) > 1e-6):
+            raise DetectorError(
+                f"detector.nms_iou {self.config.nms_iou:g} cannot apply: Triton model {name!r} "
+                f"runs NMS at {float(served_iou):g} (parameter nms_iou of its config.pbtxt); "
+                "change it there, or leave detector.nms_iou out")
 
     async def aclose(self) -> None:
         if self._shm is not None:
@@ -129,19 +170,30 @@ class TritonDetector:
     # -- inference ----------------------------------------------------------------------------
 
     async def _call(self, coro: Any) -> Any:
-        """Await a client call with the configured deadline; unreachable → DetectorUnavailable."""
+        """Await a client call with the configured deadline; unreachable → DetectorUnavailable,
+        turned down under load → FrameRejected, past the deadline → ``TimeoutError``."""
         from tritonclient.utils import InferenceServerException  # noqa: PLC0415
 
         try:
             return await asyncio.wait_for(coro, self.t.timeout_s)
+        except InferenceServerException as e:
+            status, message = str(e.status() or ""), str(e.message() or "")
+            if "UNAVAILABLE" in status and any(r in message.lower() for r in _REJECTED):
+                raise FrameRejected(f"Triton at {self.t.url} turned the request down: "
+                                    f"{message}") from None
+            if "DEADLINE" in status:
+                raise TimeoutError(message) from None
+            if any(s in status for s in ("UNAVAILABLE", "CANCELLED")):
+                raise DetectorUnavailable(f"Triton at {self.t.url}: {message}") from None
+            raise
+
+    async def _probe(self, coro: Any) -> Any:
+        """A control call (readiness, metadata): no answer in time means unreachable."""
+        try:
+            return await self._call(coro)
         except TimeoutError:
             raise DetectorUnavailable(f"Triton at {self.t.url}: no answer within "
                                       f"{self.t.timeout_s:g} s") from None
-        except InferenceServerException as e:
-            status = str(e.status() or "")
-            if any(s in status for s in ("UNAVAILABLE", "DEADLINE", "CANCELLED")):
-                raise DetectorUnavailable(f"Triton at {self.t.url}: {e.message()}") from None
-            raise
 
     def _mark_down(self, reason: str) -> None:
         self._backoff = min(max(0.25, self._backoff * 2), self.t.retry_max_s)
@@ -151,22 +203,25 @@ class TritonDetector:
         self.available = False
 
     async def _recover(self) -> None:
-        """Called while down: probe the server once the backoff has passed."""
-        if time.monotonic() < self._down_until:
-            raise DetectorUnavailable(f"Triton at {self.t.url} is down; retry in "
-                                      f"{self._down_until - time.monotonic():.1f} s")
-        try:
-            ready = await self._call(self._client.is_model_ready(self.t.model))
-        except Exception as e:  # noqa: BLE001 - any failure keeps us down
-            self._mark_down(str(e))
-            raise DetectorUnavailable(str(e)) from None
-        if not ready:
-            self._mark_down("model not ready")
-            raise DetectorUnavailable(f"Triton model {self.t.model!r} is not ready yet")
-        if self._shm is not None:
-            await self._shm.register()  # a restarted server forgot the regions
-        log.warning("detector back: Triton at %s answers again", self.t.url)
-        self.available, self._backoff = True, 0.0
+        """Called while down: probe the server once the backoff has passed. One caller probes
+        (and re-registers shared memory) at a time; the others wait for its verdict."""
+        async with self._recovering:
+            if self.available:  # another request brought it back while this one waited
+                return
+            if time.monotonic() < self._down_until:
+                raise DetectorUnavailable(f"Triton at {self.t.url} is down; retry in "
+                                          f"{self._down_until - time.monotonic():.1f} s")
+            try:
+                ready = await self._probe(self._client.is_model_ready(self.t.model))
+                if not ready:
+                    raise DetectorUnavailable(f"Triton model {self.t.model!r} is not ready yet")
+                if self._shm is not None:
+                    await self._shm.register()  # a restarted server forgot the regions
+            except Exception as e:  # noqa: BLE001 - any failure keeps us down
+                self._mark_down(str(e))
+                raise DetectorUnavailable(f"Triton at {self.t.url}: {e}") from None
+            log.warning("detector back: Triton at %s answers again", self.t.url)
+            self.available, self._backoff, self._late = True, 0.0, 0
 
     def preprocess(self, frames: list[Image]) -> tuple[np.ndarray, list[FrameTransform]]:
         pairs = [prepare(f, self.input_size) for f in frames]
@@ -179,51 +234,91 @@ class TritonDetector:
             raise DetectorError("TritonDetector used before start()")
         if not self.available:
             await self._recover()
-        batch, transforms = await asyncio.to_thread(self.preprocess, frames)
         try:
-            result = await self._infer(batch)
+            if self._shm is None:
+                batch, transforms = await asyncio.to_thread(self.preprocess, frames)
+                result = await self._infer(batch)
+            else:  # the worker thread letterboxes straight into the request's region
+                async with self._shm.slot() as region:
+                    transforms = await asyncio.to_thread(self._fill, region, frames)
+                    result = await self._infer_shm(region, len(frames))
+        except FrameRejected:
+            self.rejected["queue"] += len(frames)
+            raise
+        except TimeoutError:
+            self._late += 1
+            if self._late >= LATE_BEFORE_DOWN:  # not busy: not answering
+                reason = (f"Triton at {self.t.url}: {self._late} requests in a row got no "
+                          f"answer within {self.t.timeout_s:g} s")
+                self._mark_down(reason)
+                raise DetectorUnavailable(reason) from None
+            self.rejected["late"] += len(frames)
+            raise FrameRejected(f"Triton at {self.t.url}: no answer within "
+                                f"{self.t.timeout_s:g} s; these frames are dropped") from None
         except DetectorUnavailable as e:
             self._mark_down(str(e))
             raise
         except Exception as e:  # noqa: BLE001 - tritonclient errors become ours
             raise DetectorError(f"Triton model {self.t.model!r}: {e}") from None
+        self._late = 0
         return self._to_detections(result, transforms)
+
+    def _fill(self, region: ShmRegion, frames: list[Image]) -> list[FrameTransform]:
+        """The model inputs of ``frames`` written into ``region`` (in a worker thread)."""
+        view = region.frames(len(frames), self.input_size)
+        transforms = []
+        for i, f in enumerate(frames):
+            view[i], t = prepare(f, self.input_size)
+            transforms.append(t)
+        return transforms
 
     async def _infer(self, batch: np.ndarray) -> Any:
         import tritonclient.grpc.aio as grpcclient  # noqa: PLC0415
 
         inp = grpcclient.InferInput("images", list(batch.shape), "UINT8")
+        inp.set_data_from_numpy(batch)
+        self.bytes_sent += batch.nbytes
+        self.frames_sent += len(batch)
+        return await self._request(inp)
+
+    async def _infer_shm(self, region: ShmRegion, n: int) -> Any:
+        import tritonclient.grpc.aio as grpcclient  # noqa: PLC0415
+
+        w, h = self.input_size
+        inp = grpcclient.InferInput("images", [n, h, w, 3], "UINT8")
+        inp.set_shared_memory(region.name, n * h * w * 3)
+        self.frames_sent += n
+        return await self._request(inp)
+
+    async def _request(self, inp: Any) -> Any:
+        import tritonclient.grpc.aio as grpcclient  # noqa: PLC0415
+
         outputs = [grpcclient.InferRequestedOutput(n) for n in OUTPUTS]
-        if self._shm is None:
-            inp.set_data_from_numpy(batch)
-            self.bytes_sent += batch.nbytes
-            self.frames_sent += len(batch)
-            return await self._call(self._client.infer(
-                self.t.model, [inp], outputs=outputs, client_timeout=self.t.timeout_s))
-        async with self._shm.slot() as region:
-            region.write(batch)
-            inp.set_shared_memory(region.name, batch.nbytes)
-            self.frames_sent += len(batch)
-            return await self._call(self._client.infer(
-                self.t.model, [inp], outputs=outputs, client_timeout=self.t.timeout_s))
+        return await self._call(self._client.infer(
+            self.t.model, [inp], outputs=outputs, client_timeout=self.t.timeout_s))
 
     def _to_detections(self, result: Any, transforms: list[FrameTransform]) -> list[Detections]:
         boxes, scores = result.as_numpy("boxes"), result.as_numpy("scores")
         classes, num = result.as_numpy("classes").astype(np.int64), result.as_numpy(
             "num_detections")
         out = []
-        for i, t in enumerate(transforms):
+        for i, t in enumerate(transforms):  # NMS ran in the server: filters only, here
             n = int(num[i, 0])
             b, s, c = boxes[i, :n], scores[i, :n], classes[i, :n]
-            keep = select(b, s, c, self.config.score_threshold, 1.0, self._kept)
+            keep = (s >= self.config.score_threshold) & np.isin(c, self._kept)
             out.append(to_frame(b[keep], s[keep], c[keep], t))
         return out
 
     async def statistics(self) -> dict[str, Any]:
         """Triton's inference statistics of the model: queue and compute time, batch sizes."""
-        stats = await self._call(self._client.get_inference_statistics(self.t.model,
-                                                                       as_json=True))
+        stats = await self._probe(self._client.get_inference_statistics(self.t.model,
+                                                                        as_json=True))
         return summarise_statistics(stats)
+
+
+def _parameters(cfg: dict[str, Any]) -> dict[str, str]:
+    """A model configuration's ``parameters`` (as Triton's JSON gives them) as plain strings."""
+    return {k: str(v.get("string_value", "")) for k, v in cfg.get("parameters", {}).items()}
 
 
 def summarise_statistics(stats: dict[str, Any]) -> dict[str, Any]:

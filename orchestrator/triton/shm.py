@@ -23,12 +23,14 @@ class ShmRegion:
     byte_size: int
     handle: Any
 
-    def write(self, batch: np.ndarray) -> None:
+    def frames(self, n: int, size: tuple[int, int]) -> np.ndarray:
+        """A writable uint8 view (n, h, w, 3) of the region: frames made straight into it."""
         import tritonclient.utils.shared_memory as shm  # noqa: PLC0415
 
-        if batch.nbytes > self.byte_size:
-            raise ValueError(f"batch of {batch.nbytes} bytes exceeds region {self.byte_size}")
-        shm.set_shared_memory_region(self.handle, [np.ascontiguousarray(batch)])
+        w, h = size
+        if n * h * w * 3 > self.byte_size:
+            raise ValueError(f"{n} frames of {w}x{h} exceed region {self.byte_size}")
+        return shm.get_contents_as_numpy(self.handle, np.uint8, [n, h, w, 3])
 
 
 class InputShmPool:
@@ -52,9 +54,16 @@ class InputShmPool:
             self._free.put_nowait(r)
 
     async def register(self) -> None:
-        """(Re-)register every region; after a server restart the server has forgotten them."""
+        """Register the regions the server does not hold (all of them at first; after a server
+        restart, those it has forgotten). Errors are the client's (``InferenceServerException``)."""
+        status = await self._client.get_system_shared_memory_status(as_json=True)
+        held = {(r.get("name"), r.get("key"), int(r.get("byte_size", 0)))
+                for r in (status.get("regions", {}).values() if isinstance(
+                    status.get("regions"), dict) else status.get("regions", []))}
         for r in self.regions:
-            with contextlib.suppress(Exception):
+            if (r.name, r.key, r.byte_size) in held:
+                continue
+            with contextlib.suppress(Exception):  # a region of that name but another shape
                 await self._client.unregister_system_shared_memory(r.name)
             await self._client.register_system_shared_memory(r.name, r.key, r.byte_size)
 

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from orchestrator.config import DetectorConfig, Settings, TritonConfig, load_settings
-from orchestrator.detect import DetectorError, create_detector, open_detector
+from orchestrator.detect import (
+    DetectorError,
+    DetectorUnavailable,
+    FrameRejected,
+    create_detector,
+    open_detector,
+)
 from orchestrator.metrics import registry_for
 from orchestrator.service import Service
 from orchestrator.triton.server import TritonServer, free_port
@@ -174,6 +180,80 @@ def test_triton_killed_mid_run_then_back(tmp_path: Path, stadtmitte: Path) -> No
     assert timeline["metrics"] > 0
     assert "Triton" in str(timeline["reason"])
     assert int(timeline["errors"]) >= 1
+
+
+def test_limits_are_read_from_the_served_model(triton: TritonServer) -> None:
+    # The CPU model takes batches of at most 32, keeps scores from 0.05 and runs NMS at 0.45.
+    async def start(**kw: object) -> object:
+        det = await open_detector(DetectorConfig(backend="triton", **kw,  # type: ignore[arg-type]
+                                                 triton=TritonConfig(url=triton.grpc_url)))
+        await det.aclose()  # type: ignore[union-attr]
+        return det
+
+    assert asyncio.run(start(max_batch=64)).max_batch == 32  # type: ignore[attr-defined]
+    with pytest.raises(DetectorError, match="score_threshold 0.01 is below the 0.05"):
+        asyncio.run(start(score_threshold=0.01))
+
+
+def test_overload_drops_frames_not_the_detector(triton: TritonServer,
+                                                stadtmitte_frames: list[np.ndarray]) -> None:
+    # Far more single-frame requests at once than the CPU model's queue takes (16, and 200 ms
+    # each): Triton turns some down. Those frames are dropped and counted; the detector stays
+    # up, and the next request is answered.
+    frame = stadtmitte_frames[0]
+
+    async def flood() -> tuple[int, int, bool, int]:
+        det = await open_detector(DetectorConfig(
+            backend="triton", max_batch=1,
+            triton=TritonConfig(url=triton.grpc_url, max_inflight=96, timeout_s=30)))
+        try:
+            results = await asyncio.gather(*(det.detect_async([frame]) for _ in range(96)),
+                                           return_exceptions=True)
+            rejected = [r for r in results if isinstance(r, FrameRejected)]
+            others = [r for r in results if isinstance(r, BaseException)
+                      and not isinstance(r, FrameRejected)]
+            assert others == []
+            after = await det.detect_async([frame])
+            return (len(rejected), det.rejected["queue"],  # type: ignore[union-attr]
+                    det.available, len(after[0]))  # type: ignore[union-attr]
+        finally:
+            await det.aclose()  # type: ignore[union-attr]
+
+    rejected, counted, available, boxes = asyncio.run(flood())
+    assert 0 < rejected < 96 and counted == rejected
+    assert available and boxes >= 4
+
+
+def test_late_requests_drop_frames_then_a_silent_server_is_down_and_recovers(
+        triton: TritonServer, stadtmitte_frames: list[np.ndarray]) -> None:
+    # Deadlines far below the model's time: the first late requests drop their frames only;
+    # requests that keep missing it mark the detector down. With the deadline back and the
+    # server alive, eight cameras asking at once recover it once: the shared-memory regions
+    # the server still holds are not registered again (no ALREADY_EXISTS), and all answer.
+    frames = stadtmitte_frames[:8]
+
+    async def run() -> tuple[list[type], int, list[int]]:
+        det = await open_detector(triton_config(triton, shared_memory=True, timeout_s=0.001))
+        try:
+            seen: list[type] = []
+            for _ in range(4):
+                try:
+                    await det.detect_async(frames[:1])
+                    seen.append(type(None))
+                except DetectorError as e:
+                    seen.append(type(e))
+            late = det.rejected["late"]  # type: ignore[union-attr]
+            det.t = det.t.model_copy(update={"timeout_s": 30.0})  # type: ignore[union-attr]
+            det._down_until = 0.0  # type: ignore[union-attr]  # skip the backoff's wait
+            out = await asyncio.gather(*(det.detect_async([f]) for f in frames))
+            return seen, late, [len(d[0]) for d in out]
+        finally:
+            await det.aclose()  # type: ignore[union-attr]
+
+    seen, late, boxes = asyncio.run(run())
+    assert seen[:2] == [FrameRejected, FrameRejected] and late == 2
+    assert DetectorUnavailable in seen[2:]
+    assert all(n >= 1 for n in boxes)
 
 
 def test_metrics_endpoint_is_readable(triton: TritonServer) -> None:

@@ -42,6 +42,18 @@ def test_config_parses_with_batching_and_instances(path: Path) -> None:
     assert (path.parent / "1").is_dir()
 
 
+@pytest.mark.parametrize(("name", "timeout_us"), [("yolox_nano_onnx", 200_000),
+                                                  ("yolox_nano_trt", 200_000),
+                                                  ("yolox_nano_cpu", 1_000_000)])
+def test_models_shed_stale_frames(name: str, timeout_us: int) -> None:
+    # Real-time video: a request that cannot start in time (200 ms on a GPU, 1 s on the CPU
+    # model) or finds the queue full is turned down, not queued.
+    policy = load(REPOSITORY / name / "config.pbtxt").dynamic_batching.default_queue_policy
+    assert policy.timeout_action == mc.ModelQueuePolicy.REJECT
+    assert policy.default_timeout_microseconds == timeout_us
+    assert policy.max_queue_size > 0
+
+
 @pytest.mark.parametrize("name", ["yolox_nano", "yolox_nano_cpu"])
 def test_client_facing_models_match_the_client_contract(name: str) -> None:
     cfg = load(REPOSITORY / name / "config.pbtxt")
@@ -56,8 +68,10 @@ def test_gpu_configs() -> None:
     assert onnx_cfg.platform == "onnxruntime_onnx" and trt_cfg.platform == "tensorrt_plan"
     for cfg in (onnx_cfg, trt_cfg):
         assert cfg.instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
-        assert list(cfg.dynamic_batching.preferred_batch_size) == [8, 16, 32]
-        assert cfg.dynamic_batching.max_queue_delay_microseconds > 0
+        # No preferred sizes: a client's 8-frame request would leave at once, never batched
+        # up to the 16 the plan is tuned for; the queue delay forms the batches.
+        assert list(cfg.dynamic_batching.preferred_batch_size) == []
+        assert 2000 <= cfg.dynamic_batching.max_queue_delay_microseconds <= 5000
         assert tensors(cfg.input) == [("images", "UINT8", (416, 416, 3))]
         assert tensors(cfg.output) == [("output", "FP32", (3549, 85))]
     accel = onnx_cfg.optimization.execution_accelerators.gpu_execution_accelerator
