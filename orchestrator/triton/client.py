@@ -61,6 +61,7 @@ class TritonDetector:
         self.rejected: dict[str, int] = {"queue": 0, "late": 0}  # frames dropped, by cause
         self._late = 0  # requests in a row that missed their deadline
         self._recovering = asyncio.Lock()
+        self._stats_model = config.triton.model
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -138,7 +139,11 @@ class TritonDetector:
                         "batches of %d are sent", self.max_batch, name, limit, limit)
             self.max_batch = limit
         params = _parameters(cfg)
-        for step in cfg.get("ensemble_scheduling", {}).get("step", []):
+        steps = cfg.get("ensemble_scheduling", {}).get("step", [])
+        # An ensemble's statistics record the client's requests; the batches the detector
+        # really ran are its first step's.
+        self._stats_model = steps[0]["model_name"] if steps else name
+        for step in steps:
             sub = await self._probe(self._client.get_model_config(step["model_name"],
                                                                   as_json=True))
             params.update(_parameters(sub["config"]))
@@ -310,8 +315,9 @@ class TritonDetector:
         return out
 
     async def statistics(self) -> dict[str, Any]:
-        """Triton's inference statistics of the model: queue and compute time, batch sizes."""
-        stats = await self._probe(self._client.get_inference_statistics(self.t.model,
+        """Triton's inference statistics of the model (of an ensemble, its detector step):
+        queue and compute time, batch sizes."""
+        stats = await self._probe(self._client.get_inference_statistics(self._stats_model,
                                                                         as_json=True))
         return summarise_statistics(stats)
 
