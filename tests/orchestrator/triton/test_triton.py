@@ -233,7 +233,8 @@ def test_late_requests_drop_frames_then_a_silent_server_is_down_and_recovers(
     frames = stadtmitte_frames[:8]
 
     async def run() -> tuple[list[type], int, list[int]]:
-        det = await open_detector(triton_config(triton, shared_memory=True, timeout_s=0.001))
+        det = await open_detector(triton_config(triton, shared_memory=True))
+        det.t = det.t.model_copy(update={"timeout_s": 0.001})  # type: ignore[union-attr]
         try:
             seen: list[type] = []
             for _ in range(4):
