@@ -17,7 +17,10 @@ VEHICLES_AND_PEOPLE: tuple[str | int, ...] = ("person", "bicycle", "car", "motor
 class TritonConfig(_Strict):
     """How to reach the detector served by NVIDIA Triton Inference Server (gRPC)."""
 
-    url: str = Field("127.0.0.1:8001", min_length=3, description="gRPC host:port.")
+    url: str | list[str] = Field(
+        "127.0.0.1:8001", description="gRPC host:port, or a list of them: requests go to the "
+        "server with the fewest in flight, and one that fails is left to the others until it "
+        "answers again.")
     model: str = Field("yolox_nano_cpu", min_length=1,
                        description="Served model: yolox_nano (GPU ensemble) or yolox_nano_cpu.")
     timeout_s: float = Field(5.0, gt=0, le=120, description="Deadline of every call.")
@@ -25,6 +28,21 @@ class TritonConfig(_Strict):
     shared_memory: bool = Field(
         False, description="Send frames through system shared memory (Triton on this host).")
     retry_max_s: float = Field(10.0, gt=0, description="Longest wait between reconnect tries.")
+
+    @field_validator("url")
+    @classmethod
+    def _servers(cls, v: str | list[str]) -> str | list[str]:
+        urls = [v] if isinstance(v, str) else v
+        if not urls or any(len(u.strip()) < 3 for u in urls):
+            raise ValueError("give a gRPC host:port, or a non-empty list of them")
+        if len(set(urls)) != len(urls):
+            raise ValueError(f"a server is listed twice: {urls}")
+        return v
+
+    @property
+    def servers(self) -> list[str]:
+        """Every server's host:port."""
+        return [self.url] if isinstance(self.url, str) else list(self.url)
 
 
 TRITON_NMS_IOU = 0.45  # the served models' NMS (model_repository/*/config.pbtxt)

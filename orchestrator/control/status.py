@@ -44,7 +44,7 @@ class StatusPublisher:
     def detector_state(self) -> str:
         """The detector's backend and whether it answers (Triton: down while backing off)."""
         d = self.w.settings.detector
-        where = f" {d.triton.url}" if d.backend == "triton" else ""
+        where = f" {','.join(d.triton.servers)}" if d.backend == "triton" else ""
         up = getattr(self.w.service.detector, "available", True)
         return f"{d.backend}{where} {'up' if up else 'down'}"
 

@@ -52,8 +52,10 @@ async def open_detector(config: DetectorConfig) -> Detector | AsyncDetector:
         return NullDetector()
     if config.backend == "triton":
         from orchestrator.triton.client import TritonDetector  # noqa: PLC0415
+        from orchestrator.triton.pool import TritonPool  # noqa: PLC0415
 
-        det = TritonDetector(config)
+        det: TritonDetector | TritonPool = (TritonPool(config) if len(config.triton.servers) > 1
+                                            else TritonDetector(config))
         await det.start()
         return det
     return await asyncio.to_thread(create_detector, config)

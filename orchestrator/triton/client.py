@@ -47,6 +47,9 @@ class TritonDetector:
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
         self.t = config.triton
+        if len(self.t.servers) != 1:
+            raise DetectorError("TritonDetector talks to one server; several: TritonPool")
+        self.url = self.t.servers[0]
         self.max_batch = config.max_batch
         self.max_inflight = self.t.max_inflight
         self._kept = np.array([class_id(c) for c in config.classes], np.int64)
@@ -72,7 +75,7 @@ class TritonDetector:
         # gRPC's own reconnect backoff grows to minutes by default; keep it near ours so a
         # restarted Triton is found again within retry_max_s.
         max_msg = 2**31 - 1
-        self._client = grpcclient.InferenceServerClient(self.t.url, channel_args=[
+        self._client = grpcclient.InferenceServerClient(self.url, channel_args=[
             ("grpc.max_send_message_length", max_msg),
             ("grpc.max_receive_message_length", max_msg),
             ("grpc.initial_reconnect_backoff_ms", 250),
@@ -83,10 +86,10 @@ class TritonDetector:
             ready = await self._probe(self._client.is_server_ready())
         except DetectorUnavailable as e:
             await self.aclose()
-            raise DetectorError(f"Triton at {self.t.url} is not reachable: {e}") from None
+            raise DetectorError(f"Triton at {self.url} is not reachable: {e}") from None
         if not ready:
             await self.aclose()
-            raise DetectorError(f"Triton at {self.t.url} is up but not ready")
+            raise DetectorError(f"Triton at {self.url} is up but not ready")
         try:
             await self._check_model()
         except DetectorError:
@@ -104,7 +107,7 @@ class TritonDetector:
         name = self.t.model
         try:
             if not await self._probe(self._client.is_model_ready(name)):
-                raise DetectorError(f"Triton at {self.t.url} has no ready model {name!r}; "
+                raise DetectorError(f"Triton at {self.url} has no ready model {name!r}; "
                                     "load it or fix detector.triton.model")
             meta = await self._probe(self._client.get_model_metadata(name, as_json=True))
         except InferenceServerException as e:
@@ -184,12 +187,12 @@ class TritonDetector:
         except InferenceServerException as e:
             status, message = str(e.status() or ""), str(e.message() or "")
             if "UNAVAILABLE" in status and any(r in message.lower() for r in _REJECTED):
-                raise FrameRejected(f"Triton at {self.t.url} turned the request down: "
+                raise FrameRejected(f"Triton at {self.url} turned the request down: "
                                     f"{message}") from None
             if "DEADLINE" in status:
                 raise TimeoutError(message) from None
             if any(s in status for s in ("UNAVAILABLE", "CANCELLED")):
-                raise DetectorUnavailable(f"Triton at {self.t.url}: {message}") from None
+                raise DetectorUnavailable(f"Triton at {self.url}: {message}") from None
             raise
 
     async def _probe(self, coro: Any) -> Any:
@@ -197,7 +200,7 @@ class TritonDetector:
         try:
             return await self._call(coro)
         except TimeoutError:
-            raise DetectorUnavailable(f"Triton at {self.t.url}: no answer within "
+            raise DetectorUnavailable(f"Triton at {self.url}: no answer within "
                                       f"{self.t.timeout_s:g} s") from None
 
     def _mark_down(self, reason: str) -> None:
@@ -214,7 +217,7 @@ class TritonDetector:
             if self.available:  # another request brought it back while this one waited
                 return
             if time.monotonic() < self._down_until:
-                raise DetectorUnavailable(f"Triton at {self.t.url} is down; retry in "
+                raise DetectorUnavailable(f"Triton at {self.url} is down; retry in "
                                           f"{self._down_until - time.monotonic():.1f} s")
             try:
                 ready = await self._probe(self._client.is_model_ready(self.t.model))
@@ -224,8 +227,8 @@ class TritonDetector:
                     await self._shm.register()  # a restarted server forgot the regions
             except Exception as e:  # noqa: BLE001 - any failure keeps us down
                 self._mark_down(str(e))
-                raise DetectorUnavailable(f"Triton at {self.t.url}: {e}") from None
-            log.warning("detector back: Triton at %s answers again", self.t.url)
+                raise DetectorUnavailable(f"Triton at {self.url}: {e}") from None
+            log.warning("detector back: Triton at %s answers again", self.url)
             self.available, self._backoff, self._late = True, 0.0, 0
 
     def preprocess(self, frames: list[Image]) -> tuple[np.ndarray, list[FrameTransform]]:
@@ -253,12 +256,12 @@ class TritonDetector:
         except TimeoutError:
             self._late += 1
             if self._late >= LATE_BEFORE_DOWN:  # not busy: not answering
-                reason = (f"Triton at {self.t.url}: {self._late} requests in a row got no "
+                reason = (f"Triton at {self.url}: {self._late} requests in a row got no "
                           f"answer within {self.t.timeout_s:g} s")
                 self._mark_down(reason)
                 raise DetectorUnavailable(reason) from None
             self.rejected["late"] += len(frames)
-            raise FrameRejected(f"Triton at {self.t.url}: no answer within "
+            raise FrameRejected(f"Triton at {self.url}: no answer within "
                                 f"{self.t.timeout_s:g} s; these frames are dropped") from None
         except DetectorUnavailable as e:
             self._mark_down(str(e))

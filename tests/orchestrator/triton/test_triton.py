@@ -257,6 +257,42 @@ def test_late_requests_drop_frames_then_a_silent_server_is_down_and_recovers(
     assert all(n >= 1 for n in boxes)
 
 
+def test_two_servers_share_the_load_and_one_lost_is_left_to_the_other(
+        triton: TritonServer, tmp_path: Path, stadtmitte_frames: list[np.ndarray]) -> None:
+    # detector.triton.url lists two servers: requests go to both; one is killed mid-run and
+    # every later request is answered by the other, with no error reaching the cameras.
+    frames = stadtmitte_frames[:8]
+    second = new_server(tmp_path)
+    second.start()
+    try:
+        async def run() -> tuple[list[int], list[int], bool, list[bool]]:
+            det = await open_detector(DetectorConfig(backend="triton", triton=TritonConfig(
+                url=[triton.grpc_url, second.grpc_url], max_inflight=2)))
+            try:
+                before = await asyncio.gather(*(det.detect_async([f]) for f in frames * 2))
+                served = [(await m.statistics())["inference_count"]  # type: ignore[union-attr]
+                          for m in det.members]  # type: ignore[union-attr]
+                second.kill()
+                after = await asyncio.gather(*(det.detect_async([f]) for f in frames * 2))
+                return ([len(d[0]) for d in before + after], served,
+                        det.available,  # type: ignore[union-attr]
+                        [m.available for m in det.members])  # type: ignore[union-attr]
+            finally:
+                await det.aclose()  # type: ignore[union-attr]
+
+        boxes, served, available, members = asyncio.run(run())
+        assert all(n >= 1 for n in boxes) and len(boxes) == 32
+        assert all(n > 0 for n in served)  # both servers answered requests
+        assert available and members == [True, False]
+    finally:
+        second.stop()
+
+
+def test_a_server_listed_twice_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="listed twice"):
+        TritonConfig(url=["127.0.0.1:8001", "127.0.0.1:8001"])
+
+
 def test_metrics_endpoint_is_readable(triton: TritonServer) -> None:
     with urllib.request.urlopen(triton.metrics_url, timeout=5) as r:
         text = r.read().decode()
