@@ -1,16 +1,36 @@
 #!/usr/bin/env bash
-# Build the TensorRT plan for yolox_nano_trt on the GPU that will serve it (plans are specific
-# to the GPU model and TensorRT version). Run inside NGC's TensorRT or Triton container, e.g.
-#   docker run --rm --gpus all -v "$PWD/model_repository:/models" \
-#     nvcr.io/nvidia/tritonserver:24.10-py3 bash /models/../deploy/triton/build_plan.sh
-# Profiles: batch 1..32, optimised for 16 (A4000-class GPU, FP16).
+# Build the TensorRT plan for yolox_nano_trt on the GPU that will serve it, inside the very
+# image that serves it (a plan runs only on the TensorRT version and GPU it was built for).
+# From the project root, on the GPU host:
+#   docker run --rm --gpus all -v "$PWD:/project" -w /project \
+#     "$(. deploy/triton/.env; echo "$TRITON_IMAGE")" bash deploy/triton/build_plan.sh
+# Profiles: batch 1..32, optimised for 16 (A4000-class GPU, FP16). HW_COMPAT=ampere+ builds a
+# plan that also runs on later GPU generations (slower than one built for the exact GPU).
+# Beside the plan it writes model.plan.txt: trtexec's version, the GPU, its compute capability
+# and the driver, so a plan is never served by a TensorRT or GPU it was not built for unnoticed.
 set -euo pipefail
-REPO=${REPO:-/models}
-trtexec \
-  --onnx="$REPO/yolox_nano_onnx/1/model.onnx" \
-  --saveEngine="$REPO/yolox_nano_trt/1/model.plan" \
+PROJECT=${PROJECT:-/project}
+REPO=${REPO:-$PROJECT/model_repository}
+TRTEXEC=${TRTEXEC:-/usr/src/tensorrt/bin/trtexec}
+[ -x "$TRTEXEC" ] || { echo "no trtexec at $TRTEXEC: run this in $TRITON_IMAGE (see .env)" >&2; exit 2; }
+ONNX="$REPO/yolox_nano_onnx/1/model.onnx"
+[ -f "$ONNX" ] || { echo "no $ONNX: run 'perishield triton build' first" >&2; exit 2; }
+PLAN="$REPO/yolox_nano_trt/1/model.plan"
+extra=()
+if [ -n "${HW_COMPAT:-}" ]; then extra+=("--hardwareCompatibilityLevel=$HW_COMPAT"); fi
+"$TRTEXEC" \
+  --onnx="$ONNX" \
+  --saveEngine="$PLAN" \
   --minShapes=images:1x416x416x3 \
   --optShapes=images:16x416x416x3 \
   --maxShapes=images:32x416x416x3 \
   --fp16 \
-  --memPoolSize=workspace:2048
+  --memPoolSize=workspace:2048 \
+  "${extra[@]}"
+{
+  echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "trtexec: $("$TRTEXEC" --version 2>&1 | grep -m1 -i 'tensorrt' || true)"
+  echo "gpu: $(nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv,noheader | head -1)"
+  echo "hardware compatibility: ${HW_COMPAT:-none (this GPU only)}"
+} > "$PLAN.txt"
+cat "$PLAN.txt"

@@ -28,6 +28,14 @@ class TritonConfig(_Strict):
     shared_memory: bool = Field(
         False, description="Send frames through system shared memory (Triton on this host).")
     retry_max_s: float = Field(10.0, gt=0, description="Longest wait between reconnect tries.")
+    keepalive_s: float = Field(
+        10.0, ge=0, description="gRPC keepalive ping interval (0: off): a dead server or link is "
+        "found within this plus 5 s between requests. The server must accept pings this often "
+        "(deploy/triton and `perishield triton serve` do).")
+    admin_header: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]+=.+$",
+        description="name=value of the header a server started with --grpc-restricted-protocol "
+        "wants on its shared-memory, model-config and statistics calls (deploy/triton).")
 
     @field_validator("url")
     @classmethod

@@ -65,6 +65,10 @@ class TritonDetector:
         self._late = 0  # requests in a row that missed their deadline
         self._recovering = asyncio.Lock()
         self._stats_model = config.triton.model
+        name, _, value = (self.t.admin_header or "").partition("=")
+        # Triton matches gRPC metadata "triton-grpc-protocol-<name>" against the flag's name.
+        self.headers: dict[str, str] | None = (
+            {f"triton-grpc-protocol-{name}": value} if name else None)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -74,14 +78,21 @@ class TritonDetector:
 
         # gRPC's own reconnect backoff grows to minutes by default; keep it near ours so a
         # restarted Triton is found again within retry_max_s.
+        # Passing channel_args replaces tritonclient's defaults (keepalive included): all here.
         max_msg = 2**31 - 1
-        self._client = grpcclient.InferenceServerClient(self.url, channel_args=[
+        args: list[tuple[str, int]] = [
             ("grpc.max_send_message_length", max_msg),
             ("grpc.max_receive_message_length", max_msg),
             ("grpc.initial_reconnect_backoff_ms", 250),
             ("grpc.min_reconnect_backoff_ms", 250),
             ("grpc.max_reconnect_backoff_ms", int(self.t.retry_max_s * 1000)),
-        ])
+        ]
+        if self.t.keepalive_s > 0:
+            args += [("grpc.keepalive_time_ms", int(self.t.keepalive_s * 1000)),
+                     ("grpc.keepalive_timeout_ms", 5000),
+                     ("grpc.keepalive_permit_without_calls", 1),
+                     ("grpc.http2.max_pings_without_data", 0)]
+        self._client = grpcclient.InferenceServerClient(self.url, channel_args=args)
         try:
             ready = await self._probe(self._client.is_server_ready())
         except DetectorUnavailable as e:
@@ -97,8 +108,14 @@ class TritonDetector:
             raise
         if self.t.shared_memory:
             self._shm = InputShmPool(self._client, self.t.model, self.max_batch,
-                                     self.input_size, self.max_inflight)
-            await self._shm.register()
+                                     self.input_size, self.max_inflight, self.headers)
+            try:
+                await self._shm.register()
+            except Exception as e:  # noqa: BLE001 - the client's errors become ours
+                await self.aclose()
+                raise DetectorError(f"Triton at {self.url}: shared memory cannot be registered: "
+                                    f"{e} (a server with --grpc-restricted-protocol wants "
+                                    "detector.triton.admin_header)") from None
         self.available = True
 
     async def _check_model(self) -> None:
@@ -128,14 +145,20 @@ class TritonDetector:
                 raise DetectorError(f"Triton model {name!r}: expected output {spec.name!r} "
                                     f"{spec.dtype} {[-1, *spec.dims]}, got {got}")
         del want_in
-        await self._check_limits(name)
+        try:
+            await self._check_limits(name)
+        except InferenceServerException as e:
+            raise DetectorError(f"Triton model {name!r}: its configuration cannot be read: "
+                                f"{e.message()} (a server with --grpc-restricted-protocol wants "
+                                "detector.triton.admin_header)") from None
 
     async def _check_limits(self, name: str) -> None:
         """The served model's own limits, read from its configuration (and, for an ensemble,
         its steps'): a larger ``max_batch`` is lowered to the model's (every request would
         fail); a ``score_threshold`` below the score the model keeps, or another ``nms_iou``
         than the one it applies, cannot be honoured and is refused."""
-        cfg = (await self._probe(self._client.get_model_config(name, as_json=True)))["config"]
+        cfg = (await self._probe(self._client.get_model_config(name, headers=self.headers,
+                                                                  as_json=True)))["config"]
         limit = int(cfg.get("max_batch_size", 0))
         if limit and self.max_batch > limit:
             log.warning("detector.max_batch %d is above Triton model %r's max_batch_size %d: "
@@ -147,8 +170,8 @@ class TritonDetector:
         # really ran are its first step's.
         self._stats_model = steps[0]["model_name"] if steps else name
         for step in steps:
-            sub = await self._probe(self._client.get_model_config(step["model_name"],
-                                                                  as_json=True))
+            sub = await self._probe(self._client.get_model_config(
+                step["model_name"], headers=self.headers, as_json=True))
             params.update(_parameters(sub["config"]))
         floor = float(params.get("score_floor", 0.0))
         if self.config.score_threshold < floor:
@@ -191,6 +214,10 @@ class TritonDetector:
                                     f"{message}") from None
             if "DEADLINE" in status:
                 raise TimeoutError(message) from None
+            if "protocol is restricted" in message:
+                raise DetectorError(f"Triton at {self.url}: {message} (set "
+                                    "detector.triton.admin_header to name=value of the "
+                                    "server's --grpc-restricted-protocol)") from None
             if any(s in status for s in ("UNAVAILABLE", "CANCELLED")):
                 raise DetectorUnavailable(f"Triton at {self.url}: {message}") from None
             raise
@@ -320,8 +347,8 @@ class TritonDetector:
     async def statistics(self) -> dict[str, Any]:
         """Triton's inference statistics of the model (of an ensemble, its detector step):
         queue and compute time, batch sizes."""
-        stats = await self._probe(self._client.get_inference_statistics(self._stats_model,
-                                                                        as_json=True))
+        stats = await self._probe(self._client.get_inference_statistics(
+            self._stats_model, headers=self.headers, as_json=True))
         return summarise_statistics(stats)
 
 

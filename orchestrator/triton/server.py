@@ -85,6 +85,7 @@ class TritonServer:
     repository: Path = REPOSITORY
     work_dir: Path = field(default_factory=lambda: state_dir() / "perishield-data" / "triton")
     log_file: Path | None = None
+    extra_args: tuple[str, ...] = ()  # more tritonserver flags (e.g. restricted protocols)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -120,7 +121,12 @@ class TritonServer:
                "--http-address=127.0.0.1", f"--http-port={self.http_port}",
                "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}",
                "--allow-metrics=true", "--allow-gpu-metrics=false", "--log-verbose=0",
-               "--exit-timeout-secs=5"]
+               "--exit-timeout-secs=5",
+               # accept the client's keepalive pings (detector.triton.keepalive_s)
+               "--grpc-keepalive-permit-without-calls=true",
+               "--grpc-http2-max-pings-without-data=0",
+               "--grpc-http2-min-recv-ping-interval-without-data=1000",
+               *self.extra_args]
         return cmd
 
     def environment(self) -> dict[str, str]:

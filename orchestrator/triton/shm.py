@@ -37,10 +37,11 @@ class InputShmPool:
     """``count`` regions of ``max_batch`` frames each, registered with the Triton server."""
 
     def __init__(self, client: Any, model: str, max_batch: int, size: tuple[int, int],
-                 count: int) -> None:
+                 count: int, headers: dict[str, str] | None = None) -> None:
         import tritonclient.utils.shared_memory as shm  # noqa: PLC0415
 
         self._client = client
+        self._headers = headers
         w, h = size
         byte_size = max_batch * h * w * 3
         prefix = f"perishield_{os.getpid()}_{id(self) & 0xFFFF:x}_{model}"
@@ -56,7 +57,8 @@ class InputShmPool:
     async def register(self) -> None:
         """Register the regions the server does not hold (all of them at first; after a server
         restart, those it has forgotten). Errors are the client's (``InferenceServerException``)."""
-        status = await self._client.get_system_shared_memory_status(as_json=True)
+        status = await self._client.get_system_shared_memory_status(headers=self._headers,
+                                                                   as_json=True)
         held = {(r.get("name"), r.get("key"), int(r.get("byte_size", 0)))
                 for r in (status.get("regions", {}).values() if isinstance(
                     status.get("regions"), dict) else status.get("regions", []))}
@@ -64,8 +66,10 @@ class InputShmPool:
             if (r.name, r.key, r.byte_size) in held:
                 continue
             with contextlib.suppress(Exception):  # a region of that name but another shape
-                await self._client.unregister_system_shared_memory(r.name)
-            await self._client.register_system_shared_memory(r.name, r.key, r.byte_size)
+                await self._client.unregister_system_shared_memory(r.name,
+                                                                   headers=self._headers)
+            await self._client.register_system_shared_memory(r.name, r.key, r.byte_size,
+                                                             headers=self._headers)
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[ShmRegion]:
@@ -80,6 +84,7 @@ class InputShmPool:
 
         for r in self.regions:
             with contextlib.suppress(Exception):
-                await self._client.unregister_system_shared_memory(r.name)
+                await self._client.unregister_system_shared_memory(r.name,
+                                                                   headers=self._headers)
             shm.destroy_shared_memory_region(r.handle)
         self.regions = []

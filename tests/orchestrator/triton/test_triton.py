@@ -288,6 +288,48 @@ def test_two_servers_share_the_load_and_one_lost_is_left_to_the_other(
         second.stop()
 
 
+def test_restricted_endpoints_want_the_admin_header(tmp_path: Path,
+                                                   stadtmitte_frames: list[np.ndarray]) -> None:
+    # A server that keeps shared memory, model configuration and statistics behind a header
+    # (deploy/triton/docker-compose.yml): the detector with the header registers its regions
+    # and detects; without it, a clear error says what is missing.
+    server = TritonServer(
+        grpc_port=free_port(), http_port=free_port(), metrics_port=free_port(), models=MODELS,
+        work_dir=tmp_path, extra_args=(
+            "--grpc-restricted-protocol=shared-memory,model-config,model-repository,"
+            "statistics:perishield-admin=s3cret",))
+    server.start()
+    try:
+        async def detect(header: str | None) -> int:
+            det = await open_detector(DetectorConfig(backend="triton", triton=TritonConfig(
+                url=server.grpc_url, shared_memory=True, admin_header=header)))
+            try:
+                return len((await det.detect_async(stadtmitte_frames[:1]))[0])  # type: ignore[union-attr]
+            finally:
+                await det.aclose()  # type: ignore[union-attr]
+
+        assert asyncio.run(detect("perishield-admin=s3cret")) >= 4
+        with pytest.raises(DetectorError, match="admin_header"):
+            asyncio.run(detect(None))
+    finally:
+        server.stop()
+
+
+def test_keepalive_pings_are_accepted_while_idle(triton: TritonServer,
+                                                stadtmitte_frames: list[np.ndarray]) -> None:
+    # Pings every 0.5 s over an idle channel: the server (started as deploy/ and `triton
+    # serve` start it) accepts them, so the channel is still up for the next request.
+    async def run() -> int:
+        det = await open_detector(triton_config(triton, keepalive_s=0.5))
+        try:
+            await asyncio.sleep(4)
+            return len((await det.detect_async(stadtmitte_frames[:1]))[0])  # type: ignore[union-attr]
+        finally:
+            await det.aclose()  # type: ignore[union-attr]
+
+    assert asyncio.run(run()) >= 4
+
+
 def test_a_server_listed_twice_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="listed twice"):
         TritonConfig(url=["127.0.0.1:8001", "127.0.0.1:8001"])
