@@ -4,7 +4,8 @@
 # From the project root, on the GPU host:
 #   docker run --rm --gpus all -v "$PWD:/project" -w /project \
 #     "$(. deploy/triton/.env; echo "$TRITON_IMAGE")" bash deploy/triton/build_plan.sh
-# Profiles: batch 1..32, optimised for 16 (A4000-class GPU, FP16). HW_COMPAT=ampere+ builds a
+# Profiles: batch 1..32, optimised for 16 (A4000-class GPU, FP16; PRECISION=fp32 builds an exact
+# FP32 plan with TF32 off, to tell precision from other differences). HW_COMPAT=ampere+ builds a
 # plan that also runs on later GPU generations (slower than one built for the exact GPU).
 # Beside the plan it writes model.plan.txt: trtexec's version, the GPU, its compute capability
 # and the driver, so a plan is never served by a TensorRT or GPU it was not built for unnoticed.
@@ -16,7 +17,8 @@ TRTEXEC=${TRTEXEC:-/usr/src/tensorrt/bin/trtexec}
 ONNX="$REPO/yolox_nano_onnx/1/model.onnx"
 [ -f "$ONNX" ] || { echo "no $ONNX: run 'perishield triton build' first" >&2; exit 2; }
 PLAN="$REPO/yolox_nano_trt/1/model.plan"
-extra=()
+extra=(--fp16)
+if [ "${PRECISION:-fp16}" = fp32 ]; then extra=(--noTF32); fi  # parity debugging: exact FP32
 if [ -n "${HW_COMPAT:-}" ]; then extra+=("--hardwareCompatibilityLevel=$HW_COMPAT"); fi
 "$TRTEXEC" \
   --onnx="$ONNX" \
@@ -24,13 +26,13 @@ if [ -n "${HW_COMPAT:-}" ]; then extra+=("--hardwareCompatibilityLevel=$HW_COMPA
   --minShapes=images:1x416x416x3 \
   --optShapes=images:16x416x416x3 \
   --maxShapes=images:32x416x416x3 \
-  --fp16 \
   --memPoolSize=workspace:2048 \
   "${extra[@]}"
 {
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "trtexec: $("$TRTEXEC" --version 2>&1 | grep -m1 -i 'tensorrt' || true)"
   echo "gpu: $(nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv,noheader | head -1)"
+  echo "precision: ${PRECISION:-fp16}"
   echo "hardware compatibility: ${HW_COMPAT:-none (this GPU only)}"
 } > "$PLAN.txt"
 cat "$PLAN.txt"
