@@ -116,11 +116,25 @@ def _run(tree: Path, *args: str) -> str:
     return out.stdout
 
 
-def evaluate_sets(tree: Path) -> list[dict]:
+def _shared_clip(name: str) -> tuple[str, str]:
+    """A shared clip and its ground truth."""
     data = ROOT.parent / "shared" / "data"
-    jobs = [(str(p), str(data / f"{clip_of(p)}.mp4"), str(data / f"{clip_of(p)}.gt.txt"))
-            for p in SETS]
-    return [json.loads(line) for line in _run(tree, "-c", _EVAL, json.dumps(jobs)).splitlines()]
+    return str(data / f"{name}.mp4"), str(data / f"{name}.gt.txt")
+
+
+def own_jobs() -> list[tuple[str, str, str]]:
+    """Every rule set on the clip it was drawn on, at its own rate."""
+    return [(str(p), *_shared_clip(clip_of(p))) for p in SETS]
+
+
+def _evaluate(tree: Path, jobs: list[tuple[str, str, str]], script: str = _EVAL) -> list[dict]:
+    """``script`` (``perishield eval``, or the oracle) on each (config, video, ground truth)
+    with ``tree``'s pipeline."""
+    return [json.loads(line) for line in _run(tree, "-c", script, json.dumps(jobs)).splitlines()]
+
+
+def evaluate_sets(tree: Path) -> list[dict]:
+    return _evaluate(tree, own_jobs())
 
 
 # The same rule sets where they were not drawn: other analysis rates, and the clips at half
@@ -130,9 +144,9 @@ VARIANTS = (("10 fps", 10.0, 1.0), ("7 fps", 7.0, 1.0), ("half size, 7 fps", 7.0
 
 def _scaled_clip(name: str, scale: float, into: Path) -> tuple[str, str]:
     """The shared clip and its ground truth at ``scale`` (H.264, boxes scaled)."""
-    data = ROOT.parent / "shared" / "data"
     if scale == 1.0:
-        return str(data / f"{name}.mp4"), str(data / f"{name}.gt.txt")
+        return _shared_clip(name)
+    data = ROOT.parent / "shared" / "data"
     video, gt = into / f"{name}-{scale}.mp4", into / f"{name}-{scale}.gt.txt"
     if not video.exists():
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(data / f"{name}.mp4"),
@@ -173,7 +187,7 @@ def variants(trees: dict[str, Path], into: Path) -> None:
     for label, fps, scale in VARIANTS:
         jobs = variant_jobs(fps, scale, into)
         for version, tree in trees.items():
-            rows = [json.loads(x) for x in _run(tree, "-c", _EVAL, json.dumps(jobs)).splitlines()]
+            rows = _evaluate(tree, jobs)
             tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
             print(f"| {label} | {version} | {tp} | {fp} | {fn} | {tp / max(tp + fp, 1):.2f} | "
                   f"{tp / max(tp + fn, 1):.2f} | {min(r['precision'] for r in rows):.2f} | "
@@ -181,10 +195,7 @@ def variants(trees: dict[str, Path], into: Path) -> None:
 
 
 def oracle(tree: Path) -> list[dict]:
-    data = ROOT.parent / "shared" / "data"
-    jobs = [(str(p), str(data / f"{clip_of(p)}.mp4"), str(data / f"{clip_of(p)}.gt.txt"))
-            for p in SETS]
-    return [json.loads(line) for line in _run(tree, "-c", _ORACLE, json.dumps(jobs)).splitlines()]
+    return _evaluate(tree, own_jobs(), _ORACLE)
 
 
 def synthetic(tree: Path) -> dict:

@@ -8,8 +8,8 @@ RabbitMQ on this machine), each interleaving its own rounds and reporting median
 writes every figure to bench/results/latest.json with the date and the machine, and prints the
 summary table of bench/README.md. ``--quick`` runs fewer rounds (a smoke run, not figures to
 quote); ``--only tracking,decode`` runs some of them and keeps the others' last figures in
-latest.json. The soak and web-load benches run for
-tens of minutes on a whole site: run them on their own.
+latest.json. The soak and web-load benches run for tens of minutes on a whole site: run them
+on their own.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def main() -> None:
         ap.error(f"no bench {', '.join(sorted(unknown))}; choose from {', '.join(BENCHES)}")
     res = {name: runs[name]() for name in BENCHES if name in chosen}
     latest = HERE / "results" / "latest.json"
-    if args.only and latest.exists():  # the others keep their last figures (and date)
+    if args.only and latest.exists():  # the others keep their last figures
         before = json.loads(latest.read_text())
         res = {**before.get("results", {}), **res}
     out = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

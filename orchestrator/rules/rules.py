@@ -155,8 +155,7 @@ class _Side:
         firm = abs(mean) >= margin and mean * mean * n >= 1.5 * self.noise2
         sign = 1 if mean > 0 else -1
         if self.side == 0:
-            self.settle(sign, abs(mean) >= margin * (1.0 if self.restarted else ON_LINE)
-                        and (firm or not self.restarted), confirm)
+            self.settle(sign, firm if self.restarted else abs(mean) >= ON_LINE * margin, confirm)
             return 0
         if mean == 0 or sign == self.side:
             self.run, self.reached = 0, False

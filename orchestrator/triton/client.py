@@ -34,6 +34,8 @@ OUTPUTS = ("boxes", "scores", "classes", "num_detections")
 # is the server or the connection going away.
 _REJECTED = ("exceeds maximum queue size", "request timeout expired")
 LATE_BEFORE_DOWN = 3  # requests in a row past their deadline: the server is not answering
+_RESTRICTED = ("a server with --grpc-restricted-protocol wants detector.triton.admin_header "
+               "(name=value of that flag)")
 
 
 class TritonDetector:
@@ -114,8 +116,7 @@ class TritonDetector:
             except Exception as e:  # noqa: BLE001 - the client's errors become ours
                 await self.aclose()
                 raise DetectorError(f"Triton at {self.url}: shared memory cannot be registered: "
-                                    f"{e} (a server with --grpc-restricted-protocol wants "
-                                    "detector.triton.admin_header)") from None
+                                    f"{e} ({_RESTRICTED})") from None
         self.available = True
 
     async def _check_model(self) -> None:
@@ -149,8 +150,7 @@ class TritonDetector:
             await self._check_limits(name)
         except InferenceServerException as e:
             raise DetectorError(f"Triton model {name!r}: its configuration cannot be read: "
-                                f"{e.message()} (a server with --grpc-restricted-protocol wants "
-                                "detector.triton.admin_header)") from None
+                                f"{e.message()} ({_RESTRICTED})") from None
 
     async def _check_limits(self, name: str) -> None:
         """The served model's own limits, read from its configuration (and, for an ensemble,
@@ -215,9 +215,7 @@ class TritonDetector:
             if "DEADLINE" in status:
                 raise TimeoutError(message) from None
             if "protocol is restricted" in message:
-                raise DetectorError(f"Triton at {self.url}: {message} (set "
-                                    "detector.triton.admin_header to name=value of the "
-                                    "server's --grpc-restricted-protocol)") from None
+                raise DetectorError(f"Triton at {self.url}: {message} ({_RESTRICTED})") from None
             if any(s in status for s in ("UNAVAILABLE", "CANCELLED")):
                 raise DetectorUnavailable(f"Triton at {self.url}: {message}") from None
             raise

@@ -49,7 +49,6 @@ class TritonPool:
             await self.aclose()
             raise DetectorError(f"Triton servers {self.config.triton.servers} serve "
                                 f"{self.config.triton.model!r} at different input sizes {sizes}")
-        self.max_inflight = sum(m.max_inflight for m in self.members)
 
     @property
     def available(self) -> bool:

@@ -59,9 +59,8 @@ class InputShmPool:
         restart, those it has forgotten). Errors are the client's (``InferenceServerException``)."""
         status = await self._client.get_system_shared_memory_status(headers=self._headers,
                                                                    as_json=True)
-        held = {(r.get("name"), r.get("key"), int(r.get("byte_size", 0)))
-                for r in (status.get("regions", {}).values() if isinstance(
-                    status.get("regions"), dict) else status.get("regions", []))}
+        held = {(r["name"], r["key"], int(r["byte_size"]))
+                for r in status.get("regions", {}).values()}
         for r in self.regions:
             if (r.name, r.key, r.byte_size) in held:
                 continue
