@@ -1,15 +1,17 @@
 """Triton (gRPC, Python backend wrapping ONNX Runtime, CPU) versus in-process ONNX Runtime on
 the same model and the same two cores, through the orchestrator's batcher.
 
-Both sides run the same graph (yolox_nano.onnx in ONNX Runtime) and do the same work per frame:
-letterbox, inference, YOLOX decode and NMS; in-process all of it happens in this process, with
-Triton the decode and NMS run in the server's Python backend and the client sends the 416×416
-input (over gRPC, or through a system shared-memory region). So besides the wall-clock figures
-the bench reports the **CPU per frame of both processes together** (this process plus the
-server's process group): like with like on a machine where client and server share the cores.
-Triton is measured with 1 request in flight (no overlap of client and server) and with 4 (the
-default). It includes: the batcher, pre- and post-processing, transfer, inference. It leaves
-out: decoding video (frames are decoded once, up front), tracking, and a GPU.
+Three ways to run the detector, each doing the same work per frame (letterbox, inference, YOLOX
+decode and NMS): in-process ONNX Runtime on the shipped graph with the decode and NMS in numpy
+(the embedded default); in-process ONNX Runtime on the served graph, decode and NMS inside it
+(the very graph the CPU Triton model runs); and Triton, where the client sends the 416×416
+input (over gRPC, or through a system shared-memory region) and gets the kept boxes back. So
+besides the wall-clock figures the bench reports the **CPU per frame of both processes
+together** (this process plus the server's process group): like with like on a machine where
+client and server share the cores. Triton is measured with 1 request in flight (no overlap of
+client and server) and with 4 (the default). It includes: the batcher, pre- and
+post-processing, transfer, inference. It leaves out: decoding video (frames are decoded once,
+up front), tracking, and a GPU.
 
 Rounds are interleaved (the order of the sides alternates); each figure is the median and the
 range of the rounds. Also printed: bytes sent per frame and Triton's batch-size histogram of
@@ -126,8 +128,10 @@ def measure(rounds: int = ROUNDS) -> dict:
             return DetectorConfig(backend="triton", triton=TritonConfig(
                 url=server.grpc_url, max_inflight=inflight, shared_memory=shm))
 
+        graph = server.repository / "yolox_nano_onnx" / "1" / "model.onnx"
         sides = {
             "onnxruntime in-process": (DetectorConfig(), None),
+            "onnxruntime, served graph": (DetectorConfig(model=str(graph)), None),
             "triton shm, 1 in flight": (triton(1, True), pgid),
             "triton shm, 4 in flight": (triton(4, True), pgid),
             "triton gRPC, 4 in flight": (triton(4, False), pgid),

@@ -51,7 +51,7 @@ def test_the_onnx_runtime_tensorrt_engines_are_cached_on_the_volume() -> None:
 
 
 def test_gpu_models_warm_up_and_use_every_gpu() -> None:
-    for name in ("yolox_nano_onnx", "yolox_nano_trt"):
+    for name in ("yolox_nano", "yolox_nano_onnx"):
         cfg = text_format.Parse((REPOSITORY / name / "config.pbtxt").read_text(),
                                 mc.ModelConfig())
         assert cfg.model_warmup and cfg.model_warmup[0].batch_size == 16

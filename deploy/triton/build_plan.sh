@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build the TensorRT plan for yolox_nano_trt on the GPU that will serve it, inside the very
-# image that serves it (a plan runs only on the TensorRT version and GPU it was built for).
+# Build the TensorRT plan of yolox_nano on the GPU that will serve it, inside the very image
+# that serves it (a plan runs only on the TensorRT version and GPU it was built for). The ONNX
+# graph it starts from (written by `perishield triton build`) has the YOLOX decode and
+# TensorRT's EfficientNMS_TRT plugin inside, so the plan returns the kept boxes only.
 # From the project root, on the GPU host:
 #   docker run --rm --gpus all -v "$PWD:/project" -w /project \
 #     "$(. deploy/triton/.env; echo "$TRITON_IMAGE")" bash deploy/triton/build_plan.sh
@@ -14,9 +16,9 @@ PROJECT=${PROJECT:-/project}
 REPO=${REPO:-$PROJECT/model_repository}
 TRTEXEC=${TRTEXEC:-/usr/src/tensorrt/bin/trtexec}
 [ -x "$TRTEXEC" ] || { echo "no trtexec at $TRTEXEC: run this in $TRITON_IMAGE (see .env)" >&2; exit 2; }
-ONNX="$REPO/yolox_nano_onnx/1/model.onnx"
+ONNX="$REPO/yolox_nano/1/model.trt.onnx"
 [ -f "$ONNX" ] || { echo "no $ONNX: run 'perishield triton build' first" >&2; exit 2; }
-PLAN="$REPO/yolox_nano_trt/1/model.plan"
+PLAN="$REPO/yolox_nano/1/model.plan"
 extra=(--fp16)
 if [ "${PRECISION:-fp16}" = fp32 ]; then extra=(--noTF32); fi  # parity debugging: exact FP32
 if [ -n "${HW_COMPAT:-}" ]; then extra+=("--hardwareCompatibilityLevel=$HW_COMPAT"); fi

@@ -22,9 +22,12 @@ class TritonConfig(_Strict):
         "server with the fewest in flight, and one that fails is left to the others until it "
         "answers again.")
     model: str = Field("yolox_nano_cpu", min_length=1,
-                       description="Served model: yolox_nano (GPU ensemble) or yolox_nano_cpu.")
+                       description="Served model: yolox_nano (GPU, TensorRT) or yolox_nano_cpu.")
     timeout_s: float = Field(5.0, gt=0, le=120, description="Deadline of every call.")
-    max_inflight: int = Field(4, ge=1, le=256, description="Requests in flight at once.")
+    max_inflight: int | None = Field(
+        None, ge=1, le=256, description="Requests in flight at once, per server; None: 16 when "
+        "the served model runs on GPUs (throughput × latency ÷ batch on a GPU host), 4 when it "
+        "runs on CPUs (where more in flight only queue).")
     shared_memory: bool = Field(
         False, description="Send frames through system shared memory (Triton on this host).")
     retry_max_s: float = Field(10.0, gt=0, description="Longest wait between reconnect tries.")

@@ -1,8 +1,8 @@
 """Decoding of detector outputs and NMS: numpy only.
 
-This module is shared by the orchestrator and the Triton Python-backend models (the repository
-build copies it next to their ``model.py``), so the embedded and the served detector give the
-same boxes. Keep it free of imports other than numpy.
+The embedded detector decodes with these; the served graphs (``orchestrator.detect.graph``)
+do the same YOLOX decoding and class-aware NMS inside the model, and the tests hold the two
+to the same boxes.
 """
 
 from __future__ import annotations
@@ -94,23 +94,3 @@ def select(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],
         offset = cids[idx, None].astype(np.float32) * 8192.0
         idx = idx[nms(boxes[idx] + offset, scores[idx], nms_iou)]
     return idx[:max_det] if max_det is not None else idx
-
-
-def pack_yolox(raw: npt.NDArray[np.float32], grids: npt.NDArray[np.float32],
-               strides: npt.NDArray[np.float32], score_floor: float, nms_iou: float,
-               max_det: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32],
-                                      npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-    """A batch of YOLOX outputs (B, A, 5 + C) → fixed-size ``boxes`` (B, K, 4) in model
-    pixels, ``scores`` (B, K), ``classes`` (B, K) and ``num_detections`` (B, 1): what the
-    served model returns instead of raw tensors."""
-    b = len(raw)
-    boxes = np.zeros((b, max_det, 4), np.float32)
-    scores = np.zeros((b, max_det), np.float32)
-    classes = np.full((b, max_det), -1, np.int32)
-    num = np.zeros((b, 1), np.int32)
-    for i in range(b):
-        bx, sc, cl = decode_yolox(raw[i], grids, strides)
-        keep = select(bx, sc, cl, score_floor, nms_iou, max_det=max_det)
-        n = len(keep)
-        boxes[i, :n], scores[i, :n], classes[i, :n], num[i, 0] = bx[keep], sc[keep], cl[keep], n
-    return boxes, scores, classes, num

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from orchestrator.classes import class_id
 from orchestrator.config import DetectorConfig
 from orchestrator.detect.base import DetectorError, Image
+from orchestrator.detect.graph import OUTPUTS, check_limits
 from orchestrator.detect.postprocess import (
     FrameTransform,
     decode_fastestdet,
     decode_yolox,
     finish,
     prepare,
+    unpack,
     yolox_grids,
 )
 from orchestrator.detections import Detections
@@ -40,7 +43,9 @@ def _dynamic_batch(model_bytes: bytes) -> bytes | None:
 
 
 class OnnxDetector:
-    """YOLOX- or FastestDet-format ONNX model run by ONNX Runtime.
+    """YOLOX- or FastestDet-format ONNX model run by ONNX Runtime; or a graph with the YOLOX
+    decoding and NMS inside (a served repository's ``model.onnx``), which ONNX Runtime runs
+    from uint8 frames to the kept boxes.
 
     Frames arrive as BGR uint8 arrays or decoded pictures; each is resized to the model size as
     uint8 (a picture straight from its YUV pixels) and only then turned into the model's float
@@ -69,7 +74,18 @@ class OnnxDetector:
             raise DetectorError(f"cannot load ONNX model {self.model_path}: {e}") from None
         inp = self._session.get_inputs()[0]
         shape = inp.shape
-        if len(shape) != 4 or shape[1] != 3:
+        # A graph with decoding and NMS inside (``perishield triton build`` writes them):
+        # uint8 NHWC frames in, the client contract's four tensors out.
+        self.packed = (inp.type == "tensor(uint8)" and set(OUTPUTS) <= {
+            o.name for o in self._session.get_outputs()})
+        if self.packed:
+            if len(shape) != 4 or shape[3] != 3:
+                raise DetectorError(f"{self.model_path}: expected an input of shape "
+                                    f"[N,H,W,3], got {shape}")
+            meta = self._session.get_modelmeta().custom_metadata_map
+            check_limits(config, meta, f"{self.model_path.name} (its metadata)")
+            shape = [shape[0], 3, shape[1], shape[2]]
+        elif len(shape) != 4 or shape[1] != 3:
             raise DetectorError(f"{self.model_path}: expected an input of shape [N,3,H,W], "
                                 f"got {shape}")
         model_hw = (shape[3], shape[2])
@@ -94,7 +110,8 @@ class OnnxDetector:
         self._kept = np.array([class_id(c) for c in config.classes], np.int64)
         if config.format == "yolox":
             self._grids, self._strides = yolox_grids(self.input_size)
-        self._check_output()
+        if not self.packed:
+            self._check_output()
 
     def _try_dynamic_batch(self, raw: bytes, ort: object) -> None:
         edited = _dynamic_batch(raw)
@@ -138,20 +155,27 @@ class OnnxDetector:
         return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
 
     def _to_tensor(self, batch: np.ndarray) -> np.ndarray:
+        if self.packed:
+            return batch
         x = batch.transpose(0, 3, 1, 2).astype(np.float32)
         if self.config.format == "fastestdet":
             x *= 1 / 255.0
         return np.ascontiguousarray(x)
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Raw model output for a uint8 NHWC batch."""
+    def infer(self, batch: np.ndarray) -> Any:
+        """Model output for a uint8 NHWC batch: the raw head, or a packed graph's four
+        tensors."""
         x = self._to_tensor(batch)
+        if self.packed:
+            return self._session.run(list(OUTPUTS), {self._input_name: x})
         if self._batched:
             return self._session.run(None, {self._input_name: x})[0]
         return np.concatenate(
             [self._session.run(None, {self._input_name: x[i:i + 1]})[0] for i in range(len(x))])
 
-    def postprocess(self, raw: np.ndarray, transforms: list[FrameTransform]) -> list[Detections]:
+    def postprocess(self, raw: Any, transforms: list[FrameTransform]) -> list[Detections]:
+        if self.packed:  # decoded and suppressed in the graph: filters only
+            return unpack(raw, transforms, self.config.score_threshold, self._kept)
         out = []
         for r, t in zip(raw, transforms, strict=True):
             if self.config.format == "yolox":

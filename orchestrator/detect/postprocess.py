@@ -79,3 +79,17 @@ def to_frame(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],
     np.clip(boxes[:, 0::2], 0, t.width, out=boxes[:, 0::2])
     np.clip(boxes[:, 1::2], 0, t.height, out=boxes[:, 1::2])
     return Detections(boxes, scores, cids)
+
+
+def unpack(outputs: list[npt.NDArray[Any]], transforms: list[FrameTransform],
+           score_threshold: float, kept_classes: npt.NDArray[np.int64]) -> list[Detections]:
+    """Detections in frame pixels from a graph with NMS inside: its ``boxes``, ``scores``,
+    ``classes`` and ``num_detections`` for a batch; the score and class filters only."""
+    boxes, scores, classes, num = outputs
+    out = []
+    for i, t in enumerate(transforms):
+        n = int(num[i, 0])
+        b, s, c = boxes[i, :n], scores[i, :n], classes[i, :n].astype(np.int64)
+        keep = (s >= score_threshold) & np.isin(c, kept_classes)
+        out.append(to_frame(b[keep], s[keep], c[keep], t))
+    return out

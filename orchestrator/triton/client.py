@@ -22,17 +22,20 @@ import numpy as np
 from orchestrator.classes import class_id
 from orchestrator.config import DetectorConfig
 from orchestrator.detect.base import DetectorError, DetectorUnavailable, FrameRejected, Image
-from orchestrator.detect.postprocess import FrameTransform, prepare, to_frame
+from orchestrator.detect.graph import OUTPUTS, check_limits
+from orchestrator.detect.postprocess import FrameTransform, prepare, unpack
 from orchestrator.detections import Detections
 from orchestrator.triton.repository import client_contract
 from orchestrator.triton.shm import InputShmPool, ShmRegion
 
 log = logging.getLogger(__name__)
-OUTPUTS = ("boxes", "scores", "classes", "num_detections")
 # Triton's own words for a request it turned down under load ("[request id: …] Exceeds maximum
 # queue size"; a queue policy with REJECT: "Request timeout expired"); any other UNAVAILABLE
 # is the server or the connection going away.
 _REJECTED = ("exceeds maximum queue size", "request timeout expired")
+# Requests in flight when detector.triton.max_inflight is not set: on GPUs, throughput ×
+# latency ÷ batch (5,000 frames/s × 25 ms ÷ 8 ≈ 16); on CPUs more in flight only queue.
+GPU_INFLIGHT, CPU_INFLIGHT = 16, 4
 LATE_BEFORE_DOWN = 3  # requests in a row past their deadline: the server is not answering
 _RESTRICTED = ("a server with --grpc-restricted-protocol wants detector.triton.admin_header "
                "(name=value of that flag)")
@@ -53,7 +56,7 @@ class TritonDetector:
             raise DetectorError("TritonDetector talks to one server; several: TritonPool")
         self.url = self.t.servers[0]
         self.max_batch = config.max_batch
-        self.max_inflight = self.t.max_inflight
+        self.max_inflight = self.t.max_inflight or CPU_INFLIGHT  # GPU_INFLIGHT: see start()
         self._kept = np.array([class_id(c) for c in config.classes], np.int64)
         self._client: Any = None
         self.input_size: tuple[int, int] = (416, 416)
@@ -155,8 +158,8 @@ class TritonDetector:
     async def _check_limits(self, name: str) -> None:
         """The served model's own limits, read from its configuration (and, for an ensemble,
         its steps'): a larger ``max_batch`` is lowered to the model's (every request would
-        fail); a ``score_threshold`` below the score the model keeps, or another ``nms_iou``
-        than the one it applies, cannot be honoured and is refused."""
+        fail); a ``score_threshold`` below the score the model keeps, another ``nms_iou`` than
+        the one it applies, or a class it does not return cannot be honoured and is refused."""
         cfg = (await self._probe(self._client.get_model_config(name, headers=self.headers,
                                                                   as_json=True)))["config"]
         limit = int(cfg.get("max_batch_size", 0))
@@ -169,23 +172,15 @@ class TritonDetector:
         # An ensemble's statistics record the client's requests; the batches the detector
         # really ran are its first step's.
         self._stats_model = steps[0]["model_name"] if steps else name
+        kinds = {g.get("kind", "KIND_GPU") for g in cfg.get("instance_group", [])}
         for step in steps:
-            sub = await self._probe(self._client.get_model_config(
-                step["model_name"], headers=self.headers, as_json=True))
-            params.update(_parameters(sub["config"]))
-        floor = float(params.get("score_floor", 0.0))
-        if self.config.score_threshold < floor:
-            raise DetectorError(
-                f"detector.score_threshold {self.config.score_threshold:g} is below the "
-                f"{floor:g} that Triton model {name!r} keeps (parameter score_floor of its "
-                "config.pbtxt): raise the threshold, or lower score_floor there")
-        served_iou = params.get("nms_iou")
-        if ("nms_iou" in self.config.model_fields_set and served_iou is not None
-                and abs(float(served_iou) - self.config.nms_iou) > 1e-6):
-            raise DetectorError(
-                f"detector.nms_iou {self.config.nms_iou:g} cannot apply: Triton model {name!r} "
-                f"runs NMS at {float(served_iou):g} (parameter nms_iou of its config.pbtxt); "
-                "change it there, or leave detector.nms_iou out")
+            sub = (await self._probe(self._client.get_model_config(
+                step["model_name"], headers=self.headers, as_json=True)))["config"]
+            params.update(_parameters(sub))
+            kinds |= {g.get("kind", "KIND_GPU") for g in sub.get("instance_group", [])}
+        if self.t.max_inflight is None and "KIND_GPU" in kinds:
+            self.max_inflight = GPU_INFLIGHT
+        check_limits(self.config, params, f"Triton model {name!r} (its config.pbtxt)")
 
     async def aclose(self) -> None:
         if self._shm is not None:
@@ -331,16 +326,8 @@ class TritonDetector:
             self.t.model, [inp], outputs=outputs, client_timeout=self.t.timeout_s))
 
     def _to_detections(self, result: Any, transforms: list[FrameTransform]) -> list[Detections]:
-        boxes, scores = result.as_numpy("boxes"), result.as_numpy("scores")
-        classes, num = result.as_numpy("classes").astype(np.int64), result.as_numpy(
-            "num_detections")
-        out = []
-        for i, t in enumerate(transforms):  # NMS ran in the server: filters only, here
-            n = int(num[i, 0])
-            b, s, c = boxes[i, :n], scores[i, :n], classes[i, :n]
-            keep = (s >= self.config.score_threshold) & np.isin(c, self._kept)
-            out.append(to_frame(b[keep], s[keep], c[keep], t))
-        return out
+        return unpack([result.as_numpy(n) for n in OUTPUTS], transforms,
+                      self.config.score_threshold, self._kept)
 
     async def statistics(self) -> dict[str, Any]:
         """Triton's inference statistics of the model (of an ensemble, its detector step):

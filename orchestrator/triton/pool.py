@@ -44,6 +44,7 @@ class TritonPool:
             await self.aclose()
             raise
         self.max_batch = min(m.max_batch for m in self.members)
+        self.max_inflight = sum(m.max_inflight for m in self.members)  # as the models say
         sizes = {m.input_size for m in self.members}
         if len(sizes) != 1:
             await self.aclose()

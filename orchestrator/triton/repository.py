@@ -1,11 +1,13 @@
 """The Triton model repository: build-time artifacts and the contract the client relies on.
 
 ``orchestrator/triton/model_repository/`` (shipped in the package) holds the hand-written
-``config.pbtxt`` files and Python-backend ``model.py`` files. ``build_repository`` writes the
+``config.pbtxt`` files and the Python-backend ``model.py``. ``build_repository`` writes the
 repository Triton serves (``model_repository/`` of the checkout, or under ``$PERISHIELD_HOME``
-when installed; never inside the package): those files, and what is generated from the shipped
-weights: the detector graph edited to take uint8 NHWC frames with a dynamic batch, and a copy of
-``orchestrator/detect/decode.py`` beside each Python model that decodes and runs NMS.
+when installed; never inside the package): those files, and the graphs generated from the
+shipped weights (``orchestrator.detect.graph``): uint8 NHWC frames in with a dynamic batch,
+decoding and NMS inside, the client contract's four tensors out. Each graph is built with the
+parameters of its own ``config.pbtxt`` (``score_floor``, ``nms_iou``, ``classes``, the number of
+output boxes), so a configuration and its graph cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,18 +15,24 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from orchestrator.detect.graph import Nms, served_graph
 from orchestrator.paths import find_model, state_dir
 
 TEMPLATES = Path(__file__).with_name("model_repository")  # shipped, read-only
 REPOSITORY = state_dir() / "model_repository"  # built and served
-DECODE_SOURCE = Path(__file__).parents[1] / "detect" / "decode.py"
-DECODE_COPY = "perishield_decode.py"
 
-# Models built from the ONNX file / carrying the decode module.
-ONNX_MODELS = ("yolox_nano_onnx", "yolox_nano_cpu")
-PYTHON_MODELS = ("yolox_postprocess", "yolox_nano_cpu")
+# The graph each model is built from, and how its NMS is finished: the TensorRT plan is built
+# from its ONNX file on the GPU host (deploy/triton/build_plan.sh); ONNX Runtime loads the others.
+GRAPHS: dict[str, tuple[str, Nms]] = {
+    "yolox_nano": ("model.trt.onnx", "trt"),
+    "yolox_nano_onnx": ("model.onnx", "onnx"),
+    "yolox_nano_cpu": ("model.onnx", "onnx"),
+}
 CPU_MODELS = ("yolox_nano_cpu",)  # what runs on this machine's bundled tritonserver
+# What earlier layouts generated and this one no longer serves: removed by a build.
+RETIRED = ("yolox_nano_trt", "yolox_postprocess", "yolox_nano_cpu/1/perishield_decode.py")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,57 +52,48 @@ def client_contract(size: tuple[int, int] = (416, 416), max_det: int = 100
              TensorSpec("num_detections", "INT32", (1,))])
 
 
-def uint8_nhwc_graph(model_path: Path) -> bytes:
-    """The detector graph taking ``images`` uint8 (N, H, W, 3) BGR with a dynamic batch:
-    the cast to float and the transpose to NCHW run inside the graph, so clients send bytes."""
-    import onnx  # noqa: PLC0415 - build-time only
-    from onnx import TensorProto, helper  # noqa: PLC0415
+def graph_parameters(config_text: str) -> dict[str, Any]:
+    """The graph-building arguments a ``config.pbtxt`` states: its input size, the number of
+    boxes it returns, and its ``score_floor``, ``nms_iou`` and ``classes`` parameters."""
+    from google.protobuf import text_format  # noqa: PLC0415
+    from tritonclient.grpc import model_config_pb2 as mc  # noqa: PLC0415
 
-    m = onnx.load(str(model_path))
-    g = m.graph
-    old = g.input[0]
-    dims = old.type.tensor_type.shape.dim
-    h, w = dims[2].dim_value, dims[3].dim_value
-    inner = "images_nchw_float"
-    for node in g.node:
-        for i, name in enumerate(node.input):
-            if name == old.name:
-                node.input[i] = inner
-    g.input.remove(old)
-    g.input.insert(0, helper.make_tensor_value_info("images", TensorProto.UINT8,
-                                                    ["batch", h, w, 3]))
-    g.node.insert(0, helper.make_node("Transpose", ["images_nhwc_float"], [inner],
-                                      perm=[0, 3, 1, 2], name="perishield_to_nchw"))
-    g.node.insert(0, helper.make_node("Cast", ["images"], ["images_nhwc_float"],
-                                      to=TensorProto.FLOAT, name="perishield_cast"))
-    for out in g.output:
-        out.type.tensor_type.shape.dim[0].dim_param = "batch"
-    del g.value_info[:]
-    onnx.checker.check_model(m)
-    return bytes(m.SerializeToString())
+    cfg = text_format.Parse(config_text, mc.ModelConfig())
+    params = {k: v.string_value for k, v in cfg.parameters.items()}
+    missing = {"score_floor", "nms_iou", "classes"} - set(params)
+    if missing:
+        raise ValueError(f"model {cfg.name!r}: config.pbtxt lacks parameters {sorted(missing)}")
+    h, w = cfg.input[0].dims[:2]
+    return {"size": (int(w), int(h)), "max_det": int(cfg.output[0].dims[0]),
+            "score_floor": float(params["score_floor"]), "nms_iou": float(params["nms_iou"]),
+            "classes": [int(c) for c in params["classes"].split(",")]}
 
 
 def build_repository(repository: Path = REPOSITORY, model: str | None = None) -> list[Path]:
-    """Write the served repository: the shipped configurations and Python models, and the
-    generated files; returns what was written. Idempotent."""
-    graph = uint8_nhwc_graph(find_model(model))
+    """Write the served repository: the shipped configurations and Python model, and the
+    generated graphs; returns what was written. Idempotent; removes what older layouts
+    generated (the ensemble's steps)."""
+    weights = find_model(model)
     written = []
     for src in sorted(TEMPLATES.rglob("*")):
-        if (src.is_file() and "__pycache__" not in src.parts
-                and src.name not in (DECODE_COPY, "model.onnx", "model.plan")):
+        if src.is_file() and "__pycache__" not in src.parts:
             out = repository / src.relative_to(TEMPLATES)
             out.parent.mkdir(parents=True, exist_ok=True)
             if not out.exists() or out.read_bytes() != src.read_bytes():
                 shutil.copyfile(src, out)
             written.append(out)
-    for name in ONNX_MODELS:
-        out = repository / name / "1" / "model.onnx"
+    for name, (filename, nms) in GRAPHS.items():
+        graph = served_graph(weights, nms,
+                             **graph_parameters((TEMPLATES / name / "config.pbtxt").read_text()))
+        out = repository / name / "1" / filename
         out.parent.mkdir(parents=True, exist_ok=True)
         if not out.exists() or out.read_bytes() != graph:
             out.write_bytes(graph)
         written.append(out)
-    for name in PYTHON_MODELS:
-        out = repository / name / "1" / DECODE_COPY
-        shutil.copyfile(DECODE_SOURCE, out)
-        written.append(out)
+    for old in RETIRED:
+        path = repository / old
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
     return written

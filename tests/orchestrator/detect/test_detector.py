@@ -7,6 +7,7 @@ import pytest
 
 from orchestrator.config import DetectorConfig
 from orchestrator.detect import DetectorError, create_detector
+from orchestrator.detect.onnx_detector import OnnxDetector
 from orchestrator.detect.postprocess import letterbox, nms
 from orchestrator.evaluation.groundtruth import GroundTruth
 from orchestrator.paths import MissingAssetError
@@ -108,3 +109,25 @@ def test_decoded_pictures_give_the_boxes_of_bgr_frames(yolox: object, stadtmitte
         assert len(b) >= 3
         np.testing.assert_array_equal(a.xyxy, b.xyxy)
         np.testing.assert_array_equal(a.class_id, b.class_id)
+
+
+def test_a_graph_with_nms_inside_runs_in_process_within_its_limits(
+        tmp_path: Path, yolox_model: Path, stadtmitte_frames: list[np.ndarray]) -> None:
+    from orchestrator.detect.graph import served_graph
+
+    graph = tmp_path / "people.onnx"
+    graph.write_bytes(served_graph(yolox_model, "onnx", classes=[0], score_floor=0.1))
+    det = OnnxDetector(DetectorConfig(model=str(graph), classes=["person"]))
+    assert det.packed and det.input_size == (416, 416)
+    got = det.detect(stadtmitte_frames[:4])
+    want = OnnxDetector(DetectorConfig(classes=["person"])).detect(stadtmitte_frames[:4])
+    for a, b in zip(want, got, strict=True):
+        assert len(a) >= 4 and a.class_id.tolist() == b.class_id.tolist()
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=0.01)
+    # What the graph cannot do is refused at load, with what to change.
+    with pytest.raises(DetectorError, match=r"detector.classes \['car'\] are not among"):
+        OnnxDetector(DetectorConfig(model=str(graph), classes=["person", "car"]))
+    with pytest.raises(DetectorError, match="score_threshold 0.05 is below the 0.1"):
+        OnnxDetector(DetectorConfig(model=str(graph), classes=["person"], score_threshold=0.05))
+    with pytest.raises(DetectorError, match="nms_iou 0.6 cannot apply"):
+        OnnxDetector(DetectorConfig(model=str(graph), classes=["person"], nms_iou=0.6))

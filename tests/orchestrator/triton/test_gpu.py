@@ -7,7 +7,7 @@ On a GPU host, from the project root (after `perishield triton build`):
 
 It builds the plan with deploy/triton/build_plan.sh in the serving image of deploy/triton/.env
 (``PRECISION=fp32`` in the environment builds the exact FP32 plan for parity debugging), serves
-the repository with that image on free ports, and compares the `yolox_nano` ensemble's boxes on
+the repository with that image on free ports, and compares the `yolox_nano` plan's boxes on
 TUD-Stadtmitte with ONNX Runtime's on the CPU. FP16 (and TF32) move boxes and scores a little:
 every embedded box scoring 0.4 or more must have a served box of its class at IoU ≥ 0.85 and a
 score within 0.05 (FP32: IoU ≥ 0.98, score within 0.005).

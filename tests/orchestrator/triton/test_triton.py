@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,19 +23,26 @@ from orchestrator.detect import (
 from orchestrator.metrics import registry_for
 from orchestrator.service import Service
 from orchestrator.triton.server import TritonServer, free_port
+from tests.conftest import EXAMPLE
 
 pytestmark = pytest.mark.triton
-MODELS = ("yolox_nano_cpu", "yolox_postprocess")
+MODELS = ("yolox_nano_cpu",)
+NOT_A_DETECTOR = Path(__file__).with_name("not_a_detector")
 
 
-def new_server(tmp: Path) -> TritonServer:
+def new_server(tmp: Path, **kw: object) -> TritonServer:
+    kw = {"models": MODELS, **kw}
     return TritonServer(grpc_port=free_port(), http_port=free_port(), metrics_port=free_port(),
-                        models=MODELS, work_dir=tmp)
+                        work_dir=tmp, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    server = new_server(tmp_path_factory.mktemp("triton"))
+    tmp = tmp_path_factory.mktemp("triton")
+    # Its own repository: the built one plus a model that is not a detector.
+    shutil.copytree(NOT_A_DETECTOR, tmp / "repository" / NOT_A_DETECTOR.name)
+    server = new_server(tmp, repository=tmp / "repository",
+                        models=(*MODELS, NOT_A_DETECTOR.name))
     server.start()
     yield server
     server.stop()
@@ -104,29 +112,39 @@ def test_wrong_model_name_or_shape_is_a_clear_error(triton: TritonServer) -> Non
     with pytest.raises(DetectorError, match="has no ready model 'yolo'"):
         asyncio.run(open_detector(triton_config(triton, model="yolo")))
     with pytest.raises(DetectorError, match=r"expected input 'images' UINT8 \[-1, H, W, 3\]"):
-        asyncio.run(open_detector(triton_config(triton, model="yolox_postprocess")))
+        asyncio.run(open_detector(triton_config(triton, model="not_a_detector")))
     with pytest.raises(DetectorError, match="is not reachable"):
         asyncio.run(open_detector(DetectorConfig(backend="triton", triton=TritonConfig(
             url=f"127.0.0.1:{free_port()}", timeout_s=2))))
 
 
-def demo_settings(tmp: Path, detector: DetectorConfig) -> Settings:
-    from tests.conftest import EXAMPLE
+def events(config: Path, tmp: Path, **detector: object) -> list[tuple]:
+    """The events of a configuration's cameras with its detector settings changed."""
+    s = load_settings(config)
+    s = s.model_copy(update={"detector": s.detector.model_copy(update=detector),
+                             "outputs": s.outputs.model_copy(update={"data_dir": tmp})})
+    service = Service(s)
+    asyncio.run(service.run(restart_failed=False))
+    return sorted((e.camera, e.rule, e.direction, e.track_id, e.video_time)
+                  for e in service.events)
 
-    s = load_settings(EXAMPLE)
-    return s.model_copy(update={"detector": detector, "outputs": s.outputs.model_copy(
-        update={"data_dir": tmp})})
 
-
-def test_pipeline_on_triton_fires_the_same_events(triton: TritonServer, tmp_path: Path) -> None:
-    def events(detector: DetectorConfig, sub: str) -> list[tuple]:
-        service = Service(demo_settings(tmp_path / sub, detector))
-        asyncio.run(service.run(restart_failed=False))
-        return sorted((e.rule, e.direction, e.track_id, e.video_time) for e in service.events)
-
-    embedded = events(DetectorConfig(), "embedded")
-    served = events(triton_config(triton), "triton")
-    assert len(embedded) == 9 and served == embedded
+@pytest.mark.parametrize("config", [
+    EXAMPLE, *(EXAMPLE.parent / "rulesets" / f"{n}.yaml"
+               for n in ("campus-gates", "campus-zones", "stadtmitte-polyline"))],
+    ids=lambda p: p.stem)
+def test_the_graph_with_nms_fires_todays_events(triton: TritonServer, tmp_path: Path,
+                                                config: Path) -> None:
+    # Today's embedded detector (numpy decode and NMS) against the graph with both inside,
+    # run by ONNX Runtime in-process and by the CPU Triton model, on both shared sequences.
+    today = events(config, tmp_path / "embedded")
+    graph = triton.repository / "yolox_nano_onnx" / "1" / "model.onnx"
+    in_process = events(config, tmp_path / "graph", model=str(graph))
+    served = events(config, tmp_path / "triton", backend="triton",
+                    triton=TritonConfig(url=triton.grpc_url))
+    assert len(today) >= 3
+    assert in_process == today
+    assert served == today
 
 
 def test_triton_killed_mid_run_then_back(tmp_path: Path, stadtmitte: Path) -> None:
@@ -183,7 +201,8 @@ def test_triton_killed_mid_run_then_back(tmp_path: Path, stadtmitte: Path) -> No
 
 
 def test_limits_are_read_from_the_served_model(triton: TritonServer) -> None:
-    # The CPU model takes batches of at most 32, keeps scores from 0.05 and runs NMS at 0.45.
+    # The CPU model takes batches of at most 32, keeps scores from 0.05, runs NMS at 0.45 and
+    # returns people and vehicles only.
     async def start(**kw: object) -> object:
         det = await open_detector(DetectorConfig(backend="triton", **kw,  # type: ignore[arg-type]
                                                  triton=TritonConfig(url=triton.grpc_url)))
@@ -191,8 +210,21 @@ def test_limits_are_read_from_the_served_model(triton: TritonServer) -> None:
         return det
 
     assert asyncio.run(start(max_batch=64)).max_batch == 32  # type: ignore[attr-defined]
+    # Requests in flight: 4 for a model on CPU instances unless set (16 on GPU instances).
+    assert asyncio.run(start()).max_inflight == 4  # type: ignore[attr-defined]
+    explicit = DetectorConfig(backend="triton", triton=TritonConfig(url=triton.grpc_url,
+                                                                    max_inflight=8))
+
+    async def inflight() -> int:
+        det = await open_detector(explicit)
+        await det.aclose()  # type: ignore[union-attr]
+        return det.max_inflight  # type: ignore[union-attr]
+
+    assert asyncio.run(inflight()) == 8
     with pytest.raises(DetectorError, match="score_threshold 0.01 is below the 0.05"):
         asyncio.run(start(score_threshold=0.01))
+    with pytest.raises(DetectorError, match=r"detector.classes \['dog'\] are not among"):
+        asyncio.run(start(classes=["person", "dog"]))
 
 
 def test_overload_drops_frames_not_the_detector(triton: TritonServer,
