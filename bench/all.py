@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/all.py [--quick]
 
-Runs bench/tracking.py, bench/decode.py, bench/service_load.py, bench/e2e.py,
-bench/triton.py (it starts its own tritonserver) and bench/alarm_latency.py (PostgreSQL and
+Runs bench/tracking.py, bench/decode.py, bench/service_load.py, bench/e2e.py, bench/triton.py
+(it starts its own tritonserver), bench/graph_nms.py and bench/alarm_latency.py (PostgreSQL and
 RabbitMQ on this machine), each interleaving its own rounds and reporting medians and ranges;
 writes every figure to bench/results/latest.json with the date and the machine, and prints the
 summary table of bench/README.md. ``--quick`` runs fewer rounds (a smoke run, not figures to
@@ -30,12 +30,14 @@ sys.path.insert(0, str(HERE.parent))
 import alarm_latency  # noqa: E402
 import decode  # noqa: E402
 import e2e  # noqa: E402
+import graph_nms  # noqa: E402
 import service_load  # noqa: E402
 import tracking  # noqa: E402
 import triton  # noqa: E402
 from figures import median_range  # noqa: E402
 
-BENCHES = ("tracking", "decode", "service_load", "e2e", "triton", "alarm_latency")
+BENCHES = ("tracking", "decode", "service_load", "e2e", "triton", "graph_nms",
+           "alarm_latency")
 
 
 def table(res: dict) -> str:
@@ -74,6 +76,12 @@ def table(res: dict) -> str:
                         f"({statistics.median(r['cpu_ms_per_frame']) / base:.2f}× in-process); "
                         f"{mr(r['p99_ms'], '.1f')} | batcher, letterbox, transfer, the same "
                         "graph, YOLOX decode + NMS; frames decoded up front |")
+    for batch, sides in res.get("graph_nms", {}).items():
+        for side, r in sides.items():
+            rows.append(f"| detector step {side}, {batch}: ms per frame; Python (GIL) ms; "
+                        f"out KB | {mr(r['step_ms'])}; {mr(r['python_ms'], '.3f')}; "
+                        f"{r['bytes_per_frame'] / 1024:.1f} | YOLOX-Nano on ONNX Runtime (2 "
+                        "threads), decode and NMS; letterbox left out |")
     if "alarm_latency" in res:
         r = res["alarm_latency"]
         rows.append(f"| alarm latency, 20 cameras × 5 fps: act's frame captured → platform's "
@@ -103,6 +111,7 @@ def main() -> None:
             rounds=1 if quick else service_load.ROUNDS, seconds=4.0 if quick else 8.0),
         "e2e": lambda: e2e.measure(rounds=1 if quick else e2e.ROUNDS),
         "triton": lambda: triton.measure(rounds=1 if quick else triton.ROUNDS),
+        "graph_nms": lambda: graph_nms.measure(rounds=2 if quick else graph_nms.ROUNDS),
         "alarm_latency": lambda: alarm_latency.measure(
             seconds=15.0 if quick else 40.0, rounds=1 if quick else 3),
     }
