@@ -53,7 +53,7 @@ def table(res: dict) -> str:
                     f"{mr(ms['tracker, one by one'])}); with each camera's perimeter rules "
                     f"{mr(ms['tracker + rules, batched'])} (one by one "
                     f"{mr(ms['tracker + rules, one by one'])}) | ByteTrackBatch vs a ByteTrack "
-                    "per camera; rules per camera |")
+                    "per camera; rules in one RuleBatch vs each camera's engine |")
     for codec, r in res.get("decode", {}).items():
         ms = r["cpu_ms_per_decoded_frame"]
         ff = statistics.median(ms["ffmpeg -threads 1 (-benchmark)"])

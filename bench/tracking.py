@@ -43,7 +43,7 @@ from orchestrator.detections import Detections
 from orchestrator.evaluation.groundtruth import GroundTruth
 from orchestrator.evaluation.metrics import TrackingScore
 from orchestrator.paths import find_data
-from orchestrator.rules import RuleEngine
+from orchestrator.rules import RuleBatch, RuleEngine
 from orchestrator.tracking import TrackingBatcher, bytetrack_config
 from trackers import ByteTrack
 
@@ -134,20 +134,25 @@ def batch_once(cameras: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]], f
                batched: bool, rules: bool) -> float:
     """ms per camera-frame of tracking ``cameras`` (each a scene of its own) frame by frame:
     all cameras of a frame in one ``ByteTrackBatch.update`` or one ``ByteTrack`` each; with
-    ``rules``, each camera's perimeter rules after."""
+    ``rules``, each camera's perimeter rules after (batched: in one ``RuleBatch.judge``, as
+    the service does; one by one: each engine's ``update``)."""
     camera = camera_for("perimeter")
     shared = TrackingBatcher(TrackerConfig()).batch if batched else None
     trackers = [ByteTrack(batch=shared) if shared else ByteTrack(bytetrack_config(TrackerConfig()))
                 for _ in cameras]
     engines = [RuleEngine(camera) for _ in cameras] if rules else []
+    judge = RuleBatch()
     t0 = time.perf_counter()
     for i in range(BATCH_FRAMES):
         t = i / fps
         if shared is not None:
             ids = shared.update([tr.frame(*cam[i], t) for tr, cam in zip(trackers, cameras,
                                                                           strict=True)])
-        else:
-            ids = [tr.update(*cam[i], t) for tr, cam in zip(trackers, cameras, strict=True)]
+            if engines:  # each camera's rules, their geometry measured for all at once
+                judge.judge([(eng, Detections(*cam[i], tid), t, None, None, None)
+                             for eng, cam, tid in zip(engines, cameras, ids, strict=True)])
+            continue
+        ids = [tr.update(*cam[i], t) for tr, cam in zip(trackers, cameras, strict=True)]
         for eng, cam, tid in zip(engines, cameras, ids, strict=False):
             eng.update(Detections(*cam[i], tid), t)
     return (time.perf_counter() - t0) / (BATCH_FRAMES * len(cameras)) * 1000

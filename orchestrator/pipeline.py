@@ -235,13 +235,13 @@ class CameraPipeline:
             return
         self.stats.state, self.stats.reason = "live", ""
         self.state.advance(self.camera, frame.timestamp)
-        det.tracker_id = await self.state.tracking.update(self.tracker, det, frame.timestamp)
-        self._history.append((frame, det))
         width, height = frame.size
         if self._checked_size != (width, height):
             self._check_geometry((width, height))
-        hits = self.rules.update(det, frame.timestamp, frame.capture_time, (width, height),
-                                 self.tracker.births)
+        # Tracked, and the rules judged, with the other cameras of this detector batch.
+        det.tracker_id, hits = await self.state.tracking.judge(
+            self.tracker, det, frame.timestamp, self.rules, frame.capture_time, (width, height))
+        self._history.append((frame, det))
         for hit in hits:
             await self.recorder.record(hit, frame, det, self.rules.trajectories.get(hit.track_id),
                                        self._frame_at(hit.timestamp))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -12,7 +14,7 @@ import numpy.typing as npt
 
 from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections, box_anchors
-from orchestrator.rules.geometry import Shapes
+from orchestrator.rules.geometry import Measures, Shapes, ShapesBatch
 from orchestrator.rules.rules import LineRule, Rule, RuleHit, Trajectory, ZoneRule
 from trackers.blind import BlindTime
 
@@ -107,31 +109,56 @@ class RuleEngine:
         ``wall`` (UTC epoch seconds of the frame's capture) arms and disarms rules with a
         schedule; a disarmed rule keeps following tracks but fires nothing. ``size`` (width,
         height) of the frame tells objects at the image border; ``births`` holds, per track
-        confirmed in this frame, its earlier boxes.
+        confirmed in this frame, its earlier boxes. (``judge_many`` does the same for the
+        frames of many cameras at once.)
         """
+        frame = self.begin(det, t, wall, size, births)
+        return self.end(frame, {a: self._shapes[a].measure(pts)
+                                for a, pts in frame.anchors.items()})
+
+    def begin(self, det: Detections, t: float, wall: float | None = None,
+              size: tuple[int, int] | None = None,
+              births: dict[int, list[Birth]] | None = None) -> _Frame:
+        """The first half of ``update``: identities, filters, births, jumps and trajectories;
+        returns the frame, whose ``anchors`` are to be measured against ``shapes(anchor)``
+        before ``end``."""
         local = None if wall is None else datetime.fromtimestamp(wall, self._zone)
         tracked = np.flatnonzero(det.tracker_id >= 0)
-        hits: list[RuleHit] = []
-        if len(tracked):
-            xyxy = det.xyxy[tracked]
-            anchors = {a: box_anchors(xyxy, a) for a in self._anchors}
-            ids = det.tracker_id[tracked].tolist()
-            heights = (xyxy[:, 3] - xyxy[:, 1]).tolist()
-            cls = det.class_id[tracked].tolist()
-            border = _at_border(xyxy, size).tolist()
-            self._continue_tracks(ids, anchors[self._trajectory_anchor], heights, cls, border, t)
-            conf = det.confidence[tracked]
-            masks = {id(f): f.mask(xyxy, conf, det.class_id[tracked]) for f in self._filters}
-            rows = tracked.tolist()
-            if births:
-                hits += self._replay(births, ids, rows, masks)
-            held = self._screen(ids, anchors[self._trajectory_anchor], heights, t)
-            if held is not None:
-                masks = {k: _without(v, held) for k, v in masks.items()}
-            self._record(ids, anchors[self._trajectory_anchor], heights, cls, border, t)
-            measured = {a: self._shapes[a].measure(pts) for a, pts in anchors.items()}
+        frame = _Frame(t, local)
+        if not len(tracked):
+            return frame
+        xyxy = det.xyxy[tracked]
+        anchors = {a: box_anchors(xyxy, a) for a in self._anchors}
+        ids = det.tracker_id[tracked].tolist()
+        heights = (xyxy[:, 3] - xyxy[:, 1]).tolist()
+        cls = det.class_id[tracked].tolist()
+        border = _at_border(xyxy, size).tolist()
+        self._continue_tracks(ids, anchors[self._trajectory_anchor], heights, cls, border, t)
+        conf = det.confidence[tracked]
+        masks = {id(f): f.mask(xyxy, conf, det.class_id[tracked]) for f in self._filters}
+        rows = tracked.tolist()
+        if births:
+            frame.hits += self._replay(births, ids, rows, masks)
+        held = self._screen(ids, anchors[self._trajectory_anchor], heights, t)
+        if held is not None:
+            masks = {k: _without(v, held) for k, v in masks.items()}
+        self._record(ids, anchors[self._trajectory_anchor], heights, cls, border, t)
+        frame.anchors, frame.ids, frame.heights, frame.rows, frame.masks = (
+            anchors, ids, heights, rows, masks)
+        return frame
+
+    def shapes(self, anchor: str) -> Shapes:
+        """Every zone and line of the rules measured at ``anchor``."""
+        return self._shapes[anchor]
+
+    def end(self, frame: _Frame, measured: dict[str, Measures]) -> list[RuleHit]:
+        """The second half of ``update``: every rule advanced with the frame's ``measured``
+        anchors; returns the hits of armed rules."""
+        t, hits = frame.t, frame.hits
+        if frame.anchors:
+            ids, heights, rows, anchors = frame.ids, frame.heights, frame.rows, frame.anchors
             for rule in self.rules:
-                sel = masks[id(rule.s.filter)]
+                sel = frame.masks[id(rule.s.filter)]
                 m, col = measured[rule.s.anchor], self._column[id(rule)]
                 if sel is None:
                     hits += rule.update(ids, anchors[rule.s.anchor], heights, rows, t, m, col)
@@ -139,7 +166,8 @@ class RuleEngine:
                     hits += rule.update([ids[i] for i in sel], anchors[rule.s.anchor][sel],
                                         [heights[i] for i in sel], [rows[i] for i in sel], t,
                                         m.select(sel), col)
-            hits = [h for h in hits if self._rule(h.rule).s.armed(local)]
+        if hits:
+            hits = [h for h in hits if self._rule(h.rule).s.armed(frame.local)]
         if t - self._last_sweep >= 1.0:
             self._forget_stale(t)
             self._last_sweep = t
@@ -278,6 +306,99 @@ class RuleEngine:
 
 
 Seen = tuple[float, tuple[float, float], float]  # time, anchor, box height
+
+
+@dataclass(slots=True)
+class _Frame:
+    """One camera-frame between ``RuleEngine.begin`` and ``RuleEngine.end``."""
+
+    t: float
+    local: datetime | None
+    hits: list[RuleHit] = field(default_factory=list)
+    anchors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    ids: list[int] = field(default_factory=list)
+    heights: list[float] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    masks: dict[int, npt.NDArray[np.int64] | None] = field(default_factory=dict)
+
+
+Judgement = tuple[RuleEngine, Detections, float, float | None, tuple[int, int] | None,
+                  dict[int, list[Birth]] | None]  # engine, det, t, wall, size, births
+
+
+class RuleBatch:
+    """Judges the frames of many cameras at once: each camera's rules as ``RuleEngine.update``
+    would, with the geometry (every anchor against every zone and line of its own camera)
+    measured for all of them in one ``ShapesBatch`` pass per anchor. Same hits, in the same
+    order, as judging each camera alone.
+
+    Example:
+        >>> from orchestrator.config import CameraConfig
+        >>> cam = CameraConfig(id="c", source="x.mp4", rules={"cooldown_s": 0},
+        ...                    lines=[{"name": "gate", "points": [[100, 0], [100, 400]]}])
+        >>> engines, batch, hits = [RuleEngine(cam), RuleEngine(cam)], RuleBatch(), []
+        >>> for i, x in enumerate(range(40, 180, 10)):
+        ...     det = Detections(np.array([[x - 10, 100, x + 10, 200]], np.float32),
+        ...                      np.array([0.9], np.float32), np.array([0]), np.array([1]))
+        ...     hits += batch.judge([(e, det, i / 10, None, None, None) for e in engines])
+        >>> [[(h.direction, round(h.timestamp, 2)) for h in hs] for hs in hits if hs]
+        [[('a_to_b', 0.6)], [('a_to_b', 0.6)]]
+    """
+
+    def __init__(self, cache: int = 64) -> None:
+        self._batches: OrderedDict[tuple[Shapes, ...], ShapesBatch] = OrderedDict()
+        self._cache = cache
+
+    def _batch(self, shapes: tuple[Shapes, ...]) -> ShapesBatch:
+        # Keyed by the Shapes themselves (held, so an id is never reused for another).
+        b = self._batches.get(shapes)
+        if b is None:
+            b = self._batches[shapes] = ShapesBatch(list(shapes))
+            if len(self._batches) > self._cache:
+                self._batches.popitem(last=False)
+        else:
+            self._batches.move_to_end(shapes)
+        return b
+
+    def judge(self, items: Sequence[Judgement]) -> list[list[RuleHit]]:
+        """Each item's hits, as its engine's ``update`` would return them; the first error
+        of an item is raised (``judge_each`` keeps the others' results)."""
+        out = []
+        for r in self.judge_each(items):
+            if isinstance(r, Exception):
+                raise r
+            out.append(r)
+        return out
+
+    def judge_each(self, items: Sequence[Judgement]) -> list[list[RuleHit] | Exception]:
+        """Each item's hits, or the exception its own engine raised: one camera's failure is
+        its own."""
+        out: list[list[RuleHit] | Exception] = []
+        frames: list[_Frame | None] = []
+        for eng, det, t, wall, size, births in items:
+            try:
+                frames.append(eng.begin(det, t, wall, size, births))
+                out.append([])
+            except Exception as e:  # noqa: BLE001 - handed to that camera alone
+                frames.append(None)
+                out.append(e)
+        wanted: dict[str, list[int]] = {}
+        for i, f in enumerate(frames):
+            for a in f.anchors if f is not None else ():
+                wanted.setdefault(a, []).append(i)
+        measured: list[dict[str, Measures]] = [{} for _ in items]
+        for a, who in wanted.items():
+            batch = self._batch(tuple(items[i][0].shapes(a) for i in who))
+            pts = [frames[i].anchors[a] for i in who]  # type: ignore[union-attr]
+            for i, m in zip(who, batch.measure(pts), strict=True):
+                measured[i][a] = m
+        for i, (item, f) in enumerate(zip(items, frames, strict=True)):
+            if f is not None:
+                try:
+                    out[i] = item[0].end(f, measured[i])
+                except Exception as e:  # noqa: BLE001 - handed to that camera alone
+                    out[i] = e
+        return out
 
 
 @dataclass(slots=True)

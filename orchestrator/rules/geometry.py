@@ -6,7 +6,7 @@ Coordinates are image pixels, x to the right, y downwards.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -78,6 +78,33 @@ class Shapes:
         self._line_last = self._line_first + line_counts - 1
         self._line_of = np.repeat(np.arange(self.n_lines), line_counts)  # per line segment
         self._line_segments = np.arange(len(ld))
+        self._table: dict[str, npt.NDArray[Any]] | None = None
+
+    def segment_table(self) -> dict[str, npt.NDArray[Any]]:
+        """Per segment (zones' edges first, then lines'), what ``ShapesBatch`` needs to measure
+        it among other cameras' segments: its shape, whether it is an edge, the edge's slope,
+        the line's normal and vertex normal, the line's first and last segment (indices in
+        this table); and where each shape's segments start. Computed once."""
+        if self._table is None:
+            n, e = len(self._a), self._edges
+            counts = np.diff(np.append(self._starts[:self.n_zones + self.n_lines], n))
+            edge = np.arange(n) < e
+            slope = np.zeros(n)
+            slope[:e] = self._slope
+            normal, vnormal = np.zeros((n, 2)), np.zeros((n, 2))
+            normal[e:], vnormal[e:] = self._normal, self._vertex_normal
+            first, last = np.zeros(n, np.int64), np.zeros(n, np.int64)
+            if self.n_lines:
+                first[e:] = e + self._line_first[self._line_of]
+                last[e:] = e + self._line_last[self._line_of]
+            self._table = {
+                "a": self._a.reshape(-1, 2), "d": self._d.reshape(-1, 2),
+                "end": self._end.reshape(-1, 2), "len2": self._len2,
+                "shape_of": np.repeat(np.arange(len(counts)), counts).astype(np.int64),
+                "edge": edge, "slope": slope, "normal": normal, "vnormal": vnormal,
+                "first": first, "last": last,
+                "starts": self._starts[:self.n_zones + self.n_lines].astype(np.int64)}
+        return self._table
 
     def measure(self, pts: Points) -> Measures:
         """Depth in every zone, side of and distance to every line, of the (N, 2) points."""
@@ -197,3 +224,110 @@ class Polyline:
             u = (ap[:, 0] * r[1] - ap[:, 1] * r[0]) / denom
         hit = (denom != 0) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
         return bool(hit.any())
+
+
+class ShapesBatch:
+    """The ``Shapes`` of many cameras measured in one pass: each camera's points against its
+    own segments only (a ragged table of point × segment pairs, no padding), so a batch of
+    cameras pays numpy's per-call cost once. Each camera's result is exactly what its own
+    ``Shapes.measure`` gives.
+
+    Example:
+        >>> a = Shapes([], [np.array([[0.0, 0.0], [0.0, 10.0]])])
+        >>> b = Shapes([np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0]])], [])
+        >>> ma, mb = ShapesBatch([a, b]).measure([np.array([[1.0, 5.0]], np.float32),
+        ...                                       np.array([[3.0, 1.0]], np.float32)])
+        >>> int(ma.side[0, 0]), bool(mb.inside[0, 0])
+        (-1, True)
+    """
+
+    def __init__(self, shapes: list[Shapes]) -> None:
+        self.shapes = shapes
+        tables = [s.segment_table() for s in shapes]
+        segs = [len(s._a) for s in shapes]
+        self._segs = np.array(segs, np.int64)  # segments per camera
+        self._seg0 = np.concatenate([[0], np.cumsum(segs)[:-1]]).astype(np.int64)
+        self._kinds = np.array([s.n_zones + s.n_lines for s in shapes], np.int64)
+        self._kind0 = np.concatenate([[0], np.cumsum(self._kinds)[:-1]]).astype(np.int64)
+
+        def cat(key: str) -> npt.NDArray[Any]:
+            return np.concatenate([tb[key] for tb in tables])
+
+        self._a, self._d, self._end, self._len2 = cat("a"), cat("d"), cat("end"), cat("len2")
+        self._shape_of, self._edge, self._slope = cat("shape_of"), cat("edge"), cat("slope")
+        self._normal, self._vnormal = cat("normal"), cat("vnormal")
+        offset = np.repeat(self._seg0, self._segs)  # a camera's segments start at its seg0
+        self._first, self._last = cat("first") + offset, cat("last") + offset
+        # Where each camera's shapes start among its segments (reduceat offsets), all cameras
+        # in one table; a camera's entries begin at _kind0.
+        self._starts = cat("starts")
+
+    def measure(self, points: list[Points]) -> list[Measures]:
+        """Each camera's ``Measures`` of its (N_i, 2) points."""
+        n = np.array([len(p) for p in points], np.int64)
+        segs, kinds = self._segs, self._kinds
+        live = (n > 0) & (segs > 0)
+        out: list[Measures | None] = [None] * len(points)
+        for i in np.flatnonzero(~live).tolist():
+            out[i] = self.shapes[i].measure(points[i])
+        if not live.any():
+            return out  # type: ignore[return-value]
+        cams = np.flatnonzero(live)
+        p = np.concatenate([points[i] for i in cams.tolist()]).astype(np.float64)
+        cam_of = np.repeat(cams, n[cams])  # per point
+        per_pt = segs[cam_of]  # pairs per point
+        pair0 = np.concatenate([[0], np.cumsum(per_pt)[:-1]])  # first pair of each point
+        pt = np.repeat(np.arange(len(p)), per_pt)  # per pair: its point
+        seg = (np.arange(int(per_pt.sum())) - pair0[pt]) + self._seg0[cam_of][pt]  # its segment
+        qx = p[pt, 0] - self._a[seg, 0]
+        qy = p[pt, 1] - self._a[seg, 1]
+        dx, dy = self._d[seg, 0], self._d[seg, 1]
+        t = (qx * dx + qy * dy) / self._len2[seg]
+        tc = np.minimum(np.maximum(t, 0.0), 1.0)
+        dist2 = (qx - tc * dx) ** 2 + (qy - tc * dy) ** 2
+        # Per (point, shape) of its camera, in point-major order.
+        k_pt = kinds[cam_of]
+        row0 = np.concatenate([[0], np.cumsum(k_pt)[:-1]])  # first (point, shape) of a point
+        kp = np.repeat(np.arange(len(p)), k_pt)  # per (point, shape): its point
+        shape = np.arange(len(kp)) - row0[kp]
+        blocks = pair0[kp] + self._starts[self._kind0[cam_of][kp] + shape]
+        nearest2 = np.minimum.reduceat(dist2, blocks)
+        dist = np.sqrt(nearest2)
+        # Zones: crossing number along each zone's edges.
+        y, x = p[pt, 1], p[pt, 0]
+        ea_y, eb_y = self._a[seg, 1], self._end[seg, 1]
+        x_cross = self._a[seg, 0] + (y - ea_y) * self._slope[seg]
+        crossing = (((ea_y <= y) != (eb_y <= y)) & (x < x_cross) & self._edge[seg])
+        inside = np.add.reduceat(crossing.astype(np.int64), blocks) % 2 == 1
+        # Lines: the nearest segment (the first at a tie), then its side.
+        row = row0[pt] + self._shape_of[seg]  # per pair: its (point, shape)
+        idx = np.where(dist2 == nearest2[row], seg, len(self._a))
+        k = np.minimum.reduceat(idx, blocks)  # per (point, shape): nearest segment
+        is_line = ~self._edge[k]
+        first_seg = self._seg0[cam_of][kp]
+        kk = np.where(is_line, k, first_seg)  # zones' rows read any pair; they are dropped
+        at = pair0[kp] + (kk - first_seg)  # the pair (point, nearest segment)
+        tk = t[at]
+        side = np.sign(qx[at] * self._normal[kk, 0] + qy[at] * self._normal[kk, 1])
+        before, after = tk <= 0, tk >= 1
+        off = (before & (kk == self._first[kk])) | (after & (kk == self._last[kk]))
+        at_vertex = (before | after) & ~off & is_line
+        if at_vertex.any():
+            vk = np.where(before, kk - 1, kk)[at_vertex]
+            rel = p[kp[at_vertex]] - self._end[vk]
+            side[at_vertex] = np.sign((rel * self._vnormal[vk]).sum(1))
+        side[off] = OFF_LINE
+        side8 = side.astype(np.int8)
+        # Each camera's block of (point, shape) rows is contiguous: reshape it.
+        start = 0
+        for i in cams.tolist():
+            s, m = self.shapes[i], int(n[i]) * int(kinds[i])
+            sl = slice(start, start + m)
+            start += m
+            d = dist[sl].reshape(n[i], kinds[i])
+            ins = inside[sl].reshape(n[i], kinds[i])[:, :s.n_zones]
+            zd = d[:, :s.n_zones]
+            out[i] = Measures(np.where(ins, zd, -zd), ins,
+                              side8[sl].reshape(n[i], kinds[i])[:, s.n_zones:],
+                              d[:, s.n_zones:])
+        return out  # type: ignore[return-value]
