@@ -112,4 +112,6 @@ def box_anchors(xyxy: FloatArray, anchor: str = "bottom_center") -> FloatArray:
         y = xyxy[:, 1]
     else:
         raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}")
-    return np.stack([cx, y], axis=1).astype(np.float32)
+    out = np.empty((len(xyxy), 2), np.float32)
+    out[:, 0], out[:, 1] = cx, y
+    return out

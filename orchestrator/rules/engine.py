@@ -91,6 +91,8 @@ class RuleEngine:
                                           [ln.line.points for ln in lines])
             for group in (zones, lines):
                 self._column.update({id(r): i for i, r in enumerate(group)})
+        # Per rule, what ``end`` reads: its filter, its anchor, its column.
+        self._plan = [(r, id(r.s.filter), r.s.anchor, self._column[id(r)]) for r in rules]
         self._trajectory_anchor = camera.rules.anchor
         # Rules that inherit the camera's filter share one compiled filter: one mask a frame.
         self._filters = list({id(r.s.filter): r.s.filter for r in self.rules}.values())
@@ -156,16 +158,29 @@ class RuleEngine:
         anchors; returns the hits of armed rules."""
         t, hits = frame.t, frame.hits
         if frame.anchors:
-            ids, heights, rows, anchors = frame.ids, frame.heights, frame.rows, frame.anchors
-            for rule in self.rules:
-                sel = frame.masks[id(rule.s.filter)]
-                m, col = measured[rule.s.anchor], self._column[id(rule)]
+            ids, heights, rows = frame.ids, frame.heights, frame.rows
+            # Plain lists once per anchor and filter; each rule reads its column.
+            cols = {a: (frame.anchors[a].tolist(), m.depth.T.tolist(), m.distance.T.tolist(),
+                        m.side.T.tolist()) for a, m in measured.items()}
+            picks = {k: None if sel is None else sel.tolist() for k, sel in frame.masks.items()}
+            for rule, fid, anchor, col in self._plan:
+                sel = picks[fid]
+                pts, depth, dist, side = cols[anchor]
                 if sel is None:
-                    hits += rule.update(ids, anchors[rule.s.anchor], heights, rows, t, m, col)
-                elif len(sel):
-                    hits += rule.update([ids[i] for i in sel], anchors[rule.s.anchor][sel],
-                                        [heights[i] for i in sel], [rows[i] for i in sel], t,
-                                        m.select(sel), col)
+                    if isinstance(rule, ZoneRule):
+                        hits += rule.advance(ids, pts, heights, rows, t, depth[col])
+                    else:
+                        hits += rule.advance(ids, pts, heights, rows, t, dist[col], side[col])
+                elif sel:
+                    s_ids, s_pts = [ids[i] for i in sel], [pts[i] for i in sel]
+                    s_h, s_rows = [heights[i] for i in sel], [rows[i] for i in sel]
+                    if isinstance(rule, ZoneRule):
+                        hits += rule.advance(s_ids, s_pts, s_h, s_rows, t,
+                                             [depth[col][i] for i in sel])
+                    else:
+                        hits += rule.advance(s_ids, s_pts, s_h, s_rows, t,
+                                             [dist[col][i] for i in sel],
+                                             [side[col][i] for i in sel])
         if hits:
             hits = [h for h in hits if self._rule(h.rule).s.armed(frame.local)]
         if t - self._last_sweep >= 1.0:

@@ -32,11 +32,6 @@ class Measures(NamedTuple):
     side: npt.NDArray[np.int8]
     distance: F64
 
-    def select(self, rows: npt.NDArray[np.int64]) -> Measures:
-        """The measures of points ``rows`` only."""
-        return Measures(self.depth[rows], self.inside[rows], self.side[rows],
-                        self.distance[rows])
-
 
 class Shapes:
     """Polygons (closed) and polylines (open) measured together.

@@ -307,14 +307,22 @@ class ZoneRule(_TrackRule):
         """Advance the tracks of one frame; ``measured`` (column ``column``) is where their
         anchors lie, when the engine measured every zone and line at once."""
         m = measured if measured is not None else self.polygon.measure(anchors)
-        depth = m.depth[:, column].tolist()
+        return self.advance(track_ids, anchors.tolist(), heights, rows, t,
+                            m.depth[:, column].tolist())
+
+    def advance(self, track_ids: list[int], points: list[list[float]], heights: list[float],
+                rows: list[int], t: float, depth: list[float]) -> list[RuleHit]:
+        """``update`` on plain lists: each track's anchor (x, y) and its depth in the zone."""
         hits = []
-        for tid, row, d, (x, y), h in zip(track_ids, rows, depth, anchors.tolist(), heights,
+        margin, confirm, tracks = self.s.margin, self.s.confirm_frames, self._tracks
+        for tid, row, d, (x, y), h in zip(track_ids, rows, depth, points, heights,
                                           strict=True):
-            st = self._tracks.get(tid)
+            st = tracks.get(tid)
             if st is None:
-                st = self._tracks[tid] = _ZoneTrack(side=-1)
-            changed = st.step((t, x, y, d), self.s.margin_px(h), self.s.confirm_frames)
+                st = tracks[tid] = _ZoneTrack(side=-1)
+            mp = margin * h  # margin_px, inline: this loop runs for every track and zone
+            changed = st.step((t, x, y, d), mp if mp > MIN_MARGIN_PX else MIN_MARGIN_PX,
+                              confirm)
             if changed == 1:
                 st.entered_at, st.entry_point = st.act()
                 st.fired = False
@@ -353,14 +361,21 @@ class LineRule(_TrackRule):
         """Advance the tracks of one frame; ``measured`` (column ``column``) is where their
         anchors lie, when the engine measured every zone and line at once."""
         m = measured if measured is not None else self.line.measure(anchors)
-        sides = m.side[:, column].tolist()
-        dist = m.distance[:, column].tolist()
+        return self.advance(track_ids, anchors.tolist(), heights, rows, t,
+                            m.distance[:, column].tolist(), m.side[:, column].tolist())
+
+    def advance(self, track_ids: list[int], points: list[list[float]], heights: list[float],
+                rows: list[int], t: float, dist: list[float], sides: list[int]
+                ) -> list[RuleHit]:
+        """``update`` on plain lists: each track's anchor (x, y), its distance to the line and
+        its side."""
         hits = []
-        for tid, row, side, d, (x, y), h in zip(track_ids, rows, sides, dist, anchors.tolist(),
+        margin, confirm, tracks = self.s.margin, self.s.confirm_frames, self._tracks
+        for tid, row, side, d, (x, y), h in zip(track_ids, rows, sides, dist, points,
                                                 heights, strict=True):
-            st = self._tracks.get(tid)
+            st = tracks.get(tid)
             if st is None:
-                st = self._tracks[tid] = _Side()
+                st = tracks[tid] = _Side()
             if side == OFF_LINE:  # beyond an end: no side; the path so far is kept
                 st.run, st.reached = 0, False
                 st.recent.clear()
@@ -368,7 +383,9 @@ class LineRule(_TrackRule):
                 if st.since:
                     st.keep((t, x, y, 0.0))
                 continue
-            if not st.step((t, x, y, side * d), self.s.margin_px(h), self.s.confirm_frames):
+            mp = margin * h  # margin_px, inline: this loop runs for every track and line
+            if not st.step((t, x, y, side * d), mp if mp > MIN_MARGIN_PX else MIN_MARGIN_PX,
+                           confirm):
                 continue
             path = [(p[1], p[2]) for p in st.since]
             crossed = any(self.line.crossed_by(a, b) for a, b in itertools.pairwise(path))
