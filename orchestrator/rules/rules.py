@@ -138,21 +138,25 @@ class _Side:
 
     def step(self, sample: Sample, margin: float, confirm: int) -> int:
         """Feed one frame; returns the new side when a change is confirmed, else 0."""
+        # Runs for every track and rule of every frame: attributes read once into locals.
         t, d = sample[0], sample[3]
-        if self.seen >= 2:
-            dd = d - 2 * self.d1 + self.d2
-            self.noise2 += NOISE_GAIN * (dd * dd - self.noise2)
-        self.d2, self.d1, self.seen = self.d1, d, self.seen + 1
+        seen, d1, noise2 = self.seen, self.d1, self.noise2
+        if seen >= 2:
+            dd = d - 2 * d1 + self.d2
+            noise2 = self.noise2 = noise2 + NOISE_GAIN * (dd * dd - noise2)
+        self.d2, self.d1, self.seen = d1, d, seen + 1
         w = self.recent
         w.append(sample)
-        self.total += d
-        while w[0][0] < t - SMOOTH_S:
-            self.total -= w.popleft()[3]
+        total = self.total + d
+        cutoff = t - SMOOTH_S
+        while w[0][0] < cutoff:
+            total -= w.popleft()[3]
+        self.total = total
         n = len(w)
-        mean = self.total / n
+        mean = total / n
         # Jitter of this track's distance (σ² = E[dd²] / 6 for white noise on a steady walk):
         # the mean must clear three of its standard errors as well as the margin.
-        firm = abs(mean) >= margin and mean * mean * n >= 1.5 * self.noise2
+        firm = abs(mean) >= margin and mean * mean * n >= 1.5 * noise2
         sign = 1 if mean > 0 else -1
         if self.side == 0:
             self.settle(sign, firm if self.restarted else abs(mean) >= ON_LINE * margin, confirm)
