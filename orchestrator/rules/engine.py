@@ -403,8 +403,11 @@ class RuleBatch:
                 wanted.setdefault(a, []).append(i)
         measured: list[dict[str, Measures]] = [{} for _ in items]
         for a, who in wanted.items():
-            batch = self._batch(tuple(items[i][0].shapes(a) for i in who))
             pts = [frames[i].anchors[a] for i in who]  # type: ignore[union-attr]
+            if len(who) == 1:  # one camera: its own Shapes is cheaper than a batch of one
+                measured[who[0]][a] = items[who[0]][0].shapes(a).measure(pts[0])
+                continue
+            batch = self._batch(tuple(items[i][0].shapes(a) for i in who))
             for i, m in zip(who, batch.measure(pts), strict=True):
                 measured[i][a] = m
         for i, (item, f) in enumerate(zip(items, frames, strict=True)):
