@@ -9,8 +9,8 @@ Sides, each timed by the CPU time (user + system, all threads) it spends, per de
 - bare PyAV, one decoder thread (the floor of decoding from Python);
 - ``VideoSource`` at 5 analysed fps and at every frame: the orchestrator's ingest (decode
   thread, packets copied into the ring, frame picking, the hand-over to asyncio of the decoded
-  pictures), consumed by a loop that does nothing else; its decoder threads are left as the
-  orchestrator sets them (``thread_type = AUTO``);
+  pictures), consumed by a loop that does nothing else; one decoder thread (the default
+  ``decode_threads: 1``), and once with FFmpeg's own threads (``decode_threads: 0``);
 - the same with the detector's input made from each analysed frame, as the detector's thread
   does (BGR, then resized and letterboxed to 416×416 uint8): decode plus conversion.
 
@@ -81,12 +81,13 @@ def pyav_bare(path: Path) -> float:
     return cpu_s() - t0
 
 
-def ingest(fps: float, model_input: bool = False) -> Callable[[Path], float]:
+def ingest(fps: float, model_input: bool = False, threads: int = 1
+           ) -> Callable[[Path], float]:
     def run(path: Path) -> float:
         async def consume() -> int:
             n = 0
             async for f in VideoSource(str(path), analysis_fps=fps, ring=PacketRing(20.0),
-                                       live=False):
+                                       live=False, decode_threads=threads):
                 if model_input:
                     prepare(f, (416, 416))
                 n += 1
@@ -109,6 +110,7 @@ def measure(rounds: int = ROUNDS) -> dict:
         "PyAV, 1 thread": pyav_bare,
         "VideoSource, 5 analysed fps": ingest(5.0),
         "VideoSource, 5 fps + detector input": ingest(5.0, model_input=True),
+        "VideoSource, 5 fps + detector input, FFmpeg threads": ingest(5.0, True, threads=0),
         "VideoSource, every frame analysed": ingest(1000.0),
         "VideoSource, every frame + detector input": ingest(1000.0, model_input=True),
     }
@@ -136,7 +138,7 @@ def main() -> None:
         ms = r["cpu_ms_per_decoded_frame"]
         ref = statistics.median(ms["ffmpeg -threads 1 (-benchmark)"])
         for name, xs in ms.items():
-            print(f"  {name:42} {median_range(xs):>22}  {statistics.median(xs) / ref:5.2f}x")
+            print(f"  {name:52} {median_range(xs):>22}  {statistics.median(xs) / ref:5.2f}x")
         print("  per camera-second (25 decoded, 5 analysed frames): CLI "
               f"{ref * 25:.1f} ms, VideoSource + detector input "
               f"{statistics.median(ms['VideoSource, 5 fps + detector input']) * 25:.1f} ms")

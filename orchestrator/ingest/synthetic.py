@@ -109,4 +109,4 @@ def make_source(camera: CameraConfig, ring: PacketRing | None) -> FrameSource:
                        rtsp_transport=camera.rtsp_transport, loop_file=camera.loop,
                        open_timeout_s=camera.open_timeout_s,
                        stall_s=camera.stall_s if camera.is_live else None,
-                       hwaccel=camera.hwaccel)
+                       hwaccel=camera.hwaccel, decode_threads=camera.decode_threads)

@@ -49,6 +49,18 @@ def test_file_at_full_rate_drops_nothing(stadtmitte: Path) -> None:
     assert len(asyncio.run(collect(src))) == 179 and src.dropped == 0
 
 
+def test_one_decoder_thread_by_default_and_the_same_frames_with_more(stadtmitte: Path) -> None:
+    # One thread is the least CPU per frame when many cameras decode at once; FFmpeg's frame
+    # threads (decode_threads 0 or n) must give the very same pictures.
+    one = VideoSource(str(stadtmitte), analysis_fps=5)
+    many = VideoSource(str(stadtmitte), analysis_fps=5, decode_threads=2)
+    a, b = asyncio.run(collect(one)), asyncio.run(collect(many))
+    assert one.threads == 1 and many.threads == 2
+    assert [f.video_time for f in a] == [f.video_time for f in b] and len(a) == 36
+    for fa, fb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(fa.image, fb.image)
+
+
 def test_live_mode_drops_stale_frames_instead_of_queueing(stadtmitte: Path) -> None:
     async def slow_consumer() -> tuple[int, int]:
         src = VideoSource(str(stadtmitte), analysis_fps=25, live=True)
