@@ -90,7 +90,9 @@ class TrackingBatcher:
             return
         self.calls += 1
         self.frames += len(pending)
-        asked = [i for i, p in enumerate(pending) if p[3] is not None]
+        # A camera whose wait was cancelled (stopped, drained) is not judged: its rules would
+        # advance on a frame whose hits nobody records.
+        asked = [i for i, p in enumerate(pending) if p[3] is not None and not p[4].done()]
         hits: dict[int, list[RuleHit] | Exception] = {}
         if asked:
             for i in asked:

@@ -100,3 +100,57 @@ def test_one_cameras_failure_is_its_own() -> None:
     assert isinstance(out[0], list) and isinstance(out[2], list)
     with pytest.raises(RuntimeError, match="rules failed"):
         RuleBatch().judge([(e, det[t], t, None, None, None) for e in engines])  # type: ignore
+
+
+def test_the_tracking_batcher_judges_each_camera_as_alone() -> None:
+    import asyncio
+
+    from orchestrator.config import TrackerConfig
+    from orchestrator.tracking import TrackingBatcher, bytetrack_config
+    from trackers import ByteTrack
+
+    n = 4
+    scenes = [scene(40 + i) for i in range(n)]
+    times = sorted(set().union(*scenes))
+
+    def alone(i: int) -> list:
+        tracker, engine, hits = ByteTrack(bytetrack_config(TrackerConfig())), \
+            RuleEngine(camera(i)), []
+        for t in times:
+            if t in scenes[i]:
+                d = scenes[i][t]
+                det = type(d)(d.xyxy, d.confidence, d.class_id)  # type: ignore[attr-defined]
+                det.tracker_id = tracker.update(det.xyxy, det.confidence, det.class_id, t)
+                hits += engine.update(det, t, None, (1920, 1080), tracker.births)
+        return hits
+
+    async def together() -> list[list]:
+        tb = TrackingBatcher(TrackerConfig())
+        trackers, engines = [tb.tracker() for _ in range(n)], [RuleEngine(camera(i))
+                                                                for i in range(n)]
+        out: list[list] = [[] for _ in range(n)]
+        for t in times:
+            async def one(i: int, t: float = t) -> None:
+                d = scenes[i][t]
+                det = type(d)(d.xyxy, d.confidence, d.class_id)  # type: ignore[attr-defined]
+                _, hits = await tb.judge(trackers[i], det, t, engines[i], None, (1920, 1080))
+                out[i] += hits
+            await asyncio.gather(*(one(i) for i in range(n) if t in scenes[i]))
+        # A wait cancelled before the flush leaves its camera's rules where they were.
+        busiest = max((t for t in times if t in scenes[0]),
+                      key=lambda t: len(scenes[0][t]))  # type: ignore[arg-type]
+        d = scenes[0][busiest]
+        for k in range(3):  # its boxes again: tracked, so the rules would see them
+            await tb.judge(trackers[0], d, times[-1] + 0.1 * (k + 1), engines[0])
+        task = asyncio.ensure_future(tb.judge(trackers[0], d, times[-1] + 0.4, engines[0]))
+        await asyncio.sleep(0)
+        task.cancel()
+        before = {tid: len(tr.times) for tid, tr in engines[0].trajectories.items()}
+        assert before
+        await asyncio.sleep(0.01)
+        assert {tid: len(tr.times) for tid, tr in engines[0].trajectories.items()} == before
+        return out
+
+    got = asyncio.run(together())
+    assert got == [alone(i) for i in range(n)]
+    assert sum(map(len, got)) >= 2
