@@ -95,11 +95,10 @@ class TrackingBatcher:
         asked = [i for i, p in enumerate(pending) if p[3] is not None and not p[4].done()]
         hits: dict[int, list[RuleHit] | Exception] = {}
         if asked:
-            for i in asked:
-                pending[i][1].tracker_id = ids[i]
             items = []
             for i in asked:
                 tr, d, t, (rules, wall, size), _ = pending[i]  # type: ignore[misc]
+                d.tracker_id = ids[i]
                 items.append((rules, d, t, wall, size, tr.births))
             hits = dict(zip(asked, self.rules.judge_each(items), strict=True))
         for i, ((*_, fut), tid) in enumerate(zip(pending, ids, strict=True)):

@@ -103,13 +103,13 @@ def with_nms(m: Any, size: tuple[int, int], classes: Sequence[int], score_floor:
 
     g = m.graph
     raw = g.output[0].name
-    n_cls = g.output[0].type.tensor_type.shape.dim[2].dim_value - 5
     grids, strides = yolox_grids(size)
     a = len(grids)
     head = [d.dim_value for d in g.output[0].type.tensor_type.shape.dim]
     if len(head) != 3 or head[1] != a:
         raise ValueError(f"not a YOLOX head: output {head}, expected [N, {a}, 5 + classes] "
                          f"for {size[0]}x{size[1]} frames")
+    n_cls = head[2] - 5
     kept = np.asarray(classes, np.int64)
     if not len(kept) or kept.min() < 0 or kept.max() >= n_cls:
         raise ValueError(f"classes must be ids in 0..{n_cls - 1}, got {list(classes)}")
@@ -137,7 +137,6 @@ def with_nms(m: Any, size: tuple[int, int], classes: Sequence[int], score_floor:
     is_kept = b.op("Equal", [best, b.const(kept[None, None])])
     per_class = b.op("Where", [is_kept, score, b.const(np.array(0, np.float32))],
                      hint="kept_scores")
-    valid_of: str
     if nms == "trt":
         num, nbox, nscore, ncls = b.op(
             "EfficientNMS_TRT", [boxes, per_class], n_out=4, domain=TRT_DOMAIN,

@@ -108,9 +108,9 @@ class OnnxDetector:
         if not self._batched and config.max_batch > 1:
             self._try_dynamic_batch(raw, ort)
         self._kept = np.array([class_id(c) for c in config.classes], np.int64)
-        if config.format == "yolox":
-            self._grids, self._strides = yolox_grids(self.input_size)
-        if not self.packed:
+        if not self.packed:  # a packed graph decodes itself
+            if config.format == "yolox":
+                self._grids, self._strides = yolox_grids(self.input_size)
             self._check_output()
 
     def _try_dynamic_batch(self, raw: bytes, ort: object) -> None:

@@ -404,9 +404,7 @@ class VideoSource:
         # frame and slice threads costs ~15-20 % more); many cameras are parallel already.
         if self.decode_threads != 1:
             stream.thread_type = "AUTO"
-            stream.codec_context.thread_count = self.decode_threads  # 0: FFmpeg chooses
-        else:
-            stream.codec_context.thread_count = 1
+        stream.codec_context.thread_count = self.decode_threads  # 0: FFmpeg chooses
         self.threads = stream.codec_context.thread_count
         clock = _StreamClock(stream, offset, trust_start=not self.is_rtsp)
         self.fps = float(stream.average_rate or 25)

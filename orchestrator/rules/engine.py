@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -111,7 +112,7 @@ class RuleEngine:
         ``wall`` (UTC epoch seconds of the frame's capture) arms and disarms rules with a
         schedule; a disarmed rule keeps following tracks but fires nothing. ``size`` (width,
         height) of the frame tells objects at the image border; ``births`` holds, per track
-        confirmed in this frame, its earlier boxes. (``judge_many`` does the same for the
+        confirmed in this frame, its earlier boxes. (``RuleBatch.judge`` does the same for the
         frames of many cameras at once.)
         """
         frame = self.begin(det, t, wall, size, births)
@@ -158,29 +159,26 @@ class RuleEngine:
         anchors; returns the hits of armed rules."""
         t, hits = frame.t, frame.hits
         if frame.anchors:
-            ids, heights, rows = frame.ids, frame.heights, frame.rows
-            # Plain lists once per anchor and filter; each rule reads its column.
+            # Plain lists once per anchor, and each filter's tracks once; each rule reads its
+            # column (and the rows its filter keeps).
             cols = {a: (frame.anchors[a].tolist(), m.depth.T.tolist(), m.distance.T.tolist(),
                         m.side.T.tolist()) for a, m in measured.items()}
             picks = {k: None if sel is None else sel.tolist() for k, sel in frame.masks.items()}
+            tracks = {k: (frame.ids, frame.heights, frame.rows) if sel is None else
+                      tuple([xs[i] for i in sel] for xs in (frame.ids, frame.heights, frame.rows))
+                      for k, sel in picks.items()}
             for rule, fid, anchor, col in self._plan:
                 sel = picks[fid]
+                if sel is not None and not sel:
+                    continue
                 pts, depth, dist, side = cols[anchor]
-                if sel is None:
-                    if isinstance(rule, ZoneRule):
-                        hits += rule.advance(ids, pts, heights, rows, t, depth[col])
-                    else:
-                        hits += rule.advance(ids, pts, heights, rows, t, dist[col], side[col])
-                elif sel:
-                    s_ids, s_pts = [ids[i] for i in sel], [pts[i] for i in sel]
-                    s_h, s_rows = [heights[i] for i in sel], [rows[i] for i in sel]
-                    if isinstance(rule, ZoneRule):
-                        hits += rule.advance(s_ids, s_pts, s_h, s_rows, t,
-                                             [depth[col][i] for i in sel])
-                    else:
-                        hits += rule.advance(s_ids, s_pts, s_h, s_rows, t,
-                                             [dist[col][i] for i in sel],
-                                             [side[col][i] for i in sel])
+                values: tuple[list[Any], ...] = (
+                    (depth[col],) if isinstance(rule, ZoneRule) else (dist[col], side[col]))
+                if sel is not None:
+                    pts = [pts[i] for i in sel]
+                    values = tuple([v[i] for i in sel] for v in values)
+                ids, heights, rows = tracks[fid]
+                hits += rule.advance(ids, pts, heights, rows, t, *values)
         if hits:
             hits = [h for h in hits if self._rule(h.rule).s.armed(frame.local)]
         if t - self._last_sweep >= 1.0:
