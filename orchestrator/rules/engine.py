@@ -202,20 +202,29 @@ class RuleEngine:
         pos = {tid: i for i, tid in enumerate(ids)}
         for tid, earlier in births.items():
             i = pos.get(tid)
-            if i is None or tid in self.trajectories:
+            if i is None or tid in self.trajectories or not earlier:
                 continue
-            for t0, box in earlier:
-                box2 = np.asarray(box, np.float32).reshape(1, 4)
-                h0 = float(box2[0, 3] - box2[0, 1])
-                for rule in self.rules:
-                    sel = masks[id(rule.s.filter)]
-                    if sel is None or i in sel:
-                        hits += rule.update([tid], box_anchors(box2, rule.s.anchor), [h0],
-                                            [rows[i]], t0)
-                pt = box_anchors(box2, self._trajectory_anchor)[0].tolist()
-                tr = self.trajectories.setdefault(tid, Trajectory(TRAJECTORY_MAX_POINTS))
+            # Every earlier box measured at once, per anchor; then judged box by box.
+            boxes = np.asarray([box for _, box in earlier], np.float32).reshape(-1, 4)
+            hs = (boxes[:, 3] - boxes[:, 1]).tolist()
+            cols = {}
+            for a in self._anchors:
+                pts = box_anchors(boxes, a)
+                m = self._shapes[a].measure(pts)
+                cols[a] = (pts.tolist(), m.depth.tolist(), m.distance.tolist(), m.side.tolist())
+            plan = [p for p in self._plan
+                    if (sel := masks[p[1]]) is None or i in sel]
+            tr = self.trajectories.setdefault(tid, Trajectory(TRAJECTORY_MAX_POINTS))
+            for k, (t0, _) in enumerate(earlier):
+                for rule, _fid, anchor, col in plan:
+                    pts, depth, dist, side = cols[anchor]
+                    values: tuple[list[Any], ...] = (
+                        ([depth[k][col]],) if isinstance(rule, ZoneRule)
+                        else ([dist[k][col]], [side[k][col]]))
+                    hits += rule.advance([tid], [pts[k]], [hs[k]], [rows[i]], t0, *values)
+                x, y = cols[self._trajectory_anchor][0][k]
                 tr.times.append(t0)
-                tr.points.append((pt[0], pt[1]))
+                tr.points.append((x, y))
         return hits
 
     def _continue_tracks(self, ids: list[int], pts: npt.NDArray[np.float32],
@@ -303,11 +312,15 @@ class RuleEngine:
 
     def _lost(self, tr: Trajectory, t: float) -> float:
         """Seconds the camera could see while ``tr`` was not seen."""
+        if not self._blind.has_gaps:  # the common case, without numpy
+            return t - tr.last_seen
         return float(self._blind.lost(np.array([tr.last_seen]), t)[0])
 
     def _forget_stale(self, t: float) -> None:
-        stale = [tid for tid, tr in self.trajectories.items()
-                 if self._lost(tr, t) > self.forget_after_s]
+        ids = list(self.trajectories)
+        seen = np.array([tr.last_seen for tr in self.trajectories.values()])
+        lost = self._blind.lost(seen, t) if self._blind.has_gaps else t - seen
+        stale = [ids[i] for i in np.flatnonzero(lost > self.forget_after_s).tolist()]
         for tid in stale:
             del self.trajectories[tid]
             self._continued.discard(tid)
