@@ -199,7 +199,8 @@ class CameraPipeline:
             if recording:
                 recording.stop()
             self._count()
-            await self.recorder.poll(final=True)
+            await self.recorder.close()  # the events and clips still being written
+        self.recorder.check()
         return self.stats
 
     async def _sweep_orphans(self) -> None:
@@ -219,6 +220,7 @@ class CameraPipeline:
         source.stop()
 
     async def _analyse(self, frame: AnalysisFrame) -> None:
+        self.recorder.check()  # a write left to the recorder failed: the camera stops here
         try:
             det = await self.batcher.detect(frame)
         except FrameRejected:
@@ -243,7 +245,8 @@ class CameraPipeline:
             self.tracker, det, frame.timestamp, self.rules, frame.capture_time, (width, height))
         self._history.append((frame, det))
         for hit in hits:
-            await self.recorder.record(hit, frame, det, self.rules.trajectories.get(hit.track_id),
+            # Stored and announced on the recorder's lane: the next frame does not wait.
+            await self.recorder.submit(hit, frame, det, self.rules.trajectories.get(hit.track_id),
                                        self._frame_at(hit.timestamp))
             self.stats.events += 1
         self._forget_frames(frame.timestamp)

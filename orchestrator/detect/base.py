@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -69,8 +70,11 @@ class DetectionBatcher:
     """Gathers frames submitted by many cameras and runs them through the detector in batches.
 
     One background task takes whatever is waiting (up to ``max_batch``) and hands it to the
-    detector: a blocking detector runs in a worker thread, one batch at a time; an async one
-    gets up to ``max_inflight`` batches at once. Cameras simply ``await batcher.detect(frame)``.
+    detector: up to ``max_inflight`` batches at once (1 unless the detector says more), a
+    blocking detector on threads of its own (asyncio's shared pool also writes snapshots,
+    inserts events and fetches clips: a burst of events or a slow recorder must not hold up
+    detection), an async one through its own call. Cameras simply
+    ``await batcher.detect(frame)``.
     """
 
     def __init__(self, detector: Detector | AsyncDetector, max_batch: int | None = None,
@@ -81,7 +85,10 @@ class DetectionBatcher:
         self._queue: asyncio.Queue[tuple[Image, asyncio.Future[Detections]]] = asyncio.Queue(
             maxsize=4 * self._max_batch)
         self._task: asyncio.Task[None] | None = None
-        self._inflight = asyncio.Semaphore(getattr(detector, "max_inflight", 1))
+        inflight = getattr(detector, "max_inflight", 1)
+        self._inflight = asyncio.Semaphore(inflight)
+        self._threads = (None if hasattr(detector, "detect_async") else
+                         ThreadPoolExecutor(inflight, thread_name_prefix="detector"))
         self._running: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.frames = 0
@@ -97,6 +104,8 @@ class DetectionBatcher:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)  # a batch still running ends on its own
 
     async def detect(self, frame: Image) -> Detections:
         fut: asyncio.Future[Detections] = asyncio.get_running_loop().create_future()
@@ -133,7 +142,8 @@ class DetectionBatcher:
             if hasattr(self._detector, "detect_async"):
                 results = await self._detector.detect_async(frames)
             else:
-                results = await asyncio.to_thread(self._detector.detect, frames)
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._threads, self._detector.detect, frames)
         except Exception as e:  # noqa: BLE001 - handed to every waiting camera
             for _, fut in live:
                 if not fut.done():

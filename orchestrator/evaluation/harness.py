@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,33 +51,35 @@ def evaluate(settings: Settings, video: str, gt_path: str, tolerance_s: float = 
     gt = GroundTruth.load(gt_path)
     frames: list[tuple[int, float, float]] = []
     tracking = TrackingScore()
-    predicted: list[PredictedEvent] = []
-    undetected: list[Event] = []  # events recorded during the frame now being analysed
+    events: list[Event] = []
+    # When each analysed frame was done (wall clock), and its place in the video: an event is
+    # stamped (``detected_at``) while its frame is analysed, and stored a little later, while
+    # the file's next frames are analysed; it was detected on the first frame done after it.
+    done_at: list[float] = []
     size: list[tuple[int, int]] = []
-
-    def on_event(e: Event) -> None:
-        undetected.append(e)
 
     def on_frame(_cam: str, f: AnalysisFrame, det: Detections) -> None:
         frames.append((f.index, f.video_time, f.timestamp))
+        done_at.append(time.time())
         if not size:
             size.append(f.size)
-        for e in undetected:
-            point = None if e.point is None else (e.point[0], e.point[1])
-            predicted.append(PredictedEvent(e.rule, e.direction, e.video_time, point,
-                                            f.video_time, e.track_id))
-        undetected.clear()
         gids, gxyxy = gt.frames.get(f.index + 1, (det.tracker_id[:0], det.xyxy[:0]))
         keep = det.tracker_id >= 0
         tracking.update(gids, gxyxy, det.tracker_id[keep], det.xyxy[keep])
 
     with tempfile.TemporaryDirectory(prefix="perishield-eval-") as tmp:
         one, cam = single_camera(settings, video, Path(tmp), camera_id)
-        service = Service(one, on_event=on_event, on_frame=on_frame)
+        service = Service(one, on_event=events.append, on_frame=on_frame)
         stats = asyncio.run(service.run(restart_failed=False))[cam.id]
         if stats.state == "failed":
             raise RuntimeError(f"{video}: {stats.reason}")
 
+    predicted = []
+    for e in events:
+        i = min(bisect.bisect_left(done_at, e.detected_at.timestamp()), len(frames) - 1)
+        point = None if e.point is None else (e.point[0], e.point[1])
+        predicted.append(PredictedEvent(e.rule, e.direction, e.video_time, point,
+                                        frames[i][1], e.track_id))
     truth = truth_events(gt, cam, video_fps(video), size[0] if size else None)
     seconds = (frames[-1][1] - frames[0][1] + 1 / cam.analysis_fps) if frames else 0.0
     rules = [r.name for r in [*cam.zones, *cam.lines]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +28,52 @@ from orchestrator.rules.rules import Trajectory
 log = logging.getLogger(__name__)
 EventCallback = Callable[[Event], None]
 ORPHAN_GRACE_S = 30.0  # a clip pending this long after its post-roll has nobody to finish it
+LANE_DEPTH = 16  # writes a camera may have queued before its analysis waits for them
+
+
+class _Lane:
+    """One camera's writes, run in order on a task of their own, off its analysis.
+
+    A camera whose event is being written goes on analysing: the snapshot, the insert and the
+    clip take milliseconds (seconds for an NVR's clip), and the shared thread pool they run on
+    may be busy with other cameras' writes; waiting for them dropped its frames meanwhile.
+    Up to ``depth`` writes queue (their frames are held); past that the camera waits, so a
+    stuck store slows the camera rather than filling memory. A failed write is logged, the
+    next ones still run, and the first failure is kept for ``EventRecorder.check``.
+    """
+
+    def __init__(self, name: str, depth: int = LANE_DEPTH) -> None:
+        self.name = name
+        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue(depth)
+        self._task: asyncio.Task[None] | None = None
+        self.failure: Exception | None = None
+
+    async def put(self, job: Callable[[], Awaitable[None]]) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=self.name)
+        await self._queue.put(job)
+
+    async def _run(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await job()
+            except Exception as e:  # noqa: BLE001 - kept for check(); the next writes run
+                if not isinstance(e, StaleFenceError):
+                    log.error("%s: %s", self.name, e)
+                self.failure = self.failure or e
+            finally:
+                self._queue.task_done()
+
+    async def join(self) -> None:
+        """Until every queued write has run."""
+        if self._task is not None:
+            await self._queue.join()
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
 
 @dataclass(slots=True)
@@ -42,7 +88,10 @@ class EventRecorder:
 
     The snapshot is written and the row committed before the event is announced
     (``on_event``); the clip follows once the post-roll has been received, or at end of stream,
-    and ``on_evidence`` announces the event again with its clip.
+    and ``on_evidence`` announces the event again with its clip. ``record`` waits for all of
+    that; ``submit`` stamps the event and leaves the writing to the camera's own lanes (events
+    in order, clips in order), so the camera's analysis goes on meanwhile: call ``check`` each
+    frame and ``close`` at the end.
     """
 
     def __init__(self, camera: CameraConfig, outputs: OutputConfig, store: EventStore,
@@ -61,6 +110,8 @@ class EventRecorder:
         self.root = outputs.evidence_dir
         self._pending: list[_PendingClip] = []
         self._busy: set[str] = set()  # events whose clip this recorder is cutting
+        self._events = _Lane(f"camera {camera.id}: event writes")
+        self._clips = _Lane(f"camera {camera.id}: clip writes")
 
     def _paths(self, ev: Event) -> tuple[str, str]:
         day = ev.capture_time.strftime("%Y-%m-%d")
@@ -110,42 +161,83 @@ class EventRecorder:
                      trajectory: Trajectory | None,
                      act: tuple[AnalysisFrame, Detections] | None = None) -> Event:
         """Record ``hit``, confirmed on ``frame``; ``act`` is the analysed frame nearest the act
-        (its snapshot shows the act) when the pipeline still holds it."""
+        (its snapshot shows the act) when the pipeline still holds it. Returns once the event
+        is stored and announced."""
+        ev, write = self._prepare(hit, frame, det, trajectory, act)
+        await write()
+        return ev
+
+    async def submit(self, hit: RuleHit, frame: AnalysisFrame, det: Detections,
+                     trajectory: Trajectory | None,
+                     act: tuple[AnalysisFrame, Detections] | None = None) -> Event:
+        """``record`` without waiting for the writes: the event is stamped now (its
+        ``detected_at`` too) and stored and announced by the camera's event lane, in order.
+        Waits only while ``LANE_DEPTH`` writes are already queued."""
+        ev, write = self._prepare(hit, frame, det, trajectory, act)
+        await self._events.put(write)
+        return ev
+
+    def _prepare(self, hit: RuleHit, frame: AnalysisFrame, det: Detections,
+                 trajectory: Trajectory | None, act: tuple[AnalysisFrame, Detections] | None
+                 ) -> tuple[Event, Callable[[], Awaitable[None]]]:
         shot, shot_det, row = frame, det, hit.index
         if act is not None:
             rows = np.flatnonzero(act[1].tracker_id == hit.track_id)
             if len(rows):
                 shot, shot_det, row = act[0], act[1], int(rows[0])
         ev = self._build(hit, frame, shot_det, row, trajectory)
-        await asyncio.to_thread(self._write_snapshot, ev, shot, shot_det, row, trajectory)
+        clip_end = max(hit.timestamp + self.outputs.post_roll_s, frame.timestamp)
+        clip_start = hit.timestamp - self.outputs.pre_roll_s
+
+        async def write() -> None:
+            await asyncio.to_thread(self._write_snapshot, ev, shot, shot_det, row, trajectory)
+            try:
+                await asyncio.to_thread(self.store.insert, ev, self.fence, self._messages(ev))
+            except StaleFenceError:
+                (self.root / ev.snapshot).unlink(missing_ok=True)  # type: ignore[operator]
+                raise
+            log.info("event %s camera=%s rule=%s %s track=%d %s t=%.2fs", ev.id, ev.camera,
+                     ev.rule, ev.direction, ev.track_id, ev.class_name, ev.video_time)
+            if self.on_event:
+                self.on_event(ev)
+            if self.ring is not None:
+                self._busy.add(ev.id)
+                self._pending.append(_PendingClip(ev, clip_start, clip_end))
+            elif self.on_evidence:
+                self.on_evidence(ev)
+
+        return ev, write
+
+    def check(self) -> None:
+        """Raise the first failure of a write ``submit`` or ``poll`` left to the lanes (a
+        ``StaleFenceError`` there: another worker holds the camera now)."""
+        for lane in (self._events, self._clips):
+            if lane.failure is not None:
+                raise lane.failure
+
+    async def close(self) -> None:
+        """Write what is queued and every pending clip, then stop the lanes; raises nothing
+        (``check`` tells what failed)."""
         try:
-            await asyncio.to_thread(self.store.insert, ev, self.fence, self._messages(ev))
-        except StaleFenceError:
-            (self.root / ev.snapshot).unlink(missing_ok=True)  # type: ignore[operator]
-            raise
-        log.info("event %s camera=%s rule=%s %s track=%d %s t=%.2fs", ev.id, ev.camera, ev.rule,
-                 ev.direction, ev.track_id, ev.class_name, ev.video_time)
-        if self.on_event:
-            self.on_event(ev)
-        if self.ring is not None:
-            end = max(hit.timestamp + self.outputs.post_roll_s, frame.timestamp)
-            self._busy.add(ev.id)
-            self._pending.append(_PendingClip(ev, hit.timestamp - self.outputs.pre_roll_s, end))
-        elif self.on_evidence:
-            self.on_evidence(ev)
-        return ev
+            await self._events.join()
+            await self.poll(final=True)
+        finally:
+            self._events.stop()
+            self._clips.stop()
 
     async def poll(self, final: bool = False) -> None:
-        """Write the clips whose post-roll has arrived (all of them when ``final``)."""
-        if not self._pending or self.ring is None:
-            return
-        latest = self.ring.latest_time
-        due = [p for p in self._pending if final or latest >= p.end]
-        if not due:
-            return
-        self._pending = [p for p in self._pending if p not in due]
-        for p in due:
-            await self._write_clip(p)
+        """Queue the clips whose post-roll has arrived (all of them when ``final``, and then
+        wait for them) on the camera's clip lane."""
+        if final:
+            await self._events.join()  # their events' clips become pending as they are stored
+        if self._pending and self.ring is not None:
+            latest = self.ring.latest_time
+            due = [p for p in self._pending if final or latest >= p.end]
+            self._pending = [p for p in self._pending if p not in due]
+            for p in due:
+                await self._clips.put(lambda p=p: self._write_clip(p))  # type: ignore[misc]
+        if final:
+            await self._clips.join()
 
     def _messages(self, ev: Event, kind: str = "alarm") -> list[tuple[str, str, dict[str, Any]]]:
         if self.alarms is None:

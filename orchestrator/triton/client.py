@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from orchestrator.detections import Detections
 from orchestrator.triton.repository import client_contract
 from orchestrator.triton.shm import InputShmPool, ShmRegion
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 # Triton's own words for a request it turned down under load ("[request id: …] Exceeds maximum
 # queue size"; a queue policy with REJECT: "Request timeout expired"); any other UNAVAILABLE
@@ -61,6 +64,7 @@ class TritonDetector:
         self._client: Any = None
         self.input_size: tuple[int, int] = (416, 416)
         self._shm: InputShmPool | None = None
+        self._threads: ThreadPoolExecutor | None = None
         self._down_until = 0.0
         self._backoff = 0.0
         self.available = False
@@ -183,6 +187,9 @@ class TritonDetector:
         check_limits(self.config, params, f"Triton model {name!r} (its config.pbtxt)")
 
     async def aclose(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
+            self._threads = None
         if self._shm is not None:
             await self._shm.release()
             self._shm = None
@@ -251,6 +258,14 @@ class TritonDetector:
             log.warning("detector back: Triton at %s answers again", self.url)
             self.available, self._backoff, self._late = True, 0.0, 0
 
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the detector's own threads (one per request in flight), not on
+        asyncio's shared pool, where snapshots, inserts and clip fetches queue."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.max_inflight,
+                                               thread_name_prefix="triton-prep")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+
     def preprocess(self, frames: list[Image]) -> tuple[np.ndarray, list[FrameTransform]]:
         pairs = [prepare(f, self.input_size) for f in frames]
         return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
@@ -264,11 +279,11 @@ class TritonDetector:
             await self._recover()
         try:
             if self._shm is None:
-                batch, transforms = await asyncio.to_thread(self.preprocess, frames)
+                batch, transforms = await self._off_loop(self.preprocess, frames)
                 result = await self._infer(batch)
             else:  # the worker thread letterboxes straight into the request's region
                 async with self._shm.slot() as region:
-                    transforms = await asyncio.to_thread(self._fill, region, frames)
+                    transforms = await self._off_loop(self._fill, region, frames)
                     result = await self._infer_shm(region, len(frames))
         except FrameRejected:
             self.rejected["queue"] += len(frames)

@@ -130,3 +130,39 @@ def test_a_released_camera_leaves_the_shared_tracking(tmp_path: Path) -> None:
             return before, service.tracking.batch.cameras
 
     assert asyncio.run(scenario()) == (3, 2)
+
+
+def test_a_camera_goes_on_analysing_while_its_events_are_written(
+        tmp_path: Path, stadtmitte: Path) -> None:
+    """The store is locked by another writer (SQLite's exclusive lock: a slow disk, a long
+    transaction): the camera's events wait to be stored, its frames do not; once the lock is
+    gone every event is stored, in order."""
+    import sqlite3
+
+    from tests.conftest import until
+
+    s = settings(tmp_path, [
+        {"id": "cam", "source": str(stadtmitte), "analysis_fps": 10, "lines": [GATE]}])
+    service = Service(s)
+
+    async def scenario() -> int:
+        task = asyncio.create_task(service.run(restart_failed=False))
+        db = tmp_path / "events.db"
+        await until(lambda: service.store is not None and db.exists(), 60)
+        lock = sqlite3.connect(db, timeout=30, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            # Both crossings judged and the whole file analysed while neither can be stored.
+            await until(lambda: "cam" in service.stats
+                        and service.stats["cam"].frames_analysed == 72, 60, service.stats)
+            assert service.stats["cam"].events == 2 and not service.events
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        stats = await task
+        assert stats["cam"].state == "ended", stats["cam"].reason
+        return len(EventStore(s.outputs.store_url).query(camera="cam"))
+
+    assert asyncio.run(scenario()) == 2
+    assert [(e.rule, e.direction) for e in service.events] == [("gate", "a_to_b"),
+                                                              ("gate", "b_to_a")]

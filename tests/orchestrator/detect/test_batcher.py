@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -47,3 +48,27 @@ def test_frames_that_arrive_while_the_detector_is_busy_go_in_one_batch() -> None
         return det.calls
 
     assert asyncio.run(scenario()) == [1, 4]
+
+
+def test_detection_goes_on_while_asyncios_shared_threads_are_all_busy() -> None:
+    """Snapshots, event inserts and clip fetches run on asyncio's shared thread pool; when
+    every one of its threads is stuck (a slow NVR, a slow disk) the detector still runs."""
+    frame = np.zeros((8, 8, 3), np.uint8)
+    det = GatedDetector()
+    det.gate.set()
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        stuck = threading.Event()
+        loop.set_default_executor(ThreadPoolExecutor(2))
+        blockers = [loop.run_in_executor(None, stuck.wait, 30) for _ in range(2)]
+        try:
+            async with DetectionBatcher(det) as batcher:
+                got = await asyncio.wait_for(
+                    asyncio.gather(*(batcher.detect(frame) for _ in range(3))), 20)
+        finally:
+            stuck.set()
+            await asyncio.gather(*blockers)
+        return len(got)
+
+    assert asyncio.run(scenario()) == 3

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +75,29 @@ def test_same_boxes_as_the_embedded_detector(triton: TritonServer, shared_memory
         np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
         assert a.class_id.tolist() == b.class_id.tolist()
     assert sent == (0 if shared_memory else 8 * 416 * 416 * 3)
+
+
+@pytest.mark.parametrize("shared_memory", [False, True])
+def test_requests_go_out_while_asyncios_shared_threads_are_all_busy(
+        triton: TritonServer, shared_memory: bool, stadtmitte_frames: list[np.ndarray]) -> None:
+    """The letterbox runs on the client's own threads: snapshots, inserts and clip fetches
+    that fill asyncio's shared pool (a slow NVR, a slow disk) do not hold up detection."""
+    async def served() -> int:
+        det = await open_detector(triton_config(triton, shared_memory=shared_memory))
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(2))
+        stuck = threading.Event()
+        blockers = [loop.run_in_executor(None, stuck.wait, 60) for _ in range(2)]
+        try:
+            got = await asyncio.wait_for(
+                det.detect_async(stadtmitte_frames[:2]), 30)  # type: ignore[union-attr]
+        finally:
+            stuck.set()
+            await asyncio.gather(*blockers)
+            await det.aclose()  # type: ignore[union-attr]
+        return sum(len(d) for d in got)
+
+    assert asyncio.run(served()) >= 8
 
 
 def test_concurrent_cameras_are_batched_by_the_server(
