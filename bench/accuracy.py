@@ -101,6 +101,8 @@ def worktree(rev: str, into: Path) -> Path:
     text = text.replace("size.append(f.size)",
                         "size.append(getattr(f, 'size', None) "
                         "or (f.image.shape[1], f.image.shape[0]))")
+    # pipelines before the motion gate count no gated frames
+    text = text.replace("stats.frames_gated", "getattr(stats, 'frames_gated', 0)")
     harness.write_text(text)
     return into
 

@@ -90,9 +90,10 @@ def table(res: dict) -> str:
                     "thread-hop detector, confirmation, snapshot, PostgreSQL, outbox, relay, "
                     "RabbitMQ, delivery, HTTP |")
     for case, r in res.get("service_load", {}).items():
-        rows.append(f"| orchestrator, {case}: camera-frames/s; per CPU-s; lag p99 ms; dropped; "
-                    f"loop thread ms per frame | {mr(r['frames_per_s'], '.0f')}; "
-                    f"{mr(r['frames_per_cpu_s'], '.0f')}; {mr(r['lag_p99_ms'], '.1f')}; "
+        rows.append(f"| orchestrator, {case}: camera-frames/s; per CPU-s; cores; lag p99 ms; "
+                    f"dropped; loop thread ms per frame | {mr(r['frames_per_s'], '.0f')}; "
+                    f"{mr(r['frames_per_cpu_s'], '.0f')}; {mr(r['cores'], '.2f')}; "
+                    f"{mr(r['lag_p99_ms'], '.1f')}; "
                     f"{mr(r['dropped'], '.0f')}; {mr(r['loop_ms_per_frame'], '.2f')} | batcher, "
                     "thread-hop detector (sleep), tracking, rules, events, snapshots, SQLite |")
     return "\n".join(rows)

@@ -19,6 +19,8 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
     ("cameras[].rules", c.RuleDefaults),
     ("…filter", c.ObjectFilter), ("cameras[].zones[]", c.ZoneConfig),
     ("cameras[].lines[]", c.LineConfig), ("…schedule[]", c.TimeWindow),
+    ("cameras[].detector", c.CameraDetectorConfig),
+    ("cameras[].detector.motion", c.MotionConfig),
     ("detector", c.DetectorConfig),
     ("detector.triton", c.TritonConfig),
     ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig), ("outputs.s3", c.S3Config),

@@ -68,7 +68,9 @@ class ServiceCollector:
                                         ("decode_errors", "Corrupt packets skipped."),
                                         ("detector_errors", "Frames the detector failed."),
                                         ("frames_rejected", "Frames an overloaded detector "
-                                         "turned down (dropped; the camera stays live)."))}
+                                         "turned down (dropped; the camera stays live)."),
+                                        ("frames_gated", "Frames analysed without the "
+                                         "detector: nothing moved, no track alive."))}
         state = GaugeMetricFamily("perishield_camera_up", "1 when the camera is live.",
                                   labels=["camera", "state"])
         lag = GaugeMetricFamily("perishield_camera_lag_ms",
@@ -84,7 +86,8 @@ class ServiceCollector:
                                 ("frames_dropped", st.frames_dropped), ("events", st.events),
                                 ("decode_errors", st.decode_errors),
                                 ("detector_errors", st.detector_errors),
-                                ("frames_rejected", st.frames_rejected)):
+                                ("frames_rejected", st.frames_rejected),
+                                ("frames_gated", st.frames_gated)):
                 counters[name].add_metric([cid], value)
             state.add_metric([cid, st.state], 1.0 if st.state == "live" else 0.0)
             restarts.add_metric([cid], st.restarts)

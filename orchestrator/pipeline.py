@@ -13,13 +13,14 @@ import numpy as np
 
 from orchestrator.config import CameraConfig, Settings, TrackerConfig
 from orchestrator.detect import DetectionBatcher, DetectorError, FrameRejected
+from orchestrator.detect.motion import DETECT, HOLD, SKIP, Gate
 from orchestrator.detections import Detections
 from orchestrator.events.recorder import EventCallback, EventRecorder
 from orchestrator.events.store import EventStore, StaleFenceError
 from orchestrator.ingest import AnalysisFrame, PacketRing, SourceError, StreamStalled
 from orchestrator.ingest.record import RecordingStream
 from orchestrator.ingest.synthetic import FrameSource, make_source
-from orchestrator.rules import RuleEngine
+from orchestrator.rules import RuleEngine, RuleHit
 from orchestrator.tracking import TrackingBatcher
 from trackers import ByteTrack
 
@@ -92,6 +93,7 @@ class CameraStats:
     frames_analysed: int = 0
     detector_errors: int = 0
     frames_rejected: int = 0  # turned down by an overloaded detector: dropped, not an outage
+    frames_gated: int = 0  # analysed without the detector: nothing moved, no track alive
     frames_decoded: int = 0
     frames_dropped: int = 0
     decode_errors: int = 0
@@ -112,6 +114,10 @@ class CameraStats:
     def lag_ms(self, q: float) -> float | None:
         """Percentile ``q`` of (analysis done − capture time) over recent frames, in ms."""
         return float(np.percentile(np.asarray(self.lags), q) * 1000) if self.lags else None
+
+
+def _gate(camera: CameraConfig) -> Gate | None:
+    return Gate(camera.detector.motion) if camera.detector.gate == "motion" else None
 
 
 class CameraPipeline:
@@ -138,6 +144,8 @@ class CameraPipeline:
         self.source: FrameSource | None = None
         self._history: deque[tuple[AnalysisFrame, Detections]] = deque(maxlen=HISTORY_FRAMES)
         self._checked_size: tuple[int, int] | None = None
+        self._gate = _gate(camera)
+        self._detected = Detections.empty()  # the detector's last answer (held, see Gate)
         self._base = (self.stats.frames_decoded, self.stats.frames_dropped,
                       self.stats.decode_errors)
 
@@ -152,6 +160,8 @@ class CameraPipeline:
     def apply_rules(self, camera: CameraConfig) -> None:
         """New zones, lines and rule settings, without touching the stream or the tracker;
         rules whose geometry did not change keep their state."""
+        if camera.detector != self.camera.detector:
+            self._gate = _gate(camera)
         self.camera = camera
         self.rules.reconfigure(camera)
         self.recorder.camera = camera
@@ -221,28 +231,43 @@ class CameraPipeline:
 
     async def _analyse(self, frame: AnalysisFrame) -> None:
         self.recorder.check()  # a write left to the recorder failed: the camera stops here
-        try:
-            det = await self.batcher.detect(frame)
-        except FrameRejected:
-            # Overload, not an outage: this frame is dropped (as a stale one would be) and the
-            # camera stays live; the next frame goes to the detector as usual.
-            self.stats.frames_rejected += 1
-            return
-        except DetectorError as e:
-            # The frame is not analysed; the camera keeps running and resumes with the detector.
-            self.stats.detector_errors += 1
-            if self.stats.state != "degraded":
-                log.error("camera %s: frames not analysed: %s", self.camera.id, e)
-            self.stats.state, self.stats.reason = "degraded", str(e)
-            return
+        gate = DETECT if self._gate is None else self._gate.decide(
+            frame, frame.timestamp, self.tracker.alive > 0)
+        if gate == SKIP:  # nothing moved and nothing is followed: nothing to detect or judge
+            det = Detections.empty()
+            self.stats.frames_gated += 1
+        elif gate == HOLD:  # nothing moved: the tracks stay where they were last detected
+            last = self._detected
+            det = Detections(last.xyxy, last.confidence, last.class_id)
+            self.stats.frames_gated += 1
+        else:
+            try:
+                det = await self.batcher.detect(frame)
+            except FrameRejected:
+                # Overload, not an outage: this frame is dropped (as a stale one would be) and
+                # the camera stays live; the next frame goes to the detector as usual.
+                self.stats.frames_rejected += 1
+                return
+            except DetectorError as e:
+                # The frame is not analysed; the camera keeps running and resumes with the
+                # detector.
+                self.stats.detector_errors += 1
+                if self.stats.state != "degraded":
+                    log.error("camera %s: frames not analysed: %s", self.camera.id, e)
+                self.stats.state, self.stats.reason = "degraded", str(e)
+                return
+            self._detected = det
         self.stats.state, self.stats.reason = "live", ""
         self.state.advance(self.camera, frame.timestamp)
         width, height = frame.size
         if self._checked_size != (width, height):
             self._check_geometry((width, height))
-        # Tracked, and the rules judged, with the other cameras of this detector batch.
-        det.tracker_id, hits = await self.state.tracking.judge(
-            self.tracker, det, frame.timestamp, self.rules, frame.capture_time, (width, height))
+        hits: list[RuleHit] = []
+        if gate != SKIP:
+            # Tracked, and the rules judged, with the other cameras of this detector batch.
+            det.tracker_id, hits = await self.state.tracking.judge(
+                self.tracker, det, frame.timestamp, self.rules, frame.capture_time,
+                (width, height))
         self._history.append((frame, det))
         for hit in hits:
             # Stored and announced on the recorder's lane: the next frame does not wait.

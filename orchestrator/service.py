@@ -39,7 +39,7 @@ RECENTLY_LIVE_S = 300.0  # a camera live this recently is retried every few seco
 RECENT_RETRY_S = 3.0
 RECENT_EVENTS = 1000
 # Settings a running camera takes without touching its stream; anything else restarts it.
-HOT_FIELDS = {"name", "zones", "lines", "rules", "nvr"}
+HOT_FIELDS = {"name", "zones", "lines", "rules", "nvr", "detector"}
 
 
 def next_retry_delay(delay: float, blind_s: float, max_s: float) -> float:

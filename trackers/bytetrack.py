@@ -177,6 +177,10 @@ class ByteTrackBatch:
         self._forget_gone()
         return len(self._tracks)
 
+    def alive(self, cam: int) -> int:
+        """Tracks (tentative, tracked and lost) of camera ``cam`` now."""
+        return int(np.count_nonzero(self._tracks.cam == cam))
+
     def reset(self, cam: int) -> None:
         """Forget every track of ``cam`` and restart its ids at 1."""
         self._drop_tracks(cam)
@@ -416,6 +420,12 @@ class ByteTrack:
         """For each track confirmed by the last update: the (time, box) of the frames before,
         when it had no id yet: what it did then still happened."""
         return self._batch.births(self._cam)
+
+    @property
+    def alive(self) -> int:
+        """Tracks (tentative, tracked and lost) of this camera now: while there is one, the
+        objects it follows are still to be detected."""
+        return self._batch.alive(self._cam)
 
     def reset(self) -> None:
         self._batch.reset(self._cam)

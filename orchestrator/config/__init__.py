@@ -18,7 +18,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from orchestrator.config.cameras import (
     Anchor,
     CameraConfig,
+    CameraDetectorConfig,
     LineConfig,
+    MotionConfig,
     NvrConfig,
     ObjectFilter,
     Point,
@@ -38,8 +40,10 @@ from orchestrator.config.services import (
     TritonConfig,
 )
 
-__all__ = ["VEHICLES_AND_PEOPLE", "AlarmConfig", "Anchor", "CameraConfig", "ConfigError",
-           "ControlConfig", "DetectorConfig", "LineConfig", "NvrConfig", "ObjectFilter",
+__all__ = ["VEHICLES_AND_PEOPLE", "AlarmConfig", "Anchor", "CameraConfig",
+           "CameraDetectorConfig", "ConfigError",
+           "ControlConfig", "DetectorConfig", "LineConfig", "MotionConfig", "NvrConfig",
+           "ObjectFilter",
            "OutputConfig", "Point", "ProcessConfig", "RuleDefaults", "S3Config", "Settings",
            "TimeWindow",
            "TrackerConfig", "TritonConfig", "ZoneConfig", "load_settings", "read_yaml"]

@@ -178,6 +178,43 @@ class NvrConfig(_Strict):
         return _check_zone(v)
 
 
+class MotionConfig(_Strict):
+    """The motion gate: which frames go to the detector (docs/cameras.md, Motion gate)."""
+
+    threshold: int = Field(15, ge=1, le=255, description=(
+        "Grey levels (0-255) a pixel must change by to count as moved, at least; a pixel "
+        "whose own noise is larger (leaves, water) needs four times that noise."))
+    min_area: float = Field(0.0001, gt=0, le=0.5, description=(
+        "Fraction of the frame that must move (0.0001: 31 px of a 640x480 frame, 2 pixels "
+        "of the gate's 160x120 picture)."))
+    lighting: float = Field(0.4, gt=0, le=1, description=(
+        "Fraction of the frame changing at once taken for a change of light (lamps, IR "
+        "switch, exposure): the frame is detected and the background learned afresh."))
+    refresh_s: float = Field(5.0, ge=0, description=(
+        "Detect a frame at least this often when nothing moves (0: only on motion)."))
+    masks: list[list[Point]] = Field(default_factory=list, max_length=MAX_RULES, description=(
+        "Polygons (image pixels) whose motion is ignored: trees, a clock, a road beyond the "
+        "fence. Objects there are still detected whenever the gate opens."))
+
+    @field_validator("masks")
+    @classmethod
+    def _polygons(cls, v: list[list[Point]]) -> list[list[Point]]:
+        for i, poly in enumerate(v):
+            if len(poly) < 3:
+                raise ValueError(f"mask {i} needs >=3 points, got {len(poly)}")
+        return v
+
+
+class CameraDetectorConfig(_Strict):
+    """What this camera asks of the site's detector."""
+
+    gate: Literal["motion", "always"] = Field("motion", description=(
+        "motion: frames where nothing moved skip the detector (while the camera has tracks, "
+        "their last detections are held); always: every analysed frame is detected."))
+    motion: MotionConfig = Field(default_factory=MotionConfig,
+                                 description="Settings of the motion gate.")
+
+
 class CameraConfig(_Strict):
     """One video source and the rules judged on it."""
 
@@ -214,6 +251,8 @@ class CameraConfig(_Strict):
                                     description=f"Tripwire lines (at most {MAX_RULES}).")
     rules: RuleDefaults = Field(default_factory=RuleDefaults,
                                 description="Defaults for this camera's zones and lines.")
+    detector: CameraDetectorConfig = Field(default_factory=CameraDetectorConfig,
+                                           description="Motion gate of this camera's frames.")
 
     @field_validator("timezone")
     @classmethod

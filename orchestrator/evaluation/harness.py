@@ -95,6 +95,7 @@ def evaluate(settings: Settings, video: str, gt_path: str, tolerance_s: float = 
         "true_events": sum(not e.dont_care for e in truth),
         "dont_care_events": sum(e.dont_care for e in truth),
         "predicted_events": len(predicted),
+        "frames_gated": stats.frames_gated,
         **overall.as_dict(),
         "chance": chance_level(truth, predicted, tolerance_s, seconds, max_dist),
         "rules": per_rule,

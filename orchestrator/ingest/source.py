@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -84,6 +85,15 @@ class AnalysisFrame:
         if self._image is not None:
             return self._image
         return self._picture.to_ndarray(format="bgr24", threads=1)  # type: ignore[no-any-return]
+
+    def grey(self, size: tuple[int, int]) -> npt.NDArray[np.uint8]:
+        """The frame in grey at ``size`` (w, h), averaged over each output pixel's area (the
+        motion gate's picture); from a decoded picture, straight from its luma plane."""
+        if self._image is not None:
+            g = cv2.cvtColor(self._image, cv2.COLOR_BGR2GRAY)
+            return cv2.resize(g, size, interpolation=cv2.INTER_AREA)  # type: ignore[return-value]
+        return self._picture.to_ndarray(  # type: ignore[no-any-return]
+            format="gray", width=size[0], height=size[1], interpolation="AREA")
 
     def model_input(self, size: tuple[int, int], keep_ratio: bool
                     ) -> tuple[npt.NDArray[np.uint8], FrameTransform]:
