@@ -72,7 +72,9 @@ def settings(tmp: str, cameras: int, fps: float) -> Settings:
     line = {"name": "wall", "points": [[320, 0], [320, 479]]}
     return Settings.model_validate({
         "cameras": [{"id": f"sim{i:03d}", "source": "synthetic://640x480", "analysis_fps": fps,
-                     "rules": {"cooldown_s": 5}, "zones": [zone], "lines": [line]}
+                     "rules": {"cooldown_s": 5}, "zones": [zone], "lines": [line],
+                     # a still image: its walkers exist only in the detector's answers
+                     "detector": {"gate": "always"}}
                     for i in range(cameras)],
         "outputs": {"data_dir": tmp}})
 
