@@ -167,6 +167,11 @@ class CameraPipeline:
         self.recorder.camera = camera
         self._checked_size = None
 
+    def _look(self, frame: AnalysisFrame) -> bool:
+        """The motion gate's look at ``frame`` (on the source's decode thread)."""
+        gate = self._gate
+        return True if gate is None else gate.look(frame)
+
     def _check_geometry(self, size: tuple[int, int]) -> None:
         """Once the frame size is known: say which zones and lines lie wholly outside the
         frame (drawn for another camera or resolution): they can never fire."""
@@ -183,7 +188,7 @@ class CameraPipeline:
             recording = RecordingStream(cam.record_source, self.ring, cam.is_live,
                                         cam.rtsp_transport, cam.open_timeout_s)
             recording.start()
-        self.source = make_source(cam, None if recording else self.ring)
+        self.source = make_source(cam, None if recording else self.ring, self._look)
         self.stats.state = "connecting"
         source = self.source
         watcher = asyncio.create_task(self._stop_source_on_request(source))

@@ -123,14 +123,23 @@ class Gate:
         self.motion: MotionGate | None = None
         self._last_run: float | None = None
 
+    def look(self, frame: object) -> bool:
+        """Whether ``frame`` (an ``AnalysisFrame``) shows motion; learns it. A decoded
+        source runs this on its decode thread (``frame.moved``); ``decide`` runs it for a
+        frame that comes without."""
+        size = frame.size  # type: ignore[attr-defined]
+        motion = self.motion
+        if motion is None or motion.size != size:
+            motion = self.motion = MotionGate(self.config, size)
+        grey = frame.grey(motion.grey_size)  # type: ignore[attr-defined]
+        return motion.moved(grey, frame.timestamp)  # type: ignore[attr-defined]
+
     def decide(self, frame: object, t: float, alive: bool) -> str:
         """What to do with ``frame`` (an ``AnalysisFrame``) at time ``t``; ``alive``: the
         camera has a track now."""
-        size = frame.size  # type: ignore[attr-defined]
-        if self.motion is None or self.motion.size != size:
-            self.motion = MotionGate(self.config, size)
-        grey = frame.grey(self.motion.grey_size)  # type: ignore[attr-defined]
-        moved = self.motion.moved(grey, t)
+        moved = getattr(frame, "moved", None)
+        if moved is None:
+            moved = self.look(frame)
         refresh = self.config.refresh_s
         due = (self._last_run is None or t < self._last_run
                or (refresh > 0 and t - self._last_run >= refresh))

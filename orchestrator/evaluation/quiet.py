@@ -32,7 +32,7 @@ def quiet_clip(video: Path, gt: Path, out: Path, walker: int, before_s: float = 
         fps = float(stream.average_rate or 25)
         frames = [f.to_ndarray(format="bgr24") for f in c.decode(stream)]
     h, w = frames[0].shape[:2]
-    background = np.median(np.stack(frames), axis=0).astype(np.uint8)
+    background = np.median(np.stack(frames).astype(np.float32), axis=0).astype(np.uint8)
     truth = GroundTruth.load(str(gt))
     boxes = {}
     for frame, (ids, xyxy) in truth.frames.items():

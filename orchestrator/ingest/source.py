@@ -65,7 +65,7 @@ class AnalysisFrame:
         size: (width, height) in pixels.
     """
 
-    __slots__ = ("_image", "_picture", "capture_time", "index", "size", "timestamp",
+    __slots__ = ("_image", "_picture", "capture_time", "index", "moved", "size", "timestamp",
                  "video_time")
 
     def __init__(self, index: int, video_time: float, timestamp: float, capture_time: float,
@@ -75,6 +75,7 @@ class AnalysisFrame:
         self.index, self.video_time = index, video_time
         self.timestamp, self.capture_time = timestamp, capture_time
         self._image, self._picture = image, picture
+        self.moved: bool | None = None  # the motion gate's verdict, when the source gave it
         self.size: tuple[int, int] = ((int(picture.width), int(picture.height))
                                       if image is None else (image.shape[1], image.shape[0]))
 
@@ -299,8 +300,13 @@ class VideoSource:
     def __init__(self, uri: str, analysis_fps: float, ring: PacketRing | None = None,
                  live: bool | None = None, rtsp_transport: str = "tcp", loop_file: bool = False,
                  open_timeout_s: float = 10.0, stall_s: float | None = None,
-                 hwaccel: str = "none", decode_threads: int = 1) -> None:
+                 hwaccel: str = "none", decode_threads: int = 1,
+                 look: Callable[[AnalysisFrame], bool] | None = None) -> None:
         self.uri = uri
+        # Run on each frame picked for analysis, on the decode thread, before it is handed
+        # over: the motion gate's look (its numpy runs there, mostly without the GIL, and
+        # not on the event loop).
+        self.look = look
         self.hwaccel = hwaccel
         self.decode_threads = decode_threads
         self.stall_s = stall_s
@@ -332,7 +338,7 @@ class VideoSource:
     async def __aiter__(self) -> Any:
         # The source opens and decodes on a thread of its own: a camera that accepts and never
         # answers blocks only that thread (up to its open timeout), never asyncio's shared
-        # pool, where the detector, snapshots and the store wait their turn.
+        # pool, where snapshots and the store wait their turn.
         self._handover = _Handover(asyncio.get_running_loop(), self.live)
         self._thread = threading.Thread(target=self._open_and_run, daemon=True,
                                         name=f"decode:{redact(self.uri)[-40:]}")
@@ -467,5 +473,11 @@ class VideoSource:
             # A file's frames were captured before it was read: from the start of its reading
             # on, but never later than the moment a frame is read (faster than real time).
             ts, capture = vt, min(wall0 + vt - offset, time.time())
-        self._handover.put(AnalysisFrame(self.decoded - 1, vt, ts, capture, picture=frame),
-                          self._stop)
+        picked = AnalysisFrame(self.decoded - 1, vt, ts, capture, picture=frame)
+        if self.look is not None:
+            try:
+                picked.moved = self.look(picked)
+            except Exception as e:  # noqa: BLE001 - no verdict: the frame is detected
+                self._corrupt_log.warn("%s: motion gate failed: %s", redact(self.uri), e)
+                picked.moved = True
+        self._handover.put(picked, self._stop)

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 from urllib.parse import parse_qs, urlparse
 
@@ -101,12 +101,15 @@ class SyntheticSource:
             k += 1
 
 
-def make_source(camera: CameraConfig, ring: PacketRing | None) -> FrameSource:
-    """The source of a camera's ``source`` URI: synthetic://, a file, or rtsp://."""
+def make_source(camera: CameraConfig, ring: PacketRing | None,
+                look: Callable[[AnalysisFrame], bool] | None = None) -> FrameSource:
+    """The source of a camera's ``source`` URI: synthetic://, a file, or rtsp://; ``look``
+    (the motion gate's) runs on each analysed frame of a decoded source, on its thread."""
     if camera.source.startswith("synthetic://"):
         return SyntheticSource(camera.source, camera.analysis_fps)
     return VideoSource(camera.source, camera.analysis_fps, ring, live=camera.is_live,
                        rtsp_transport=camera.rtsp_transport, loop_file=camera.loop,
                        open_timeout_s=camera.open_timeout_s,
                        stall_s=camera.stall_s if camera.is_live else None,
-                       hwaccel=camera.hwaccel, decode_threads=camera.decode_threads)
+                       hwaccel=camera.hwaccel, decode_threads=camera.decode_threads,
+                       look=look)

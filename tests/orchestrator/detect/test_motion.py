@@ -3,6 +3,7 @@ without losing an event."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -92,19 +93,25 @@ def test_the_gate_detects_holds_or_skips() -> None:
 
         def __init__(self) -> None:
             self.img = np.full((120, 160), 120, np.uint8)
+            self.timestamp = 0.0
 
         def grey(self, size: tuple[int, int]) -> np.ndarray:
             assert size == (160, 120)
             return self.img
 
     gate, f = Gate(MotionConfig(refresh_s=5)), Still()
-    assert gate.decide(f, 0.0, alive=False) == DETECT  # first frame
-    assert gate.decide(f, 0.2, alive=False) == SKIP
-    assert gate.decide(f, 0.4, alive=True) == HOLD  # a track stands still: held
-    assert gate.decide(f, 5.0, alive=False) == DETECT  # refresh
+
+    def decide(t: float, alive: bool) -> str:
+        f.timestamp = t
+        return gate.decide(f, t, alive)
+
+    assert decide(0.0, alive=False) == DETECT  # first frame
+    assert decide(0.2, alive=False) == SKIP
+    assert decide(0.4, alive=True) == HOLD  # a track stands still: held
+    assert decide(5.0, alive=False) == DETECT  # refresh
     f.img = f.img.copy()
     f.img[50:60, 50:54] = 0
-    assert gate.decide(f, 5.2, alive=True) == DETECT  # it moved
+    assert decide(5.2, alive=True) == DETECT  # it moved
 
 
 def test_a_mask_needs_three_points() -> None:
@@ -144,3 +151,26 @@ def test_a_quiet_stretch_skips_the_detector_and_keeps_every_event(
     assert motion["frames_gated"] > 0.5 * motion["analysed_frames"]
     key = [(p["rule"], p["direction"], p["time"]) for p in always["predicted"]]
     assert [(p["rule"], p["direction"], p["time"]) for p in motion["predicted"]] == key
+
+
+def test_a_decoded_source_looks_on_its_own_thread(quiet: tuple[Path, Path]) -> None:
+    """The gate's look runs on the decode thread, not on the event loop, and every analysed
+    frame comes with its verdict."""
+    import threading
+
+    from orchestrator.ingest import VideoSource
+
+    gate, threads = Gate(MotionConfig()), set()
+
+    def look(frame: object) -> bool:
+        threads.add(threading.current_thread().name)
+        return gate.look(frame)
+
+    async def frames() -> list[bool | None]:
+        src = VideoSource(str(quiet[0]), 5.0, look=look)
+        return [f.moved async for f in src]
+
+    verdicts = asyncio.run(frames())
+    assert len(verdicts) == 84 and None not in verdicts
+    assert 0 < sum(verdicts) < 84 / 2  # the walker moves, the empty street does not
+    assert threads and all(t.startswith("decode:") for t in threads)
