@@ -67,47 +67,62 @@ class MotionGate:
             cv2.fillPoly(keep, [pts], 1)
             self._ignore |= keep.astype(bool)
         self._min_pixels = max(1, math.ceil(config.min_area * w * h))
-        self._watched = max(1, int((~self._ignore).sum()))
+        self._watch = ~self._ignore
+        self._watched = max(1, int(self._watch.sum()))
         self._bg: npt.NDArray[np.float32] | None = None
         self._var = np.full((h, w), NOISE_INIT ** 2, np.float32)
+        # Working arrays, made once: fresh temporaries of this size each frame cost more in
+        # page faults (glibc hands them back to the system) than the arithmetic does.
+        self._g, self._d, self._d2, self._tmp = (np.empty((h, w), np.float32) for _ in range(4))
+        self._changed, self._near = np.empty((h, w), bool), np.empty((h, w), bool)
         self._t = 0.0
         self.moved_pixels = 0  # of the last frame
         self.lighting_changes = 0
 
     def moved(self, grey: npt.NDArray[np.uint8], t: float) -> bool:
         """Whether ``grey`` (the frame at time ``t``, ``grey_size``) shows motion; learns it."""
-        g = grey.astype(np.float32)
-        if self._bg is None or g.shape != self._bg.shape:
-            self._bg, self._t = g, t
+        if self._bg is None or grey.shape != self._bg.shape:
+            self._bg, self._t = grey.astype(np.float32), t
             self.moved_pixels = self._watched
             return True
+        g, d, d2, tmp = self._g, self._d, self._d2, self._tmp
+        np.copyto(g, grey, casting="unsafe")
         dt = max(t - self._t, 0.0)
         self._t = t
-        d = g - self._bg
-        d2 = d * d
-        limit = np.maximum(np.float32(self.config.threshold ** 2), NOISE_K ** 2 * self._var)
-        changed = d2 > limit
-        changed &= ~self._ignore
+        np.subtract(g, self._bg, out=d)
+        np.multiply(d, d, out=d2)
+        np.multiply(self._var, np.float32(NOISE_K ** 2), out=tmp)
+        np.maximum(tmp, np.float32(self.config.threshold ** 2), out=tmp)
+        changed = np.greater(d2, tmp, out=self._changed)
+        changed &= self._watch
         # An object is a blob: a moved pixel counts when a neighbour (4-connected) moved too;
         # lone pixels are the tails of noise.
-        near = np.zeros_like(changed)
+        near = self._near
+        near.fill(False)
         near[1:] |= changed[:-1]
         near[:-1] |= changed[1:]
         near[:, 1:] |= changed[:, :-1]
         near[:, :-1] |= changed[:, 1:]
-        n = int(np.count_nonzero(changed & near))
+        near &= changed
+        n = int(np.count_nonzero(near))
         self.moved_pixels = n
         if n > self.config.lighting * self._watched:
             # Most of the picture at once: the light changed, not an object. Start afresh.
-            self._bg = g
+            np.copyto(self._bg, g)
             self.lighting_changes += 1
             return True
         a_bg = np.float32(1.0 - math.exp(-dt / BACKGROUND_S))
         a_moved = np.float32(1.0 - math.exp(-dt / MOVED_S))
-        rate = np.where(changed, a_moved, a_bg)
-        self._bg += rate * d
+        # The background follows at a_bg where nothing moved, at a_moved where something did.
+        tmp.fill(a_bg)
+        np.copyto(tmp, a_moved, where=changed)
+        tmp *= d
+        self._bg += tmp
         # The noise is learned where nothing moved (a walker does not make a pixel noisy).
-        self._var += np.where(changed, np.float32(0.0), a_bg) * (d2 - self._var)
+        np.subtract(d2, self._var, out=d2)
+        d2 *= a_bg
+        d2[changed] = 0.0
+        self._var += d2
         return n >= self._min_pixels
 
 
