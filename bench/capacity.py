@@ -5,9 +5,10 @@ Measured on this machine (CPU seconds, all threads, medians of interleaved round
 - decode: a 640x360 H.264 substream at 25 fps (TUD-Stadtmitte looped and scaled, GOP 50, no
   B-frames) through the real ingest path (``VideoSource``: decode thread, packet ring, frame
   picking, hand-over), 5 frames a second picked for analysis, one decoder thread;
-- gate: the motion gate's look at each analysed frame (160x120 grey from the luma plane and the
-  background), on the decode thread;
-- conversion: the detector's 416x416 input of each frame that goes to the detector;
+- gate: the motion gate's look at each analysed frame (213x120 grey from the luma plane and the
+  background), on the decode thread: the ingest path with it less the path without;
+- conversion: the detector's 416x416 input of each frame that goes to the detector, made as
+  the frame arrives: the path with it less the path without;
 - orchestration, tracking and rules: CPU per analysed camera-frame of the whole process in
   bench/service_load.py (200 cameras of 5 fps: batcher, thread-hop detector, ByteTrack, rules,
   events with snapshots, SQLite), read from bench/results/latest.json (run bench/all.py
@@ -80,38 +81,41 @@ def substream(tmp: Path) -> Path:
     return out
 
 
-def decode_s(path: Path, look: bool) -> tuple[float, int, list]:
-    """CPU seconds of the ingest path over the file; analysed frames (kept when ``look`` is
-    off, for the other measures)."""
+def decode_s(path: Path, look: bool, convert: bool = False) -> tuple[float, int]:
+    """CPU seconds of the ingest path over the file (with the gate's look on the decode
+    thread, and the detector's input made of each analysed frame as it arrives); frames
+    analysed."""
     gate = Gate(MotionConfig()) if look else None
 
-    async def consume() -> list:
+    async def consume() -> int:
+        n = 0
         src = VideoSource(str(path), FPS, ring=PacketRing(20.0), live=False,
                           look=gate.look if gate else None)
-        return [f async for f in src]
+        async for f in src:
+            if convert:
+                prepare(f, (416, 416))
+            n += 1
+        return n
 
     t0 = cpu_s()
-    frames = asyncio.run(consume())
-    return cpu_s() - t0, len(frames), [] if look else frames
+    n = asyncio.run(consume())
+    return cpu_s() - t0, n
 
 
-def look_s(frames: list) -> float:
-    gate, t0 = Gate(MotionConfig()), cpu_s()
-    for f in frames:
-        gate.look(f)
-    return cpu_s() - t0
+def frames_of(path: Path, n: int) -> list:
+    async def first() -> list:
+        out = []
+        async for f in VideoSource(str(path), FPS, live=False):
+            out.append(f)
+            if len(out) == n:
+                break
+        return out
+
+    return asyncio.run(first())
 
 
-def convert_s(frames: list) -> float:
-    t0 = cpu_s()
-    for f in frames:
-        prepare(f, (416, 416))
-    return cpu_s() - t0
-
-
-def detector_cpu_ms(frames: list, rounds: int) -> list[float]:
+def detector_cpu_ms(batch: list, rounds: int) -> list[float]:
     det = create_detector(DetectorConfig(max_batch=8))
-    batch = frames[:8]
     det.detect(batch)
     out = []
     for _ in range(rounds):
@@ -144,14 +148,15 @@ def measure(rounds: int) -> dict:
         with av.open(str(path)) as c:
             decoded = sum(1 for p in c.demux(video=0) if p.size)
         seconds = decoded / SOURCE_FPS
-        _, analysed, frames = decode_s(path, look=False)  # warm-up; keeps the frames
+        decode_s(path, look=True, convert=True)  # warm-up
         for _ in range(rounds):
-            d, _, _ = decode_s(path, look=False)
-            out["decode"].append(d / seconds * 1000)  # CPU ms per camera-second
-            out["look"].append(look_s(frames) / analysed * 1000)  # ms per analysed frame
-            out["convert"].append(convert_s(frames) / analysed * 1000)
-        det = detector_cpu_ms(frames, rounds)
-        del frames
+            plain, analysed = decode_s(path, look=False)
+            looked, _ = decode_s(path, look=True)
+            converted, _ = decode_s(path, look=True, convert=True)
+            out["decode"].append(plain / seconds * 1000)  # CPU ms per camera-second
+            out["look"].append((looked - plain) / analysed * 1000)  # ms per analysed frame
+            out["convert"].append((converted - looked) / analysed * 1000)
+        det = detector_cpu_ms(frames_of(path, 8), rounds)
     orch, source = orchestration_ms()
     return {"ms": out, "detector_cpu_ms": det, "orchestration_ms": orch,
             "orchestration_source": source, "decoded": decoded, "analysed": analysed}
@@ -184,9 +189,9 @@ def main() -> None:
     print(f"measured here, medians (ranges) of {len(ms['decode'])} interleaved rounds:")
     print(f"  decode 640x360 H.264 25 fps, 5 fps picked: {median_range(ms['decode'], '.1f')} "
           "CPU ms per camera-second")
-    print(f"  motion gate look: {median_range(ms['look'], '.3f')} ms per analysed frame")
-    print(f"  detector input (416x416): {median_range(ms['convert'], '.3f')} ms per detected "
-          "frame")
+    print(f"  motion gate look: {median_range(ms['look'], '.3f')} CPU ms per analysed frame")
+    print(f"  detector input (416x416): {median_range(ms['convert'], '.3f')} CPU ms per "
+          "detected frame")
     print(f"  orchestration, tracking, rules, events: {m['orchestration_ms']:.3f} CPU ms per "
           f"analysed frame ({m['orchestration_source']})")
     print(f"  YOLOX-Nano on this CPU (ONNX Runtime, batch 8): "

@@ -27,6 +27,7 @@ import av
 import cv2
 import numpy as np
 import numpy.typing as npt
+from av.video.reformatter import VideoReformatter
 
 from orchestrator.detect.postprocess import FrameTransform, letterbox
 from orchestrator.ingest.packets import PacketRing, PacketStamper
@@ -46,6 +47,19 @@ class StreamStalled(SourceError):
 def redact(uri: str) -> str:
     """The URI with any password hidden, safe for logs."""
     return re.sub(r"(://[^:/@\s]+):[^@/\s]*@", r"\1:***@", uri)
+
+
+_local = threading.local()
+
+
+def _reformatter() -> VideoReformatter:
+    """This thread's swscale converter. A picture's own ``to_ndarray`` builds a new swscale
+    context for every picture, which costs more than the conversion (0.58 against 0.20 ms
+    for BGR at 640x360); one kept per thread is reused while sizes and formats stay."""
+    r = getattr(_local, "reformatter", None)
+    if r is None:
+        r = _local.reformatter = VideoReformatter()
+    return r  # type: ignore[no-any-return]
 
 
 class AnalysisFrame:
@@ -85,7 +99,8 @@ class AnalysisFrame:
         kept: hold the result while you need it."""
         if self._image is not None:
             return self._image
-        return self._picture.to_ndarray(format="bgr24", threads=1)  # type: ignore[no-any-return]
+        bgr = _reformatter().reformat(self._picture, format="bgr24", threads=1)
+        return bgr.to_ndarray()  # type: ignore[return-value]
 
     def grey(self, size: tuple[int, int]) -> npt.NDArray[np.uint8]:
         """The frame in grey at ``size`` (w, h), averaged over each output pixel's area (the
