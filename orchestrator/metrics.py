@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,28 @@ class ServiceCollector:
             tasks.add_metric([], len(asyncio.all_tasks(loop)))
             yield tasks
         yield from self._heap()
+        yield from self._outbox()
+
+    def _outbox(self) -> Iterator[Metric]:
+        """Alarms written but not yet confirmed by the broker (the relay publishes them)."""
+        store = self.service.store
+        if store is None:
+            return
+        try:
+            n, oldest = store.outbox_backlog()
+        except Exception as e:  # noqa: BLE001 - a store that cannot answer now: no sample
+            log.debug("outbox backlog not read: %s", e)
+            return
+        g = GaugeMetricFamily("perishield_outbox_unpublished",
+                              "Outbox messages (alarms, clip follow-ups) not yet confirmed by "
+                              "RabbitMQ.")
+        g.add_metric([], n)
+        yield g
+        age = GaugeMetricFamily("perishield_outbox_oldest_seconds",
+                                "Age of the oldest unpublished outbox message (0: none).")
+        age.add_metric([], 0.0 if oldest is None
+                       else max(0.0, time.time() - oldest.timestamp()))
+        yield age
 
     def _heap(self) -> Iterator[Metric]:
         h = heap()
@@ -161,6 +184,12 @@ class WorkerCollector:
                      "notices"):
             failures.add_metric([task], w.failures.get(task, 0))
         yield failures
+        leases = CounterMetricFamily("perishield_worker_leases",
+                                     "Camera leases taken, lost (not renewed in time, or fenced "
+                                     "off by a newer holder) and handed off.", labels=["event"])
+        for event, n in w.lease_events.items():
+            leases.add_metric([event], n)
+        yield leases
 
 
 def registry_for(service: Service, worker: Worker | None = None) -> CollectorRegistry:

@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the service on every enabled camera until stopped")
     config_arg(r, False)
     r.add_argument("--metrics-port", type=int, default=0,
-                   help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off)")
+                   help="serve Prometheus metrics on HOST:PORT/metrics (0 = off)")
+    r.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address the metrics listen on (0.0.0.0 in a container)")
     r.add_argument("--triton-metrics-url", default="http://127.0.0.1:8002/metrics",
                    help="Triton's metrics endpoint, read when detector.backend is triton")
     r.add_argument("--relay", action="store_true",
@@ -104,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = t.add_subparsers(dest="triton_command", required=True)
     tb = tsub.add_parser("build", help="write the generated models into model_repository/")
     tb.add_argument("--model", help="source ONNX (default yolox_nano.onnx from shared/models)")
+    tb.add_argument("--onnx-instances", choices=("gpu", "cpu"), default="gpu",
+                    help="where yolox_nano_onnx (ONNX Runtime) runs: gpu as shipped, or cpu "
+                         "for a server without a GPU (NGC's image, a CPU node)")
     ts = tsub.add_parser("serve", help="run the bundled tritonserver on the CPU models "
                                        "(builds its venv on first use) until Ctrl-C")
     ts.add_argument("--grpc-port", type=int, default=8001)

@@ -146,7 +146,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         runner = None
         if args.metrics_port:
             runner = await start_metrics_server(registry_for(worker.service, worker),
-                                                args.metrics_port)
+                                                args.metrics_port, args.metrics_host)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.request_stop)
@@ -193,7 +193,9 @@ def add_parsers(sub: Any, config_arg: Callable[[argparse.ArgumentParser, bool], 
     w.add_argument("--capacity", type=int, help="cameras this worker may run")
     w.add_argument("--data-dir", help="override outputs.data_dir")
     w.add_argument("--metrics-port", type=int, default=0,
-                   help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 = off)")
+                   help="serve Prometheus metrics on HOST:PORT/metrics (0 = off)")
+    w.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address the metrics listen on (0.0.0.0 in a container)")
     w.set_defaults(func=cmd_worker)
 
     c = sub.add_parser("control", help="pause/resume a camera, drain/undrain a worker")

@@ -42,7 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         service = Service(settings, triton_metrics_url=args.triton_metrics_url or None)
         runner = api = None
         if args.metrics_port:
-            runner = await start_metrics_server(registry_for(service), args.metrics_port)
+            runner = await start_metrics_server(registry_for(service), args.metrics_port,
+                                                args.metrics_host)
         live = None
         if args.api:
             from orchestrator.cli.api import build_app, serve  # noqa: PLC0415

@@ -17,7 +17,7 @@ def cmd_triton(args: argparse.Namespace) -> int:
     from orchestrator.triton.server import TritonServer  # noqa: PLC0415
 
     if args.triton_command == "build":
-        for path in build_repository(model=args.model):
+        for path in build_repository(model=args.model, onnx_instances=args.onnx_instances):
             print(path)
         return 0
     if args.triton_command == "stats":

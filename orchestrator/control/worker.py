@@ -57,6 +57,8 @@ class Worker:
         self.draining = False
         self._excluded: dict[str, float] = {}  # cameras just handed off: not re-claimed soon
         self.failures: dict[str, int] = {}  # periodic task → failed runs (in /metrics)
+        # taken / lost (not renewed in time, or fenced off) / handed_off: leases (in /metrics)
+        self.lease_events: dict[str, int] = {"taken": 0, "lost": 0, "handed_off": 0}
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self.redis: Any = None
@@ -165,6 +167,7 @@ class Worker:
             self.held[lease.camera] = Held(lease.token, got.version, t0 + self.trust_s, paused)
             if not paused:
                 self.service.start_camera(got.camera, fence=lease.token)
+        self.lease_events["taken"] += 1
         log.info("leased %s (token %d)", lease.camera, lease.token)
 
     async def _heartbeat(self) -> None:
@@ -176,6 +179,7 @@ class Worker:
         for cam, h in list(self.held.items()):
             if cam in lost:
                 log.error("lease on %s lost; stopping it", cam)
+                self.lease_events["lost"] += 1
                 await self._drop(cam)
             else:
                 h.valid_until = t0 + self.trust_s
@@ -189,6 +193,7 @@ class Worker:
         for cam, h in list(self.held.items()):
             if h.valid_until < now:
                 log.error("lease on %s not renewed in time; stopping it", cam)
+                self.lease_events["lost"] += 1
                 await self._drop(cam)
 
     async def _rebalance(self) -> None:
@@ -205,6 +210,7 @@ class Worker:
             return
         await self._drop(cam)
         await self.leases.release([Lease(cam, h.token)])
+        self.lease_events["handed_off"] += 1
         # Long enough for another worker's claim loop to take it, short enough that we take
         # it back if that worker dies soon after.
         self._excluded[cam] = time.monotonic() + 3 * self.c.claim_interval_s
@@ -216,7 +222,8 @@ class Worker:
         log.info("stopped %s", cam)
 
     def _lost_by_fence(self, cam: str) -> None:
-        self.held.pop(cam, None)
+        if self.held.pop(cam, None) is not None:
+            self.lease_events["lost"] += 1
         # its task is ending: forget the camera once it has
         asyncio.get_running_loop().call_soon(self.service.forget_camera, cam)
 

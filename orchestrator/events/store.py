@@ -377,6 +377,15 @@ class EventStore:
             return list(c.execute(sa.select(outbox).where(outbox.c.published_at.is_(None))
                                   .order_by(outbox.c.id).limit(limit)))
 
+    def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """Messages not yet confirmed by the broker, and when the oldest was written."""
+        with self._engine.connect() as c:
+            n, oldest = c.execute(sa.select(sa.func.count(), sa.func.min(outbox.c.created_at))
+                                  .where(outbox.c.published_at.is_(None))).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite keeps no zone: stored UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(n), oldest
+
     def mark_published(self, ids: list[int]) -> None:
         with self._tx() as c:
             c.execute(outbox.update().where(outbox.c.id.in_(ids))

@@ -69,18 +69,24 @@ def graph_parameters(config_text: str) -> dict[str, Any]:
             "classes": [int(c) for c in params["classes"].split(",")]}
 
 
-def build_repository(repository: Path = REPOSITORY, model: str | None = None) -> list[Path]:
+def build_repository(repository: Path = REPOSITORY, model: str | None = None,
+                     onnx_instances: str = "gpu") -> list[Path]:
     """Write the served repository: the shipped configurations and Python model, and the
     generated graphs; returns what was written. Idempotent; removes what older layouts
-    generated (the ensemble's steps)."""
+    generated (the ensemble's steps). ``onnx_instances="cpu"`` runs the ONNX Runtime model
+    (yolox_nano_onnx) on CPU instances, for a server without a GPU."""
     weights = find_model(model)
     written = []
     for src in sorted(TEMPLATES.rglob("*")):
         if src.is_file() and "__pycache__" not in src.parts:
             out = repository / src.relative_to(TEMPLATES)
             out.parent.mkdir(parents=True, exist_ok=True)
-            if not out.exists() or out.read_bytes() != src.read_bytes():
-                shutil.copyfile(src, out)
+            data = src.read_bytes()
+            if onnx_instances == "cpu" and out.relative_to(repository).parts == (
+                    "yolox_nano_onnx", "config.pbtxt"):
+                data = data.replace(b"kind: KIND_GPU", b"kind: KIND_CPU")
+            if not out.exists() or out.read_bytes() != data:
+                out.write_bytes(data)
             written.append(out)
     for name, (filename, nms) in GRAPHS.items():
         graph = served_graph(weights, nms,

@@ -250,3 +250,18 @@ def test_build_writes_every_graph_and_removes_the_old_layout(tmp_path: Path) -> 
     before = {p: p.stat().st_mtime_ns for p in written}
     build_repository(tmp_path)  # idempotent: nothing rewritten
     assert {p: p.stat().st_mtime_ns for p in written} == before
+
+
+def test_the_onnx_runtime_model_can_be_built_for_cpu_instances(tmp_path: Path) -> None:
+    """A server without a GPU (NGC's image on a CPU node: deploy/k8s/base) serves
+    yolox_nano_onnx on CPU instances; the plan stays a GPU model; a later GPU build restores
+    the shipped configuration."""
+    build_repository(tmp_path, onnx_instances="cpu")
+    kinds = {name: {g.kind for g in load(tmp_path / name / "config.pbtxt").instance_group}
+             for name in ("yolox_nano", "yolox_nano_onnx", "yolox_nano_cpu")}
+    assert kinds == {"yolox_nano": {mc.ModelInstanceGroup.KIND_GPU},
+                     "yolox_nano_onnx": {mc.ModelInstanceGroup.KIND_CPU},
+                     "yolox_nano_cpu": {mc.ModelInstanceGroup.KIND_CPU}}
+    build_repository(tmp_path)
+    assert (tmp_path / "yolox_nano_onnx" / "config.pbtxt").read_bytes() == (
+        REPOSITORY / "yolox_nano_onnx" / "config.pbtxt").read_bytes()
