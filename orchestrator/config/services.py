@@ -62,9 +62,10 @@ TRITON_NMS_IOU = 0.45  # the served models' NMS (model_repository/*/config.pbtxt
 class DetectorConfig(_Strict):
     """The object detector."""
 
-    backend: Literal["onnxruntime", "triton", "none"] = Field(
+    backend: Literal["onnxruntime", "triton", "none", "recorded"] = Field(
         "onnxruntime", description="onnxruntime: in-process (embedded default); triton: served; "
-        "none: detects nothing (ingest and load tests).")
+        "none: detects nothing (ingest and load tests); recorded: the boxes recorded in "
+        "`model` (.npz) for each replayed frame (site load tests, bench/site.py).")
     triton: TritonConfig = Field(default_factory=TritonConfig,
                                  description="Used when backend is triton.")
     model: str | None = Field(

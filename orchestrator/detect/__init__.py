@@ -50,6 +50,10 @@ async def open_detector(config: DetectorConfig) -> Detector | AsyncDetector:
     """The detector the configuration names, connected and checked."""
     if config.backend == "none":
         return NullDetector()
+    if config.backend == "recorded":
+        from orchestrator.detect.recorded import RecordedDetector  # noqa: PLC0415
+
+        return RecordedDetector(config.model)
     if config.backend == "triton":
         from orchestrator.triton.client import TritonDetector  # noqa: PLC0415
         from orchestrator.triton.pool import TritonPool  # noqa: PLC0415

@@ -57,16 +57,41 @@ def scene_image(w: int, h: int) -> np.ndarray:
     return out
 
 
+@functools.cache
+def replay_frames(path: str) -> np.ndarray:
+    """Decoded frames (N, H, W, 3) uint8 from a .npy file, memory-mapped: every camera of every
+    process on the host shares the same pages."""
+    frames = np.load(path, mmap_mode="r")
+    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+        raise SourceError(f"replay frames {path}: expected (N, H, W, 3) uint8, got "
+                          f"{frames.shape} {frames.dtype}")
+    return frames
+
+
 class SyntheticSource:
-    """Frames of one fixed image at ``analysis_fps`` in real time, stamped like live frames."""
+    """Frames in real time at ``analysis_fps``, stamped like live frames: of one fixed image
+    (``synthetic://WxH``), or replayed in a loop from decoded frames
+    (``synthetic://replay?frames=PATH.npy``, each camera from a random frame on; a frame's
+    ``index`` is its place in the file, which a recorded detector looks up)."""
 
     def __init__(self, uri: str, analysis_fps: float, duration_s: float | None = None) -> None:
         u = urlparse(uri)
-        try:
-            w, h = (int(v) for v in (u.netloc or "640x480").split("x"))
-        except ValueError:
-            raise SourceError(f"synthetic source {uri!r}: expected synthetic://WxH") from None
         q = parse_qs(u.query)
+        self.frames: np.ndarray | None = None
+        if u.netloc == "replay":
+            if "frames" not in q:
+                raise SourceError(f"synthetic source {uri!r}: replay needs ?frames=PATH.npy")
+            try:
+                self.frames = replay_frames(q["frames"][0])
+            except OSError as e:
+                raise SourceError(f"synthetic source {uri!r}: {e}") from None
+            h, w = self.frames.shape[1:3]
+        else:
+            try:
+                w, h = (int(v) for v in (u.netloc or "640x480").split("x"))
+            except ValueError:
+                raise SourceError(f"synthetic source {uri!r}: expected synthetic://WxH or "
+                                  "synthetic://replay?frames=PATH.npy") from None
         self.duration_s = float(q["seconds"][0]) if "seconds" in q else duration_s
         self.period = 1.0 / analysis_fps
         self.image = scene_image(w, h)
@@ -79,6 +104,7 @@ class SyntheticSource:
     async def __aiter__(self) -> AsyncIterator[AnalysisFrame]:
         # Cameras are not in phase with each other: start at a random point of the period.
         t0 = time.monotonic() + random.random() * self.period
+        start = random.randrange(len(self.frames)) if self.frames is not None else 0
         k = 0
         while not self._stopped.is_set():
             due = t0 + k * self.period
@@ -97,7 +123,12 @@ class SyntheticSource:
             if self.duration_s is not None and vt >= self.duration_s:
                 return
             self.decoded += 1
-            yield AnalysisFrame(k, vt, due, time.time() - (time.monotonic() - due), self.image)
+            capture = time.time() - (time.monotonic() - due)
+            if self.frames is None:
+                yield AnalysisFrame(k, vt, due, capture, self.image)
+            else:
+                i = (start + k) % len(self.frames)
+                yield AnalysisFrame(i, vt, due, capture, np.asarray(self.frames[i]))
             k += 1
 
 
