@@ -79,7 +79,9 @@ class Worker:
         self.service.on_frame = chain_frames(self.service.on_frame, self.live.on_frame)
         try:
             async with self.service.running():
-                loops = [self._every(self.c.heartbeat_s, self._heartbeat, "heartbeat"),
+                # Renewed twice per heartbeat: a lease then survives an event loop that runs
+                # up to 7 s late (an overloaded worker), not 2 s; overload must not cost leases.
+                loops = [self._every(self.c.heartbeat_s / 2, self._heartbeat, "heartbeat"),
                          self._every(self.c.heartbeat_s, self._housekeeping, "housekeeping"),
                          self._every(self.c.claim_interval_s, self._claim, "claim"),
                          self._every(0.25, self._watchdog, "watchdog"),
