@@ -99,13 +99,22 @@ def site_config(path: Path, cameras: int, prefix: str, db: str, tag: str, peers:
     return path
 
 
-def scrape(port: int) -> dict[str, Any]:
-    """A worker's totals and per-camera lags from its /metrics ({} while it does not answer)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as f:
-            body = f.read().decode()
-    except OSError:
+def scrape(port: int, tries: int = 3) -> dict[str, Any]:
+    """A worker's counters per camera, its process totals and per-camera lags from its
+    /metrics ({} if it does not answer: an overloaded worker may take seconds)."""
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as f:
+                body = f.read().decode()
+            break
+        except OSError:
+            time.sleep(1)
+    else:
         return {}
+
+    def per_camera(name: str) -> dict[str, float]:
+        return {c: float(v) for c, v in re.findall(
+            rf'^{name}{{camera="([^"]+)"}} (\S+)$', body, re.M)}
 
     def total(name: str) -> float:
         return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", body, re.M))
@@ -114,9 +123,8 @@ def scrape(port: int) -> dict[str, Any]:
         rf'^perishield_camera_lag_ms{{camera="[^"]+",quantile="{q}"}} (\S+)$', body, re.M)]
         for q in ("0.50", "0.99")}
     lost = re.findall(r'^perishield_worker_leases_total{event="lost"} (\S+)$', body, re.M)
-    return {"analysed": total("perishield_camera_frames_analysed_total"),
-            "dropped": total("perishield_camera_frames_dropped_total"),
-            "events": total("perishield_camera_events_total"),
+    return {"analysed": per_camera("perishield_camera_frames_analysed_total"),
+            "dropped": per_camera("perishield_camera_frames_dropped_total"),
             "cpu": total("process_cpu_seconds_total"),
             "rss": total("process_resident_memory_bytes"),
             "lost": sum(float(v) for v in lost), "lag": lags}
@@ -240,18 +248,29 @@ def _stored(url: str) -> int:
 
 def _window(before: list[dict[str, Any]], after: list[dict[str, Any]], window: float,
             cameras: int) -> dict[str, Any]:
-    def delta(key: str) -> float:
-        return sum(a.get(key, 0) - b.get(key, 0) for a, b in zip(after, before, strict=True))
+    """Frames per camera summed over workers (a camera that moved between workers in the
+    window counts from zero where it went); CPU of the workers scraped both times."""
+    def frames(key: str) -> float:
+        b: dict[str, float] = {}
+        a: dict[str, float] = {}
+        for snap, into in ((before, b), (after, a)):
+            for w in snap:
+                for cam, v in w.get(key, {}).items():
+                    into[cam] = into.get(cam, 0.0) + v
+        return sum(v - b[c] if v >= b.get(c, 0.0) else v for c, v in a.items())
 
+    both = [(x, y) for x, y in zip(before, after, strict=True) if x and y]
+    cpu = sum(y["cpu"] - x["cpu"] for x, y in both)
     p50 = [v for a in after for v in a.get("lag", {}).get("0.50", [])]
     p99 = [v for a in after for v in a.get("lag", {}).get("0.99", [])]
-    return {"achieved": delta("analysed") / window, "dropped": delta("dropped"),
-            "cpu_s_per_camera_s": delta("cpu") / (cameras * window),
-            "cores": delta("cpu") / window,
+    return {"achieved": frames("analysed") / window, "dropped": frames("dropped"),
+            "cpu_s_per_camera_s": cpu / (cameras * window) if both else None,
+            "cores": cpu / window if both else None,
+            "workers_scraped": len(both),
             "rss_mb_per_camera": sum(a.get("rss", 0) for a in after) / cameras / 2**20,
             "lag_p50_ms": statistics.median(p50) if p50 else None,
             "lag_p99_ms": float(np.percentile(p99, 99)) if p99 else None,
-            "leases_lost": delta("lost")}
+            "leases_lost": sum(y["lost"] - x["lost"] for x, y in both)}
 
 
 def _kill_one(r: Any, prefix: str, procs: dict[str, subprocess.Popen[bytes]],
@@ -332,7 +351,7 @@ def main() -> None:
     for r in results:
         print(f"| {r['cameras']} | {r['asked']:.0f} | {r['achieved']:.0f} | "
               f"{f(r['lag_p50_ms'])} / {f(r['lag_p99_ms'])} | {r['dropped']:.0f} | "
-              f"{r['cpu_s_per_camera_s']:.4f} | {r['cores']:.2f} | "
+              f"{f(r['cpu_s_per_camera_s'], '.4f')} | {f(r['cores'], '.2f')} | "
               f"{r['rss_mb_per_camera']:.1f} | {r['lease_renewals_per_s']:.0f} | "
               f"{r['redis_cpu_pct']:.1f} / {r['redis_commands_per_s']:.0f} | "
               f"{r['leases_lost']:.0f} | {f(r['alarm_p50_ms'])} / {f(r['alarm_p99_ms'])} | "
