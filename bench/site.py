@@ -257,7 +257,7 @@ def _window(before: list[dict[str, Any]], after: list[dict[str, Any]], window: f
             for w in snap:
                 for cam, v in w.get(key, {}).items():
                     into[cam] = into.get(cam, 0.0) + v
-        return sum(v - b[c] if v >= b.get(c, 0.0) else v for c, v in a.items())
+        return sum(v - b.get(c, 0.0) if v >= b.get(c, 0.0) else v for c, v in a.items())
 
     both = [(x, y) for x, y in zip(before, after, strict=True) if x and y]
     cpu = sum(y["cpu"] - x["cpu"] for x, y in both)
