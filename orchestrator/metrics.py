@@ -93,7 +93,8 @@ class ServiceCollector:
                                         ("frames_rejected", "Frames an overloaded detector "
                                          "turned down (dropped; the camera stays live)."),
                                         ("frames_gated", "Frames analysed without the "
-                                         "detector: nothing moved, no track alive."))}
+                                         "detector: nothing moved (skipped, or tracked "
+                                         "on the last detections)."))}
         state = GaugeMetricFamily("perishield_camera_up", "1 when the camera is live.",
                                   labels=["camera", "state"])
         lag = GaugeMetricFamily("perishield_camera_lag_ms",

@@ -93,7 +93,7 @@ class CameraStats:
     frames_analysed: int = 0
     detector_errors: int = 0
     frames_rejected: int = 0  # turned down by an overloaded detector: dropped, not an outage
-    frames_gated: int = 0  # analysed without the detector: nothing moved, no track alive
+    frames_gated: int = 0  # analysed without the detector: nothing moved (skipped or held)
     frames_decoded: int = 0
     frames_dropped: int = 0
     decode_errors: int = 0

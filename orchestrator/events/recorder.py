@@ -219,8 +219,7 @@ class EventRecorder:
         """Write what is queued and every pending clip, then stop the lanes; raises nothing
         (``check`` tells what failed)."""
         try:
-            await self._events.join()
-            await self.poll(final=True)
+            await self.poll(final=True)  # waits for the event lane, then for every clip
         finally:
             self._events.stop()
             self._clips.stop()
