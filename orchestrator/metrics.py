@@ -187,10 +187,16 @@ class WorkerCollector:
         yield failures
         leases = CounterMetricFamily("perishield_worker_leases",
                                      "Camera leases taken, lost (not renewed in time, or fenced "
-                                     "off by a newer holder) and handed off.", labels=["event"])
+                                     "off by a newer holder), handed off, and renewed.",
+                                     labels=["event"])
         for event, n in w.lease_events.items():
             leases.add_metric([event], n)
         yield leases
+        lag = GaugeMetricFamily("perishield_worker_loop_lag_seconds",
+                                "How late the event loop ran a timer at worst over the last "
+                                "half to whole heartbeat (leases are renewed apart from it).")
+        lag.add_metric([], w.loop_lag_s)
+        yield lag
 
 
 def registry_for(service: Service, worker: Worker | None = None) -> CollectorRegistry:

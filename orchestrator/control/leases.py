@@ -117,9 +117,7 @@ class LeaseClient:
         if not leases:
             return set()
         try:
-            lost = await self._renew(keys=[self.k.lease(x.camera) for x in leases],
-                                     args=[self.worker, _now(now_ms), self.ttl_ms,
-                                           *_pairs(leases)])
+            lost = await self._renew(**_renewal(self, leases, now_ms))
         except RedisError as e:
             raise wrap(e, "renewing leases") from None
         return set(lost)
@@ -132,6 +130,32 @@ class LeaseClient:
                                            args=[self.worker, *(str(x.token) for x in leases)]))
         except RedisError as e:
             raise wrap(e, "releasing leases") from None
+
+
+class LeaseRenewer:
+    """The renewal alone on a synchronous Redis client: for a thread of its own, so that leases
+    are renewed on time however late the worker's event loop runs."""
+
+    def __init__(self, redis: Any, keys: Keys, worker: str, ttl_s: float) -> None:
+        self.k = keys
+        self.worker = worker
+        self.ttl_ms = int(ttl_s * 1000)
+        self._renew = redis.register_script(RENEW)
+
+    def renew(self, leases: list[Lease], now_ms: int | None = None) -> set[str]:
+        """Extend the leases still ours; returns the cameras whose lease was lost."""
+        if not leases:
+            return set()
+        try:
+            return set(self._renew(**_renewal(self, leases, now_ms)))
+        except RedisError as e:
+            raise wrap(e, "renewing leases") from None
+
+
+def _renewal(c: LeaseClient | LeaseRenewer, leases: list[Lease],
+             now_ms: int | None) -> dict[str, list[Any]]:
+    return {"keys": [c.k.lease(x.camera) for x in leases],
+            "args": [c.worker, _now(now_ms), c.ttl_ms, *_pairs(leases)]}
 
 
 def _now(now_ms: int | None) -> str:

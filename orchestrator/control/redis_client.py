@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -84,6 +85,13 @@ def connect(url: str, timeout_s: float = 5.0, binary: bool = False) -> Any:
     return aioredis.from_url(url, decode_responses=not binary, socket_timeout=timeout_s,
                              socket_connect_timeout=timeout_s, health_check_interval=5,
                              retry_on_timeout=False)
+
+
+def connect_sync(url: str, timeout_s: float = 5.0) -> redis.Redis:
+    """A blocking client with the same deadlines, for a thread of its own."""
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
+                                socket_connect_timeout=timeout_s, health_check_interval=5,
+                                retry_on_timeout=False)
 
 
 def wrap(e: RedisError, what: str) -> ControlPlaneError:

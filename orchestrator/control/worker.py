@@ -2,9 +2,13 @@
 parameter changes within a second, publishes its status, and obeys control messages.
 
 Safety: a camera runs here only while this worker's lease on it is valid by its own clock
-(renewed every heartbeat; a watchdog stops cameras whose renewal lapsed, e.g. after a pause or
-while Redis is unreachable), and every event it writes carries the lease's fencing token, which
-the event store refuses once a newer holder registered a larger one.
+(renewed twice per heartbeat; a watchdog stops cameras whose renewal lapsed, e.g. after a pause
+or while Redis is unreachable), and every event it writes carries the lease's fencing token,
+which the event store refuses once a newer holder registered a larger one.
+
+Leases are renewed on a thread of their own with its own Redis connection, so an overloaded
+worker, whose event loop runs seconds late, keeps them; a loop that stops running altogether
+(wedged for three heartbeats) stops their renewal, and the cameras go to the other workers.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +28,9 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from orchestrator.config import Settings
-from orchestrator.control.leases import Lease, LeaseClient
+from orchestrator.control.leases import Lease, LeaseClient, LeaseRenewer
 from orchestrator.control.params import ControlPlaneError, ParamCenter, StoredDocumentInvalid
-from orchestrator.control.redis_client import Keys, connect
+from orchestrator.control.redis_client import Keys, connect, connect_sync
 from orchestrator.control.status import StatusPublisher
 from orchestrator.live import LiveFrames, chain_frames
 from orchestrator.service import Service
@@ -57,14 +62,28 @@ class Worker:
         self.draining = False
         self._excluded: dict[str, float] = {}  # cameras just handed off: not re-claimed soon
         self.failures: dict[str, int] = {}  # periodic task → failed runs (in /metrics)
-        # taken / lost (not renewed in time, or fenced off) / handed_off: leases (in /metrics)
-        self.lease_events: dict[str, int] = {"taken": 0, "lost": 0, "handed_off": 0}
+        # taken / lost (not renewed in time, or fenced off) / handed_off / renewed: leases (in
+        # /metrics)
+        self.lease_events: dict[str, int] = {"taken": 0, "lost": 0, "handed_off": 0,
+                                             "renewed": 0}
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self.redis: Any = None
         # Trust a lease a little less long than Redis does: the watchdog (every 0.25 s) and
         # stopping a camera must both be done before another worker can claim it.
         self.trust_s = self.c.ttl_s - min(1.0, 0.2 * self.c.ttl_s)
+        # The event loop's pulse (the watchdog's runs): how late it runs, and whether it runs
+        # at all. Past stall_s without a run the renewal thread lets the leases go.
+        self.stall_s = 3 * self.c.heartbeat_s
+        self._pulse = time.monotonic()
+        self._late = [0.0, 0.0]  # the loop's largest lateness this half-heartbeat, and the last
+        self._late_since = self._pulse
+        self._keeper_stop = threading.Event()
+
+    @property
+    def loop_lag_s(self) -> float:
+        """How late the event loop ran a timer at worst over the last half to whole heartbeat."""
+        return max(self._late)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -77,11 +96,14 @@ class Worker:
         live_redis = connect(self.c.redis_url, self.c.timeout_s, binary=True)
         self.live = LiveFrames(live_redis, self.keys, self.service.cameras.get)
         self.service.on_frame = chain_frames(self.service.on_frame, self.live.on_frame)
+        keeper = threading.Thread(target=self._keep_leases, args=(asyncio.get_running_loop(),),
+                                  name="lease-renewal", daemon=True)
         try:
             async with self.service.running():
-                # Renewed twice per heartbeat: a lease then survives an event loop that runs
-                # up to 7 s late (an overloaded worker), not 2 s; overload must not cost leases.
-                loops = [self._every(self.c.heartbeat_s / 2, self._heartbeat, "heartbeat"),
+                await self.status.register()
+                self._pulse = time.monotonic()
+                keeper.start()
+                loops = [self._every(self.c.heartbeat_s / 2, self.status.register, "heartbeat"),
                          self._every(self.c.heartbeat_s, self._housekeeping, "housekeeping"),
                          self._every(self.c.claim_interval_s, self._claim, "claim"),
                          self._every(0.25, self._watchdog, "watchdog"),
@@ -93,8 +115,11 @@ class Worker:
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                self._keeper_stop.set()
+                await asyncio.to_thread(keeper.join)
                 await self._release_all()
         finally:
+            self._keeper_stop.set()
             with contextlib.suppress(Exception):
                 await self.status.unregister()
             await self.redis.aclose()
@@ -172,19 +197,51 @@ class Worker:
         self.lease_events["taken"] += 1
         log.info("leased %s (token %d)", lease.camera, lease.token)
 
-    async def _heartbeat(self) -> None:
-        """Renew the leases: nothing slow here, or renewals would come late."""
-        await self.status.register()
-        t0 = time.monotonic()
-        leases = [Lease(c, h.token) for c, h in self.held.items()]
-        lost = await self.leases.renew(leases)
-        for cam, h in list(self.held.items()):
-            if cam in lost:
+    def _keep_leases(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The renewal thread: every half heartbeat, by its own clock and over its own
+        connection, extend the leases held and the registration's expiry, and move the trust
+        in each lease on. Lost leases go to the event loop to stop their cameras."""
+        r = connect_sync(self.c.redis_url, self.c.timeout_s)
+        renewer = LeaseRenewer(r, self.keys, self.id, self.c.ttl_s)
+        period = self.c.heartbeat_s / 2
+        next_at = time.monotonic()
+        stalled = False
+        try:
+            while not self._keeper_stop.wait(max(0.0, next_at - time.monotonic())):
+                next_at = max(next_at + period, time.monotonic())
+                if time.monotonic() - self._pulse > self.stall_s:
+                    if not stalled:
+                        log.error("event loop has not run for %.0f s: leases no longer "
+                                  "renewed, so other workers take the cameras", self.stall_s)
+                    stalled = True
+                    continue
+                stalled = False
+                held = self.held.copy()  # one C call: atomic against the loop's changes
+                t0 = time.monotonic()
+                try:
+                    lost = renewer.renew([Lease(c, h.token) for c, h in held.items()])
+                    r.pexpire(self.keys.worker(self.id), int(self.c.ttl_s * 1000))
+                except (ControlPlaneError, RedisError, OSError) as e:
+                    self._failed("heartbeat")
+                    log.warning("heartbeat: %s", e)
+                    continue
+                for cam, h in held.items():
+                    if cam not in lost:
+                        h.valid_until = max(h.valid_until, t0 + self.trust_s)
+                self.lease_events["renewed"] += len(held) - len(lost)
+                if lost:
+                    asyncio.run_coroutine_threadsafe(
+                        self._renewal_lost({c: held[c].token for c in lost}), loop)
+        finally:
+            r.close()
+
+    async def _renewal_lost(self, tokens: dict[str, int]) -> None:
+        for cam, token in tokens.items():
+            h = self.held.get(cam)
+            if h is not None and h.token == token:  # not dropped or re-taken meanwhile
                 log.error("lease on %s lost; stopping it", cam)
                 self.lease_events["lost"] += 1
                 await self._drop(cam)
-            else:
-                h.valid_until = t0 + self.trust_s
 
     async def _housekeeping(self) -> None:
         await self._rebalance()
@@ -192,6 +249,11 @@ class Worker:
 
     async def _watchdog(self) -> None:
         now = time.monotonic()
+        if now - self._late_since > self.c.heartbeat_s / 2:
+            self._late = [0.0, self._late[0]]
+            self._late_since = now
+        self._late[0] = max(self._late[0], now - self._pulse - 0.25)
+        self._pulse = now
         for cam, h in list(self.held.items()):
             if h.valid_until < now:
                 log.error("lease on %s not renewed in time; stopping it", cam)

@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -426,3 +427,63 @@ def test_cameras_handed_off_leave_nothing_behind(tmp_path: Path, prefix: str) ->
         w0.stop()
         if w1 is not None:
             w1.stop()
+
+
+def test_a_late_event_loop_keeps_its_leases_and_a_stopped_one_lets_them_go(
+        tmp_path: Path, prefix: str) -> None:
+    """An overloaded worker's event loop runs seconds late: its leases are renewed on a thread
+    of their own, so it keeps them. A loop that does not run at all (three heartbeats) lets
+    them expire, and the cameras are free for the other workers."""
+    from orchestrator.control.worker import Worker
+
+    cfg = write_site(tmp_path / "site.yaml", prefix, synthetic(3, fps=5), heartbeat_s=2)
+    import_params(cfg)
+    r = client()
+    cams = {"cam00", "cam01", "cam02"}
+
+    def ours() -> set[str]:
+        return {c for c, w in leases(r, prefix).items() if w == "inproc"}
+
+    def block(seconds: float, check: Any) -> None:
+        """The event loop does nothing for ``seconds`` (this runs on it), while ``check``
+        is asked every 0.1 s."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            check()
+            time.sleep(0.1)
+
+    async def main() -> None:
+        worker = Worker(load_settings(cfg), "inproc")
+        task = asyncio.create_task(worker.run())
+        try:
+            while ours() != cams or len(worker.service.running_cameras) < 3:
+                assert not task.done(), task
+                await asyncio.sleep(0.1)
+
+            def kept() -> None:
+                assert ours() == cams, "a lease expired while the loop was late"
+            # Twice the lease's TTL (2.4 s) without the loop: renewals still go out.
+            block(5.0, kept)
+            await asyncio.sleep(1.0)  # the watchdog runs again
+            assert worker.lease_events["lost"] == 0
+            assert set(worker.held) == cams and len(worker.service.running_cameras) == 3
+            assert worker.loop_lag_s >= 4.0
+            assert worker.lease_events["renewed"] >= 3 * 4
+
+            # Stalled past three heartbeats: no renewal, the leases expire.
+            gone: list[float] = []
+            t0 = time.monotonic()
+
+            def expired() -> None:
+                if not gone and not ours():
+                    gone.append(time.monotonic() - t0)
+            block(12.0, expired)
+            assert gone and gone[0] > 6.0, gone  # not before the stall was three heartbeats
+            while worker.lease_events["lost"] < 3:  # the watchdog stops them, then re-claims
+                await asyncio.sleep(0.1)
+        finally:
+            worker.request_stop()
+            await asyncio.wait_for(task, 60)
+
+    asyncio.run(main())
+    assert not leases(r, prefix)  # released at the stop
