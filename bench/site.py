@@ -158,7 +158,7 @@ def wait(cond: Any, timeout_s: float) -> float | None:
 
 
 def one_run(cameras: int, workers: int, seconds: float, frames: Path, dets: Path,
-            kill: bool) -> dict[str, Any]:
+            kill: bool, logs: Path | None = None) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     prefix = f"bench{tag}:"
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
@@ -233,6 +233,10 @@ def one_run(cameras: int, workers: int, seconds: float, frames: Path, dets: Path
         lat = (received - captured)[steady] * 1000
         out["alarm_p50_ms"] = float(np.percentile(lat, 50)) if len(lat) else None
         out["alarm_p99_ms"] = float(np.percentile(lat, 99)) if len(lat) else None
+        if logs is not None:  # the processes' logs, kept
+            (logs / str(cameras)).mkdir(parents=True, exist_ok=True)
+            for log in Path(tmp).glob("*.log"):
+                (logs / str(cameras) / log.name).write_bytes(log.read_bytes())
     asyncio.run(delete_topology(f"bench.{tag}"))
     for key in r.scan_iter(f"{prefix}*"):
         r.delete(key)
@@ -337,13 +341,15 @@ def main() -> None:
     ap.add_argument("--cameras", default="100,250,500,1000")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--logs", type=Path, help="keep the processes' logs here (DIR/M/*.log)")
     args = ap.parse_args()
     sizes = [int(x) for x in args.cameras.split(",")]
     with tempfile.TemporaryDirectory(prefix="perishield-rec-") as tmp:
         frames, dets = recording(Path(tmp))
         results = []
         for m in sizes:
-            res = one_run(m, args.workers, args.seconds, frames, dets, kill=m == max(sizes))
+            res = one_run(m, args.workers, args.seconds, frames, dets, kill=m == max(sizes),
+                          logs=args.logs)
             results.append(res)
             print(json.dumps(res), flush=True)
     print(f"\n{args.workers} workers, {args.seconds:g} s window:")
