@@ -105,7 +105,7 @@ class ServiceCollector:
         blind = GaugeMetricFamily("perishield_camera_blind_seconds",
                                   "Seconds since the camera last had a frame analysed (0: live).",
                                   labels=["camera"])
-        for cid, st in self.service.stats.items():
+        for cid, st in self.service.stats.copy().items():
             for name, value in (("frames_analysed", st.frames_analysed),
                                 ("frames_dropped", st.frames_dropped), ("events", st.events),
                                 ("decode_errors", st.decode_errors),
@@ -129,7 +129,7 @@ class ServiceCollector:
             return
         sizes = CounterMetricFamily("perishield_detector_batches",
                                     "Detector calls by batch size.", labels=["batch_size"])
-        for size, count in sorted(b.batch_sizes.items()):
+        for size, count in sorted(b.batch_sizes.copy().items()):
             sizes.add_metric([str(size)], count)
         yield sizes
         frames = CounterMetricFamily("perishield_detector_frames", "Frames detected.")
@@ -170,14 +170,15 @@ class WorkerCollector:
 
     def collect(self) -> Iterator[Metric]:
         w = self.worker
-        held = GaugeMetricFamily("perishield_worker_cameras", "Cameras leased by this worker.",
+        cams = GaugeMetricFamily("perishield_worker_cameras", "Cameras leased by this worker.",
                                  labels=["state"])
-        invalid = sum(1 for h in w.held.values() if h.invalid)
-        paused = sum(1 for h in w.held.values() if h.paused and not h.invalid)
-        held.add_metric(["invalid"], invalid)  # its stored parameters are refused
-        held.add_metric(["paused"], paused)
-        held.add_metric(["running"], len(w.held) - invalid - paused)
-        yield held
+        held = list(w.held.copy().values())
+        invalid = sum(1 for h in held if h.invalid)
+        paused = sum(1 for h in held if h.paused and not h.invalid)
+        cams.add_metric(["invalid"], invalid)  # its stored parameters are refused
+        cams.add_metric(["paused"], paused)
+        cams.add_metric(["running"], len(held) - invalid - paused)
+        yield cams
         failures = CounterMetricFamily("perishield_worker_task_failures",
                                        "Failed runs of a periodic task (each is retried).",
                                        labels=["task"])
@@ -189,7 +190,7 @@ class WorkerCollector:
                                      "Camera leases taken, lost (not renewed in time, or fenced "
                                      "off by a newer holder), handed off, and renewed.",
                                      labels=["event"])
-        for event, n in w.lease_events.items():
+        for event, n in w.lease_events.copy().items():
             leases.add_metric([event], n)
         yield leases
         lag = GaugeMetricFamily("perishield_worker_loop_lag_seconds",
@@ -229,6 +230,7 @@ async def poll_triton(service: Service, detector: Any, metrics_url: str | None,
 async def start_metrics_server(registry: CollectorRegistry, port: int,
                                host: str = "127.0.0.1") -> web.AppRunner:
     async def metrics(_: web.Request) -> web.Response:
+        # On a thread: the collectors copy each dict the loop changes before reading it.
         body = await asyncio.to_thread(generate_latest, registry)
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
 

@@ -129,14 +129,25 @@ class ParamCenter:
             doc, version = await self.r.hmget(self.k.params(camera), "doc", "version")
         except RedisError as e:
             raise wrap(e, f"reading camera {camera!r}") from None
-        if doc is None:
-            return None
-        v = int(version or 0)
+        got = _parse(camera, doc, version)
+        if isinstance(got, StoredDocumentInvalid):
+            raise got
+        return got
+
+    async def get_many(self, cameras: list[str]
+                       ) -> dict[str, VersionedCamera | StoredDocumentInvalid | None]:
+        """Each camera's document in one round trip; a stored document the loader refuses
+        comes back as its ``StoredDocumentInvalid``, so it spoils no other."""
+        if not cameras:
+            return {}
         try:
-            return VersionedCamera(validate(json.loads(doc), camera), v)
-        except (InvalidParameters, ValueError) as e:  # ValueError: not JSON at all
-            raise StoredDocumentInvalid(f"stored document v{v} of camera {camera!r} is "
-                                        f"invalid: {e}", camera, v) from None
+            async with self.r.pipeline(transaction=False) as p:
+                for c in cameras:
+                    p.hmget(self.k.params(c), "doc", "version")
+                rows = await p.execute()
+        except RedisError as e:
+            raise wrap(e, "reading cameras") from None
+        return {c: _parse(c, doc, v) for c, (doc, v) in zip(cameras, rows, strict=True)}
 
     async def versions(self, cameras: list[str]) -> dict[str, int]:
         """Current version of each camera (0 when it has no document)."""
@@ -180,3 +191,15 @@ class ParamCenter:
         """Store every camera of a YAML configuration; returns the new versions."""
         return {cam.id: await self.put(cam.model_dump(mode="json"))
                 for cam in settings.cameras}
+
+
+def _parse(camera: str, doc: str | None, version: str | None
+           ) -> VersionedCamera | StoredDocumentInvalid | None:
+    if doc is None:
+        return None
+    v = int(version or 0)
+    try:
+        return VersionedCamera(validate(json.loads(doc), camera), v)
+    except (InvalidParameters, ValueError) as e:  # ValueError: not JSON at all
+        return StoredDocumentInvalid(f"stored document v{v} of camera {camera!r} is "
+                                     f"invalid: {e}", camera, v)

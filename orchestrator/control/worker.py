@@ -29,7 +29,12 @@ from redis.exceptions import RedisError
 
 from orchestrator.config import Settings
 from orchestrator.control.leases import Lease, LeaseClient, LeaseRenewer
-from orchestrator.control.params import ControlPlaneError, ParamCenter, StoredDocumentInvalid
+from orchestrator.control.params import (
+    ControlPlaneError,
+    ParamCenter,
+    StoredDocumentInvalid,
+    VersionedCamera,
+)
 from orchestrator.control.redis_client import Keys, connect, connect_sync
 from orchestrator.control.status import StatusPublisher
 from orchestrator.live import LiveFrames, chain_frames
@@ -45,6 +50,7 @@ class Held:
     valid_until: float  # monotonic: stop trusting the lease after this
     paused: bool = False
     invalid: str = ""  # why its stored document is refused: held, not run, shown in status
+    starting: bool = False  # claimed and renewed, not yet run: parameters wait for the start
 
 
 class Worker:
@@ -154,6 +160,9 @@ class Worker:
         return min(self.c.capacity, math.ceil(cameras / max(1, len(workers))))
 
     async def _claim(self) -> None:
+        """Claim up to the fair share and start what was claimed. The leases are held (so
+        renewed) from the claim on, and each step is one round trip for them all: taking
+        a dead worker's hundreds of cameras on a busy loop must not outlast their leases."""
         if self.draining:
             return
         now = time.monotonic()
@@ -162,40 +171,72 @@ class Worker:
         if want <= 0:
             return
         t0 = time.monotonic()
-        for lease in await self.leases.claim(want, set(self._excluded) | set(self.held)):
+        got = await self.leases.claim(want, set(self._excluded) | set(self.held))
+        if not got:
+            return
+        async with self._lock:
+            for lease in got:
+                self.held[lease.camera] = Held(lease.token, 0, t0 + self.trust_s, starting=True)
+        try:
+            refused = await asyncio.to_thread(self._advance_fences, got)
+            docs = await self.params.get_many([x.camera for x in got])
+            paused = set(await self.redis.smembers(self.keys.paused))
+        except Exception:
+            for lease in got:
+                await self._untake(lease)
+            raise
+        for lease in got:
             try:
-                await self._take(lease, t0)
+                if lease.camera in refused:
+                    raise refused[lease.camera]
+                await self._take(lease, docs[lease.camera], lease.camera in paused)
             except Exception as e:  # noqa: BLE001 - one camera's fault never stops the others
                 self._failed("claim")
                 log.error("camera %s not taken: %s: %s", lease.camera, type(e).__name__, e)
-                with contextlib.suppress(ControlPlaneError):
-                    await self.leases.release([lease])
+                await self._untake(lease)
                 # Not claimed again at once: its lease token would climb on every round.
                 self._excluded[lease.camera] = time.monotonic() + 3 * self.c.claim_interval_s
 
-    async def _take(self, lease: Lease, t0: float) -> None:
+    def _advance_fences(self, leases: list[Lease]) -> dict[str, Exception]:
+        """Record each claim's token in the event store; the refusals, by camera."""
         assert self.service.store is not None
-        await asyncio.to_thread(self.service.store.advance_fence, lease.camera, lease.token)
-        try:
-            got = await self.params.get(lease.camera)
-        except StoredDocumentInvalid as e:
+        refused: dict[str, Exception] = {}
+        for lease in leases:
+            try:
+                self.service.store.advance_fence(lease.camera, lease.token)
+            except Exception as e:  # noqa: BLE001 - given back to the camera it concerns
+                refused[lease.camera] = e
+        return refused
+
+    async def _untake(self, lease: Lease) -> None:
+        async with self._lock:
+            h = self.held.get(lease.camera)
+            if h is not None and h.token == lease.token and h.starting:
+                del self.held[lease.camera]
+        with contextlib.suppress(ControlPlaneError):
+            await self.leases.release([lease])
+
+    async def _take(self, lease: Lease, got: VersionedCamera | StoredDocumentInvalid | None,
+                    paused: bool) -> None:
+        cam = lease.camera
+        h = self.held.get(cam)
+        if h is None or h.token != lease.token:
+            return  # dropped while it started (handed off, drained, lost)
+        if isinstance(got, StoredDocumentInvalid):
             # Held (so no other worker churns on it) but not run, and said so in status.
-            async with self._lock:
-                self.held[lease.camera] = Held(lease.token, e.version, t0 + self.trust_s,
-                                               invalid=str(e))
-            log.error("leased %s (token %d) but not running it: %s", lease.camera,
-                      lease.token, e)
+            h.version, h.invalid, h.starting = got.version, str(got), False
+            log.error("leased %s (token %d) but not running it: %s", cam, lease.token, got)
             return
         if got is None or not got.camera.enabled:
-            await self.leases.release([lease])
+            await self._untake(lease)
             return
-        paused = bool(await self.redis.sismember(self.keys.paused, lease.camera))
         async with self._lock:
-            self.held[lease.camera] = Held(lease.token, got.version, t0 + self.trust_s, paused)
-            if not paused:
+            h.version, h.starting = got.version, False
+            h.paused = h.paused or paused  # a pause may have come while it started
+            if not h.paused:
                 self.service.start_camera(got.camera, fence=lease.token)
         self.lease_events["taken"] += 1
-        log.info("leased %s (token %d)", lease.camera, lease.token)
+        log.info("leased %s (token %d)", cam, lease.token)
 
     def _keep_leases(self, loop: asyncio.AbstractEventLoop) -> None:
         """The renewal thread: every half heartbeat, by its own clock and over its own
@@ -236,12 +277,12 @@ class Worker:
             r.close()
 
     async def _renewal_lost(self, tokens: dict[str, int]) -> None:
-        for cam, token in tokens.items():
-            h = self.held.get(cam)
-            if h is not None and h.token == token:  # not dropped or re-taken meanwhile
-                log.error("lease on %s lost; stopping it", cam)
-                self.lease_events["lost"] += 1
-                await self._drop(cam)
+        lost = [c for c, token in tokens.items()  # not dropped or re-taken meanwhile
+                if (h := self.held.get(c)) is not None and h.token == token]
+        for cam in lost:
+            log.error("lease on %s lost; stopping it", cam)
+        self.lease_events["lost"] += len(lost)
+        await self._drop(*lost)
 
     async def _housekeeping(self) -> None:
         await self._rebalance()
@@ -254,36 +295,48 @@ class Worker:
             self._late_since = now
         self._late[0] = max(self._late[0], now - self._pulse - 0.25)
         self._pulse = now
-        for cam, h in list(self.held.items()):
-            if h.valid_until < now:
-                log.error("lease on %s not renewed in time; stopping it", cam)
-                self.lease_events["lost"] += 1
-                await self._drop(cam)
+        lapsed = [cam for cam, h in self.held.items() if h.valid_until < now]
+        for cam in lapsed:
+            log.error("lease on %s not renewed in time; stopping it", cam)
+        self.lease_events["lost"] += len(lapsed)
+        await self._drop(*lapsed)
 
     async def _rebalance(self) -> None:
-        """Hand cameras above the fair share to other workers (a few at a time, no flapping)."""
+        """Hand cameras above the fair share to other workers (no flapping: see _hand_off)."""
         excess = len(self.held) - (0 if self.draining else await self._fair_share())
         if excess <= 0:
             return
-        for cam in sorted(self.held, reverse=True)[:excess]:
-            await self._hand_off(cam)
+        await self._hand_off(*sorted(self.held, reverse=True)[:excess])
 
-    async def _hand_off(self, cam: str) -> None:
-        h = self.held.get(cam)
-        if h is None:
+    async def _hand_off(self, *cams: str) -> None:
+        leases = [Lease(c, h.token) for c in cams if (h := self.held.get(c)) is not None]
+        if not leases:
             return
-        await self._drop(cam)
-        await self.leases.release([Lease(cam, h.token)])
-        self.lease_events["handed_off"] += 1
-        # Long enough for another worker's claim loop to take it, short enough that we take
-        # it back if that worker dies soon after.
-        self._excluded[cam] = time.monotonic() + 3 * self.c.claim_interval_s
+        await self._drop(*(x.camera for x in leases))
+        await self.leases.release(leases)
+        self.lease_events["handed_off"] += len(leases)
+        # Long enough for another worker's claim loop to take them, short enough that we take
+        # them back if that worker dies soon after.
+        until = time.monotonic() + 3 * self.c.claim_interval_s
+        for x in leases:
+            self._excluded[x.camera] = until
 
-    async def _drop(self, cam: str) -> None:
+    async def _drop(self, *cams: str) -> None:
+        """Stop cameras that leave this worker, all at once (each finishes its frame, records
+        its events and flushes its clips), and forget them: nothing of them stays here."""
+        if not cams:
+            return
         async with self._lock:
-            self.held.pop(cam, None)
-        await self.service.release_camera(cam)  # nothing of it stays here
-        log.info("stopped %s", cam)
+            for cam in cams:
+                self.held.pop(cam, None)
+        done = await asyncio.gather(*(self.service.release_camera(c) for c in cams),
+                                    return_exceptions=True)
+        for cam, err in zip(cams, done, strict=True):
+            if isinstance(err, Exception):
+                log.error("camera %s did not stop cleanly: %s: %s", cam, type(err).__name__,
+                          err)
+            else:
+                log.info("stopped %s", cam)
 
     def _lost_by_fence(self, cam: str) -> None:
         if self.held.pop(cam, None) is not None:
@@ -293,8 +346,7 @@ class Worker:
 
     async def _release_all(self) -> None:
         leases = [Lease(c, h.token) for c, h in self.held.items()]
-        for cam in list(self.held):
-            await self._drop(cam)
+        await self._drop(*self.held)
         with contextlib.suppress(ControlPlaneError):
             await self.leases.release(leases)
 
@@ -304,7 +356,7 @@ class Worker:
         versions = await self.params.versions(list(self.held))
         for cam, v in versions.items():
             h = self.held.get(cam)
-            if h is not None and v > h.version:
+            if h is not None and v > h.version and not h.starting:
                 try:
                     await self._apply(cam)
                 except (ControlPlaneError, RedisError, OSError) as e:
@@ -313,6 +365,8 @@ class Worker:
 
     async def _apply(self, cam: str) -> None:
         h = self.held.get(cam)
+        if h is not None and h.starting:
+            return  # it starts on what was read at its claim; caught up at housekeeping
         try:
             got = await self.params.get(cam)
         except StoredDocumentInvalid as e:
@@ -347,8 +401,7 @@ class Worker:
         if cmd == "drain" and msg.get("worker") in (self.id, "*"):
             log.warning("draining: handing every camera to other workers")
             self.draining = True
-            for c in list(self.held):
-                await self._hand_off(c)
+            await self._hand_off(*self.held)
         elif cmd == "undrain" and msg.get("worker") in (self.id, "*"):
             self.draining = False
         elif cmd in ("pause", "resume") and cam in self.held:
@@ -356,7 +409,7 @@ class Worker:
             h.paused = cmd == "pause"
             if h.paused:
                 await self.service.stop_camera(cam)
-            elif not h.invalid:
+            elif not h.invalid and not h.starting:
                 got = await self.params.get(cam)
                 if got is not None:
                     self.service.start_camera(got.camera, fence=h.token)

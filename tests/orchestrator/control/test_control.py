@@ -487,3 +487,52 @@ def test_a_late_event_loop_keeps_its_leases_and_a_stopped_one_lets_them_go(
 
     asyncio.run(main())
     assert not leases(r, prefix)  # released at the stop
+
+
+def test_cameras_being_taken_are_renewed_from_their_claim(tmp_path: Path, prefix: str) -> None:
+    """Taking a camera can be slow (here the event store is locked while its fence is
+    recorded; at scale, hundreds of cameras on a busy loop): its lease is renewed from the
+    claim on, so it does not expire before the camera runs."""
+    import sqlite3
+
+    from orchestrator.control.worker import Worker
+
+    cfg = write_site(tmp_path / "site.yaml", prefix, synthetic(3), heartbeat_s=2)
+    settings = load_settings(cfg)
+    r = client()
+    cams = {"cam00", "cam01", "cam02"}
+
+    async def main() -> None:
+        worker = Worker(settings, "inproc")
+        task = asyncio.create_task(worker.run())
+        db = tmp_path / "data" / "events.db"
+        while worker.service.store is None or not db.exists():
+            assert not task.done(), task
+            await asyncio.sleep(0.1)
+        lock = sqlite3.connect(db, timeout=30, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            redis = connect(settings.control.redis_url)
+            await ParamCenter(redis, Keys(prefix)).import_settings(settings)
+            await redis.aclose()
+            while set(leases(r, prefix)) != cams:
+                await asyncio.sleep(0.1)
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 6.0:  # 2.5 lease lifetimes
+                assert set(leases(r, prefix)) == cams, "a lease expired while being taken"
+                assert not worker.service.running_cameras
+                await asyncio.sleep(0.1)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        try:
+            while len(worker.service.running_cameras) < 3:
+                await asyncio.sleep(0.1)
+            assert worker.lease_events == {"taken": 3, "lost": 0, "handed_off": 0,
+                                           "renewed": worker.lease_events["renewed"]}
+            assert not worker.failures
+        finally:
+            worker.request_stop()
+            await asyncio.wait_for(task, 60)
+
+    asyncio.run(main())
