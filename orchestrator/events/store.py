@@ -175,6 +175,23 @@ class EventStore:
         with self._tx() as c:
             self._check_fence(c, camera, token)
 
+    def advance_fences(self, tokens: dict[str, int]) -> dict[str, StaleFenceError]:
+        """``advance_fence`` for many cameras in one transaction (a worker taking a dead one's
+        hundreds); the cameras whose token is stale are returned, the others recorded."""
+        refused: dict[str, StaleFenceError] = {}
+        if not tokens:
+            return refused
+        with self._tx() as c:
+            current = dict(c.execute(
+                sa.select(camera_fences.c.camera_id, camera_fences.c.token)
+                .where(camera_fences.c.camera_id.in_(list(tokens)))).all())
+            for camera, token in tokens.items():
+                if camera in current and current[camera] > token:
+                    refused[camera] = _stale(camera, token, current[camera])
+                else:
+                    self._check_fence(c, camera, token)
+        return refused
+
     @staticmethod
     def _check_fence(c: sa.Connection, camera: str, token: int) -> None:
         """Inside a transaction: refuse ``token`` if a newer one is recorded, else record it."""
@@ -189,8 +206,7 @@ class EventStore:
         if current is None:
             c.execute(camera_fences.insert().values(camera_id=camera, token=token))
             return
-        raise StaleFenceError(f"camera {camera!r}: lease token {token} is stale "
-                              f"(newest {current}); write refused")
+        raise _stale(camera, token, current)
 
     @property
     def engine(self) -> sa.Engine:
@@ -522,3 +538,8 @@ def _row_to_event(r: Any) -> Event:
         capture_time=_aware(r["capture_time"]), detected_at=_aware(r["detected_at"]),
         snapshot=r["snapshot_path"], clip=r["clip_path"], clip_status=r["clip_status"],
         fence_token=r["fence_token"], point=r["point"])
+
+
+def _stale(camera: str, token: int, newest: int) -> StaleFenceError:
+    return StaleFenceError(f"camera {camera!r}: lease token {token} is stale (newest "
+                           f"{newest}); write refused")

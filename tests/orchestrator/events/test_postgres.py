@@ -51,6 +51,15 @@ def test_store_on_postgres(pg_url: str) -> None:
         store.insert(event("north", "wall", t0), fence=5)
     with store.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(outbox)).scalar() == 4
+    # A claim of many at once: the stale one is refused alone, the others are recorded.
+    refused = store.advance_fences({"north": 7, "south": 6, "east": 1})
+    assert list(refused) == ["north"] and "lease token 7 is stale (newest 9)" in str(
+        refused["north"])
+    store.insert(event("south", "wall", t0), fence=6)
+    with pytest.raises(StaleFenceError, match="lease token 5 is stale"):
+        store.insert(event("south", "wall", t0), fence=5)
+    with pytest.raises(StaleFenceError, match="lease token 0 is stale"):
+        store.insert(event("east", "wall", t0), fence=0)
     store.close()
 
 
