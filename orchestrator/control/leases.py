@@ -105,12 +105,10 @@ class LeaseClient:
             cams = sorted(set(await self.r.smembers(self.k.enabled)) - set(exclude))
             if not cams:
                 return []
-            keys = [k for c in cams for k in (self.k.lease(c), self.k.fence(c))]
-            out = await self._claim(keys=keys, args=[self.worker, _now(now_ms), self.ttl_ms,
-                                                     max_new, *cams])
+            out = await self._claim(**_claiming(self, cams, max_new, now_ms))
         except RedisError as e:
             raise wrap(e, "claiming cameras") from None
-        return [Lease(out[i], int(out[i + 1])) for i in range(0, len(out), 2)]
+        return _claimed(out)
 
     async def renew(self, leases: list[Lease], now_ms: int | None = None) -> set[str]:
         """Extend the leases still ours; returns the cameras whose lease was lost."""
@@ -126,21 +124,44 @@ class LeaseClient:
         if not leases:
             return 0
         try:
-            return int(await self._release(keys=[self.k.lease(x.camera) for x in leases],
-                                           args=[self.worker, *(str(x.token) for x in leases)]))
+            return int(await self._release(**_releasing(self, leases)))
         except RedisError as e:
             raise wrap(e, "releasing leases") from None
 
 
-class LeaseRenewer:
-    """The renewal alone on a synchronous Redis client: for a thread of its own, so that leases
-    are renewed on time however late the worker's event loop runs."""
+class SyncLeaseClient:
+    """Claims and renewals on a synchronous Redis client: for the worker's control thread, so
+    that they happen on time however late its event loop runs."""
 
     def __init__(self, redis: Any, keys: Keys, worker: str, ttl_s: float) -> None:
+        self.r = redis
         self.k = keys
         self.worker = worker
         self.ttl_ms = int(ttl_s * 1000)
+        self._claim = redis.register_script(CLAIM)
         self._renew = redis.register_script(RENEW)
+        self._release = redis.register_script(RELEASE)
+
+    def claim(self, max_new: int, exclude: set[str] | frozenset[str] = frozenset()
+              ) -> list[Lease]:
+        """Claim up to ``max_new`` free enabled cameras; each gets a new, larger token."""
+        if max_new <= 0:
+            return []
+        try:
+            cams = sorted(set(self.r.smembers(self.k.enabled)) - set(exclude))
+            if not cams:
+                return []
+            return _claimed(self._claim(**_claiming(self, cams, max_new, None)))
+        except RedisError as e:
+            raise wrap(e, "claiming cameras") from None
+
+    def release(self, leases: list[Lease]) -> int:
+        if not leases:
+            return 0
+        try:
+            return int(self._release(**_releasing(self, leases)))
+        except RedisError as e:
+            raise wrap(e, "releasing leases") from None
 
     def renew(self, leases: list[Lease], now_ms: int | None = None) -> set[str]:
         """Extend the leases still ours; returns the cameras whose lease was lost."""
@@ -152,7 +173,22 @@ class LeaseRenewer:
             raise wrap(e, "renewing leases") from None
 
 
-def _renewal(c: LeaseClient | LeaseRenewer, leases: list[Lease],
+def _claiming(c: LeaseClient | SyncLeaseClient, cams: list[str], max_new: int,
+              now_ms: int | None) -> dict[str, list[Any]]:
+    return {"keys": [k for cam in cams for k in (c.k.lease(cam), c.k.fence(cam))],
+            "args": [c.worker, _now(now_ms), c.ttl_ms, max_new, *cams]}
+
+
+def _claimed(out: list[Any]) -> list[Lease]:
+    return [Lease(out[i], int(out[i + 1])) for i in range(0, len(out), 2)]
+
+
+def _releasing(c: LeaseClient | SyncLeaseClient, leases: list[Lease]) -> dict[str, list[Any]]:
+    return {"keys": [c.k.lease(x.camera) for x in leases],
+            "args": [c.worker, *(str(x.token) for x in leases)]}
+
+
+def _renewal(c: LeaseClient | SyncLeaseClient, leases: list[Lease],
              now_ms: int | None) -> dict[str, list[Any]]:
     return {"keys": [c.k.lease(x.camera) for x in leases],
             "args": [c.worker, _now(now_ms), c.ttl_ms, *_pairs(leases)]}

@@ -134,21 +134,6 @@ class ParamCenter:
             raise got
         return got
 
-    async def get_many(self, cameras: list[str]
-                       ) -> dict[str, VersionedCamera | StoredDocumentInvalid | None]:
-        """Each camera's document in one round trip; a stored document the loader refuses
-        comes back as its ``StoredDocumentInvalid``, so it spoils no other."""
-        if not cameras:
-            return {}
-        try:
-            async with self.r.pipeline(transaction=False) as p:
-                for c in cameras:
-                    p.hmget(self.k.params(c), "doc", "version")
-                rows = await p.execute()
-        except RedisError as e:
-            raise wrap(e, "reading cameras") from None
-        return {c: _parse(c, doc, v) for c, (doc, v) in zip(cameras, rows, strict=True)}
-
     async def versions(self, cameras: list[str]) -> dict[str, int]:
         """Current version of each camera (0 when it has no document)."""
         if not cameras:
@@ -203,3 +188,20 @@ def _parse(camera: str, doc: str | None, version: str | None
     except (InvalidParameters, ValueError) as e:  # ValueError: not JSON at all
         return StoredDocumentInvalid(f"stored document v{v} of camera {camera!r} is "
                                      f"invalid: {e}", camera, v)
+
+
+def read_documents(redis: Any, keys: Keys, cameras: list[str]
+                   ) -> dict[str, VersionedCamera | StoredDocumentInvalid | None]:
+    """Each camera's document in one round trip on a synchronous client (a worker's control
+    thread); a stored document the loader refuses comes back as its ``StoredDocumentInvalid``,
+    so it spoils no other."""
+    if not cameras:
+        return {}
+    try:
+        with redis.pipeline(transaction=False) as p:
+            for c in cameras:
+                p.hmget(keys.params(c), "doc", "version")
+            rows = p.execute()
+    except RedisError as e:
+        raise wrap(e, "reading cameras") from None
+    return {c: _parse(c, doc, v) for c, (doc, v) in zip(cameras, rows, strict=True)}

@@ -59,10 +59,10 @@ class StatusPublisher:
             for w in ids:
                 p.hget(self.k.worker(w), "draining")
             rows = await p.execute()
-        dead = [w for w, d in zip(ids, rows, strict=True) if d is None]
+        live, dead = _sort_workers(ids, rows)
         if dead:
             await self.r.srem(self.k.workers, *dead)
-        return [w for w, d in zip(ids, rows, strict=True) if d == "0"]
+        return live
 
     async def publish(self) -> None:
         await self.register()
@@ -97,6 +97,25 @@ class StatusPublisher:
     async def camera_applied(self, camera: str, version: int) -> None:
         await self.r.hset(self.k.camera_status(camera),
                           mapping={"params_version": version, "applied_at": time.time()})
+
+
+def live_workers_sync(redis: Any, keys: Keys) -> list[str]:
+    """``StatusPublisher.live_workers`` on a synchronous client (a worker's control thread)."""
+    ids = sorted(redis.smembers(keys.workers))
+    with redis.pipeline(transaction=False) as p:
+        for w in ids:
+            p.hget(keys.worker(w), "draining")
+        rows = p.execute()
+    live, dead = _sort_workers(ids, rows)
+    if dead:
+        redis.srem(keys.workers, *dead)
+    return live
+
+
+def _sort_workers(ids: list[str], draining: list[str | None]) -> tuple[list[str], list[str]]:
+    """(live and not draining, dead: registration expired) from each one's draining flag."""
+    return ([w for w, d in zip(ids, draining, strict=True) if d == "0"],
+            [w for w, d in zip(ids, draining, strict=True) if d is None])
 
 
 @dataclass(slots=True)

@@ -6,9 +6,11 @@ Safety: a camera runs here only while this worker's lease on it is valid by its 
 or while Redis is unreachable), and every event it writes carries the lease's fencing token,
 which the event store refuses once a newer holder registered a larger one.
 
-Leases are renewed on a thread of their own with its own Redis connection, so an overloaded
-worker, whose event loop runs seconds late, keeps them; a loop that stops running altogether
-(wedged for three heartbeats) stops their renewal, and the cameras go to the other workers.
+Leases are renewed and claimed on a thread of their own (the control thread) with its own Redis
+connection, so an overloaded worker, whose event loop runs seconds late and makes every await
+cost as much, keeps its leases and takes a dead worker's share on time: the loop is asked once,
+to start the cameras claimed. A loop that stops running altogether (wedged for three
+heartbeats) stops the renewals, and its cameras go to the other workers.
 """
 
 from __future__ import annotations
@@ -22,21 +24,23 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from orchestrator.config import Settings
-from orchestrator.control.leases import Lease, LeaseClient, LeaseRenewer
+from orchestrator.control.leases import Lease, LeaseClient, SyncLeaseClient
 from orchestrator.control.params import (
     ControlPlaneError,
     ParamCenter,
     StoredDocumentInvalid,
     VersionedCamera,
+    read_documents,
 )
 from orchestrator.control.redis_client import Keys, connect, connect_sync
-from orchestrator.control.status import StatusPublisher
+from orchestrator.control.status import StatusPublisher, live_workers_sync
+from orchestrator.events.store import StaleFenceError
 from orchestrator.live import LiveFrames, chain_frames
 from orchestrator.service import Service
 
@@ -51,6 +55,19 @@ class Held:
     paused: bool = False
     invalid: str = ""  # why its stored document is refused: held, not run, shown in status
     starting: bool = False  # claimed and renewed, not yet run: parameters wait for the start
+
+
+@dataclass(slots=True)
+class Claim:
+    """Cameras claimed on the control thread, for the loop to start."""
+
+    leases: list[Lease]
+    renewed_at: float  # monotonic: the claim, then each renewal while the loop has not taken it
+    refused: dict[str, StaleFenceError] = field(default_factory=dict)  # fences refused
+    docs: dict[str, VersionedCamera | StoredDocumentInvalid | None] = field(
+        default_factory=dict)
+    paused: set[str] = field(default_factory=set)
+    taken: Any = None  # the loop's concurrent.futures.Future, once asked to start them
 
 
 class Worker:
@@ -84,7 +101,8 @@ class Worker:
         self._pulse = time.monotonic()
         self._late = [0.0, 0.0]  # the loop's largest lateness this half-heartbeat, and the last
         self._late_since = self._pulse
-        self._keeper_stop = threading.Event()
+        self._threads_stop = threading.Event()
+        self._taking: Claim | None = None  # claimed on the claim thread, not yet started
 
     @property
     def loop_lag_s(self) -> float:
@@ -102,30 +120,38 @@ class Worker:
         live_redis = connect(self.c.redis_url, self.c.timeout_s, binary=True)
         self.live = LiveFrames(live_redis, self.keys, self.service.cameras.get)
         self.service.on_frame = chain_frames(self.service.on_frame, self.live.on_frame)
-        keeper = threading.Thread(target=self._keep_leases, args=(asyncio.get_running_loop(),),
-                                  name="lease-renewal", daemon=True)
+        loop = asyncio.get_running_loop()
+        threads = [threading.Thread(target=self._renewal_thread, args=(loop,),
+                                    name="lease-renewal", daemon=True),
+                   threading.Thread(target=self._claim_thread, args=(loop,),
+                                    name="lease-claims", daemon=True)]
         try:
             async with self.service.running():
                 await self.status.register()
                 self._pulse = time.monotonic()
-                keeper.start()
+                for t in threads:
+                    t.start()
                 loops = [self._every(self.c.heartbeat_s / 2, self.status.register, "heartbeat"),
                          self._every(self.c.heartbeat_s, self._housekeeping, "housekeeping"),
-                         self._every(self.c.claim_interval_s, self._claim, "claim"),
                          self._every(0.25, self._watchdog, "watchdog"),
                          self._every(self.c.status_interval_s, self.status.publish, "status"),
                          self._every(0.5, self.live.refresh, "live view"),
                          self._listen()]
                 tasks = [asyncio.create_task(x) for x in loops]
                 await self._stop.wait()
-                for t in tasks:
-                    t.cancel()
+                for task in tasks:
+                    task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                self._keeper_stop.set()
-                await asyncio.to_thread(keeper.join)
+                self._threads_stop.set()
+                for t in threads:
+                    await asyncio.to_thread(t.join)
+                taking = self._taking
+                if taking is not None and taking.taken is not None:  # started, then released
+                    await asyncio.gather(asyncio.wrap_future(taking.taken),
+                                         return_exceptions=True)
                 await self._release_all()
         finally:
-            self._keeper_stop.set()
+            self._threads_stop.set()
             with contextlib.suppress(Exception):
                 await self.status.unregister()
             await self.redis.aclose()
@@ -155,54 +181,61 @@ class Worker:
     # -- leases -------------------------------------------------------------------------------
 
     async def _fair_share(self) -> int:
-        cameras = await self.redis.scard(self.keys.enabled)
-        workers = await self.status.live_workers()
-        return min(self.c.capacity, math.ceil(cameras / max(1, len(workers))))
+        return self._share(await self.redis.scard(self.keys.enabled),
+                           len(await self.status.live_workers()))
 
-    async def _claim(self) -> None:
-        """Claim up to the fair share and start what was claimed. The leases are held (so
-        renewed) from the claim on, and each step is one round trip for them all: taking
-        a dead worker's hundreds of cameras on a busy loop must not outlast their leases."""
+    def _share(self, cameras: int, workers: int) -> int:
+        return min(self.c.capacity, math.ceil(cameras / max(1, workers)))
+
+    def _claim_once(self, r: Any, leases: SyncLeaseClient) -> Claim | None:
+        """On the control thread: claim up to the fair share, record the fences and read the
+        documents of all claimed at once; the loop then starts them (``_start_claimed``)."""
         if self.draining:
-            return
+            return None
         now = time.monotonic()
-        self._excluded = {c: t for c, t in self._excluded.items() if t > now}
-        want = await self._fair_share() - len(self.held)
+        held = self.held.copy()  # one C call each: atomic against the loop's changes
+        excluded = {c for c, t in self._excluded.copy().items() if t > now}
+        want = self._share(r.scard(self.keys.enabled),
+                           len(live_workers_sync(r, self.keys))) - len(held)
         if want <= 0:
-            return
+            return None
         t0 = time.monotonic()
-        got = await self.leases.claim(want, set(self._excluded) | set(self.held))
+        got = leases.claim(want, excluded | set(held))
         if not got:
-            return
-        async with self._lock:
-            for lease in got:
-                self.held[lease.camera] = Held(lease.token, 0, t0 + self.trust_s, starting=True)
-        t1 = time.monotonic()
+            return None
+        # Renewed from here on (the renewal thread reads it), however long the rest takes.
+        self._taking = claim = Claim(got, t0)
         try:
             assert self.service.store is not None
-            refused = await asyncio.to_thread(self.service.store.advance_fences,
-                                              {x.camera: x.token for x in got})
-            t2 = time.monotonic()
-            docs = await self.params.get_many([x.camera for x in got])
-            paused = set(await self.redis.smembers(self.keys.paused))
+            claim.refused = self.service.store.advance_fences({x.camera: x.token for x in got})
+            claim.docs = read_documents(r, self.keys, [x.camera for x in got])
+            claim.paused = set(r.smembers(self.keys.paused))
         except Exception:
-            for lease in got:
-                await self._untake(lease)
+            self._taking = None
+            with contextlib.suppress(ControlPlaneError):
+                leases.release(got)
             raise
-        for lease in got:
+        log.info("claimed %d cameras in %.2f s", len(got), time.monotonic() - t0)
+        return claim
+
+    async def _start_claimed(self, claim: Claim) -> None:
+        """On the loop: hold the claimed leases and start their cameras (one camera's fault
+        never stops the others)."""
+        async with self._lock:
+            for lease in claim.leases:
+                self.held[lease.camera] = Held(lease.token, 0,
+                                               claim.renewed_at + self.trust_s, starting=True)
+        for lease in claim.leases:
             try:
-                if lease.camera in refused:
-                    raise refused[lease.camera]
-                await self._take(lease, docs[lease.camera], lease.camera in paused)
+                if lease.camera in claim.refused:
+                    raise claim.refused[lease.camera]
+                await self._take(lease, claim.docs[lease.camera], lease.camera in claim.paused)
             except Exception as e:  # noqa: BLE001 - one camera's fault never stops the others
                 self._failed("claim")
                 log.error("camera %s not taken: %s: %s", lease.camera, type(e).__name__, e)
                 await self._untake(lease)
                 # Not claimed again at once: its lease token would climb on every round.
                 self._excluded[lease.camera] = time.monotonic() + 3 * self.c.claim_interval_s
-        log.info("claimed %d cameras in %.2f s (claim %.2f s, fences %.2f s, documents and "
-                 "start %.2f s)", len(got), time.monotonic() - t0, t1 - t0, t2 - t1,
-                 time.monotonic() - t2)
 
     async def _untake(self, lease: Lease) -> None:
         async with self._lock:
@@ -234,43 +267,89 @@ class Worker:
         self.lease_events["taken"] += 1
         log.info("leased %s (token %d)", cam, lease.token)
 
-    def _keep_leases(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The renewal thread: every half heartbeat, by its own clock and over its own
-        connection, extend the leases held and the registration's expiry, and move the trust
-        in each lease on. Lost leases go to the event loop to stop their cameras."""
+    def _renewal_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Renewals every half heartbeat, by this thread's clock and over its own connection,
+        and nothing else here that could be slow. Lost leases go to the loop."""
         r = connect_sync(self.c.redis_url, self.c.timeout_s)
-        renewer = LeaseRenewer(r, self.keys, self.id, self.c.ttl_s)
-        period = self.c.heartbeat_s / 2
+        leases = SyncLeaseClient(r, self.keys, self.id, self.c.ttl_s)
         next_at = time.monotonic()
         stalled = False
         try:
-            while not self._keeper_stop.wait(max(0.0, next_at - time.monotonic())):
-                next_at = max(next_at + period, time.monotonic())
-                if time.monotonic() - self._pulse > self.stall_s:
+            while not self._threads_stop.wait(max(0.0, next_at - time.monotonic())):
+                next_at = max(next_at + self.c.heartbeat_s / 2, time.monotonic())
+                if self._loop_stalled():
                     if not stalled:
                         log.error("event loop has not run for %.0f s: leases no longer "
-                                  "renewed, so other workers take the cameras", self.stall_s)
+                                  "renewed nor claimed, so other workers take the cameras",
+                                  self.stall_s)
                     stalled = True
                     continue
                 stalled = False
-                held = self.held.copy()  # one C call: atomic against the loop's changes
-                t0 = time.monotonic()
-                try:
-                    lost = renewer.renew([Lease(c, h.token) for c, h in held.items()])
-                    r.pexpire(self.keys.worker(self.id), int(self.c.ttl_s * 1000))
-                except (ControlPlaneError, RedisError, OSError) as e:
-                    self._failed("heartbeat")
-                    log.warning("heartbeat: %s", e)
-                    continue
-                for cam, h in held.items():
-                    if cam not in lost:
-                        h.valid_until = max(h.valid_until, t0 + self.trust_s)
-                self.lease_events["renewed"] += len(held) - len(lost)
-                if lost:
-                    asyncio.run_coroutine_threadsafe(
-                        self._renewal_lost({c: held[c].token for c in lost}), loop)
+                self._renew_once(r, leases, loop, self._taking)
         finally:
             r.close()
+
+    def _claim_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Claims every claim interval, by this thread's clock and over its own connection;
+        the loop is asked once per claim, to start its cameras, and the next claim waits
+        until it has."""
+        r = connect_sync(self.c.redis_url, self.c.timeout_s)
+        leases = SyncLeaseClient(r, self.keys, self.id, self.c.ttl_s)
+        next_at = time.monotonic()
+        try:
+            while not self._threads_stop.wait(max(0.0, next_at - time.monotonic())):
+                next_at = max(next_at + self.c.claim_interval_s, time.monotonic())
+                taking = self._taking
+                if taking is not None:
+                    if not taking.taken.done():
+                        continue
+                    if taking.taken.exception() is not None:
+                        self._failed("claim")
+                        log.error("claimed cameras not started: %r", taking.taken.exception())
+                    self._taking = None
+                if self._loop_stalled():
+                    continue
+                try:
+                    claim = self._claim_once(r, leases)
+                except (ControlPlaneError, RedisError, OSError) as e:
+                    self._failed("claim")
+                    log.warning("claim: %s", e)
+                except Exception:  # logged with its traceback, retried
+                    self._failed("claim")
+                    log.exception("claim failed; retrying")
+                else:
+                    if claim is not None:
+                        claim.taken = asyncio.run_coroutine_threadsafe(
+                            self._start_claimed(claim), loop)
+        finally:
+            r.close()
+
+    def _loop_stalled(self) -> bool:
+        return time.monotonic() - self._pulse > self.stall_s
+
+    def _renew_once(self, r: Any, leases: SyncLeaseClient, loop: asyncio.AbstractEventLoop,
+                    taking: Claim | None) -> None:
+        """Extend the leases held (and those being taken) and the registration's expiry, and
+        move the trust in each lease on."""
+        held = self.held.copy()  # one C call: atomic against the loop's changes
+        extra = [x for x in (taking.leases if taking else []) if x.camera not in held]
+        t0 = time.monotonic()
+        try:
+            lost = leases.renew([Lease(c, h.token) for c, h in held.items()] + extra)
+            r.pexpire(self.keys.worker(self.id), int(self.c.ttl_s * 1000))
+        except (ControlPlaneError, RedisError, OSError) as e:
+            self._failed("heartbeat")
+            log.warning("heartbeat: %s", e)
+            return
+        for cam, h in held.items():
+            if cam not in lost:
+                h.valid_until = max(h.valid_until, t0 + self.trust_s)
+        if taking is not None and not lost & {x.camera for x in extra}:
+            taking.renewed_at = t0  # a lost one is dropped at its next renewal once held
+        self.lease_events["renewed"] += len(held) + len(extra) - len(lost)
+        lost_held = {c: held[c].token for c in lost if c in held}
+        if lost_held:
+            asyncio.run_coroutine_threadsafe(self._renewal_lost(lost_held), loop)
 
     async def _renewal_lost(self, tokens: dict[str, int]) -> None:
         lost = [c for c, token in tokens.items()  # not dropped or re-taken meanwhile
@@ -313,7 +392,9 @@ class Worker:
         self.lease_events["handed_off"] += len(leases)
         # Long enough for another worker's claim loop to take them, short enough that we take
         # them back if that worker dies soon after.
-        until = time.monotonic() + 3 * self.c.claim_interval_s
+        now = time.monotonic()
+        until = now + 3 * self.c.claim_interval_s
+        self._excluded = {c: t for c, t in self._excluded.items() if t > now}
         for x in leases:
             self._excluded[x.camera] = until
 
