@@ -131,9 +131,9 @@ class Worker:
                 self._pulse = time.monotonic()
                 for t in threads:
                     t.start()
+                watchdog = asyncio.create_task(self._every(0.25, self._watchdog, "watchdog"))
                 loops = [self._every(self.c.heartbeat_s / 2, self.status.register, "heartbeat"),
                          self._every(self.c.heartbeat_s, self._housekeeping, "housekeeping"),
-                         self._every(0.25, self._watchdog, "watchdog"),
                          self._every(self.c.status_interval_s, self.status.publish, "status"),
                          self._every(0.5, self.live.refresh, "live view"),
                          self._listen()]
@@ -142,14 +142,18 @@ class Worker:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                self._threads_stop.set()
-                for t in threads:
-                    await asyncio.to_thread(t.join)
+                # Drain: no more claims; the cameras stop (events recorded, clips flushed) and
+                # their leases are released, renewed and watched over until then.
+                self.draining = True
                 taking = self._taking
                 if taking is not None and taking.taken is not None:  # started, then released
                     await asyncio.gather(asyncio.wrap_future(taking.taken),
                                          return_exceptions=True)
                 await self._release_all()
+                self._threads_stop.set()
+                watchdog.cancel()
+                for t in threads:
+                    await asyncio.to_thread(t.join)
         finally:
             self._threads_stop.set()
             with contextlib.suppress(Exception):
@@ -221,6 +225,10 @@ class Worker:
     async def _start_claimed(self, claim: Claim) -> None:
         """On the loop: hold the claimed leases and start their cameras (one camera's fault
         never stops the others)."""
+        if self._stop.is_set():  # claimed as the worker stops: given back
+            with contextlib.suppress(ControlPlaneError):
+                await self.leases.release(claim.leases)
+            return
         async with self._lock:
             for lease in claim.leases:
                 self.held[lease.camera] = Held(lease.token, 0,
@@ -236,6 +244,8 @@ class Worker:
                 await self._untake(lease)
                 # Not claimed again at once: its lease token would climb on every round.
                 self._excluded[lease.camera] = time.monotonic() + 3 * self.c.claim_interval_s
+        with contextlib.suppress(ControlPlaneError, RedisError, OSError):
+            await self.status.publish()  # the monitor sees them running at once
 
     async def _untake(self, lease: Lease) -> None:
         async with self._lock:
