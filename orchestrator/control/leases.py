@@ -84,8 +84,8 @@ class Lease:
     token: int
 
 
-class LeaseClient:
-    """One worker's side of the lease protocol."""
+class _Scripts:
+    """The scripts on one Redis client (asyncio or blocking) and their keys and arguments."""
 
     def __init__(self, redis: Any, keys: Keys, worker: str, ttl_s: float) -> None:
         self.r = redis
@@ -95,6 +95,23 @@ class LeaseClient:
         self._claim = redis.register_script(CLAIM)
         self._renew = redis.register_script(RENEW)
         self._release = redis.register_script(RELEASE)
+
+    def _claiming(self, cams: list[str], max_new: int, now_ms: int | None
+                  ) -> dict[str, list[Any]]:
+        return {"keys": [k for cam in cams for k in (self.k.lease(cam), self.k.fence(cam))],
+                "args": [self.worker, _now(now_ms), self.ttl_ms, max_new, *cams]}
+
+    def _renewal(self, leases: list[Lease], now_ms: int | None) -> dict[str, list[Any]]:
+        return {"keys": [self.k.lease(x.camera) for x in leases],
+                "args": [self.worker, _now(now_ms), self.ttl_ms, *_pairs(leases)]}
+
+    def _releasing(self, leases: list[Lease]) -> dict[str, list[Any]]:
+        return {"keys": [self.k.lease(x.camera) for x in leases],
+                "args": [self.worker, *(str(x.token) for x in leases)]}
+
+
+class LeaseClient(_Scripts):
+    """One worker's side of the lease protocol."""
 
     async def claim(self, max_new: int, exclude: set[str] | frozenset[str] = frozenset(),
                     now_ms: int | None = None) -> list[Lease]:
@@ -105,7 +122,7 @@ class LeaseClient:
             cams = sorted(set(await self.r.smembers(self.k.enabled)) - set(exclude))
             if not cams:
                 return []
-            out = await self._claim(**_claiming(self, cams, max_new, now_ms))
+            out = await self._claim(**self._claiming(cams, max_new, now_ms))
         except RedisError as e:
             raise wrap(e, "claiming cameras") from None
         return _claimed(out)
@@ -115,7 +132,7 @@ class LeaseClient:
         if not leases:
             return set()
         try:
-            lost = await self._renew(**_renewal(self, leases, now_ms))
+            lost = await self._renew(**self._renewal(leases, now_ms))
         except RedisError as e:
             raise wrap(e, "renewing leases") from None
         return set(lost)
@@ -124,23 +141,14 @@ class LeaseClient:
         if not leases:
             return 0
         try:
-            return int(await self._release(**_releasing(self, leases)))
+            return int(await self._release(**self._releasing(leases)))
         except RedisError as e:
             raise wrap(e, "releasing leases") from None
 
 
-class SyncLeaseClient:
-    """Claims and renewals on a synchronous Redis client: for the worker's control thread, so
+class SyncLeaseClient(_Scripts):
+    """The same on a blocking Redis client: for the worker's claim and renewal threads, so
     that they happen on time however late its event loop runs."""
-
-    def __init__(self, redis: Any, keys: Keys, worker: str, ttl_s: float) -> None:
-        self.r = redis
-        self.k = keys
-        self.worker = worker
-        self.ttl_ms = int(ttl_s * 1000)
-        self._claim = redis.register_script(CLAIM)
-        self._renew = redis.register_script(RENEW)
-        self._release = redis.register_script(RELEASE)
 
     def claim(self, max_new: int, exclude: set[str] | frozenset[str] = frozenset()
               ) -> list[Lease]:
@@ -151,7 +159,7 @@ class SyncLeaseClient:
             cams = sorted(set(self.r.smembers(self.k.enabled)) - set(exclude))
             if not cams:
                 return []
-            return _claimed(self._claim(**_claiming(self, cams, max_new, None)))
+            return _claimed(self._claim(**self._claiming(cams, max_new, None)))
         except RedisError as e:
             raise wrap(e, "claiming cameras") from None
 
@@ -159,7 +167,7 @@ class SyncLeaseClient:
         if not leases:
             return 0
         try:
-            return int(self._release(**_releasing(self, leases)))
+            return int(self._release(**self._releasing(leases)))
         except RedisError as e:
             raise wrap(e, "releasing leases") from None
 
@@ -168,30 +176,13 @@ class SyncLeaseClient:
         if not leases:
             return set()
         try:
-            return set(self._renew(**_renewal(self, leases, now_ms)))
+            return set(self._renew(**self._renewal(leases, now_ms)))
         except RedisError as e:
             raise wrap(e, "renewing leases") from None
 
 
-def _claiming(c: LeaseClient | SyncLeaseClient, cams: list[str], max_new: int,
-              now_ms: int | None) -> dict[str, list[Any]]:
-    return {"keys": [k for cam in cams for k in (c.k.lease(cam), c.k.fence(cam))],
-            "args": [c.worker, _now(now_ms), c.ttl_ms, max_new, *cams]}
-
-
 def _claimed(out: list[Any]) -> list[Lease]:
     return [Lease(out[i], int(out[i + 1])) for i in range(0, len(out), 2)]
-
-
-def _releasing(c: LeaseClient | SyncLeaseClient, leases: list[Lease]) -> dict[str, list[Any]]:
-    return {"keys": [c.k.lease(x.camera) for x in leases],
-            "args": [c.worker, *(str(x.token) for x in leases)]}
-
-
-def _renewal(c: LeaseClient | SyncLeaseClient, leases: list[Lease],
-             now_ms: int | None) -> dict[str, list[Any]]:
-    return {"keys": [c.k.lease(x.camera) for x in leases],
-            "args": [c.worker, _now(now_ms), c.ttl_ms, *_pairs(leases)]}
 
 
 def _now(now_ms: int | None) -> str:
