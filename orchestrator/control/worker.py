@@ -90,6 +90,7 @@ class Worker:
         self.lease_events: dict[str, int] = {"taken": 0, "lost": 0, "handed_off": 0,
                                              "renewed": 0}
         self._stop = asyncio.Event()
+        self._drained = asyncio.Event()  # cameras stopped and released after a stop
         self._lock = asyncio.Lock()
         self.redis: Any = None
         # Trust a lease a little less long than Redis does: the watchdog (every 0.25 s) and
@@ -131,17 +132,25 @@ class Worker:
                 self._pulse = time.monotonic()
                 for t in threads:
                     t.start()
-                watchdog = asyncio.create_task(self._every(0.25, self._watchdog, "watchdog"))
-                loops = [self._every(self.c.heartbeat_s / 2, self.status.register, "heartbeat"),
-                         self._every(self.c.heartbeat_s, self._housekeeping, "housekeeping"),
-                         self._every(self.c.status_interval_s, self.status.publish, "status"),
-                         self._every(0.5, self.live.refresh, "live view"),
-                         self._listen()]
-                tasks = [asyncio.create_task(x) for x in loops]
+                watchdog = asyncio.create_task(self._every(0.25, self._watchdog, "watchdog",
+                                                           until=self._drained))
+                loops = {"heartbeat": self._every(self.c.heartbeat_s / 2, self.status.register,
+                                                  "heartbeat"),
+                         "housekeeping": self._every(self.c.heartbeat_s, self._housekeeping,
+                                                     "housekeeping"),
+                         "status": self._every(self.c.status_interval_s, self.status.publish,
+                                               "status"),
+                         "live view": self._every(0.5, self.live.refresh, "live view"),
+                         "notices": self._listen()}
+                tasks = [asyncio.create_task(x, name=n) for n, x in loops.items()]
                 await self._stop.wait()
+                log.info("stopping: %d cameras to stop and release", len(self.held))
                 for task in tasks:
                     task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                _, pending = await asyncio.wait(tasks, timeout=10)
+                for task in pending:  # never a reason not to stop: said, and left behind
+                    log.error("stopping: task %s did not end when cancelled; at %s",
+                              task.get_name(), task.get_stack())
                 # Drain: no more claims; the cameras stop (events recorded, clips flushed) and
                 # their leases are released, renewed and watched over until then.
                 self.draining = True
@@ -150,7 +159,10 @@ class Worker:
                     await asyncio.gather(asyncio.wrap_future(taking.taken),
                                          return_exceptions=True)
                 await self._release_all()
+                log.info("stopping: cameras stopped, leases released")
                 self._threads_stop.set()
+                self._drained.set()
+                await asyncio.wait([watchdog], timeout=1)
                 watchdog.cancel()
                 for t in threads:
                     await asyncio.to_thread(t.join)
@@ -161,13 +173,17 @@ class Worker:
             await self.redis.aclose()
             await live_redis.aclose()
 
-    async def _every(self, period: float, step: Any, name: str) -> None:
-        """Run ``step`` at a fixed rate (a slow step does not push the next one back). Any
-        failure is logged, counted and retried at the next run: a periodic task never ends
-        while the worker lives (a claim loop that died while the heartbeat went on would
-        leave a worker that looks alive and does nothing)."""
+    async def _every(self, period: float, step: Any, name: str,
+                     until: asyncio.Event | None = None) -> None:
+        """Run ``step`` at a fixed rate (a slow step does not push the next one back) until
+        the worker stops (or ``until``). Any failure is logged, counted and retried at the
+        next run: a periodic task never ends while the worker lives (a claim loop that died
+        while the heartbeat went on would leave a worker that looks alive and does nothing).
+        The stop is checked as well as cancelled: a cancellation that meets a Redis call's own
+        deadline can come out as that call's TimeoutError, and the task would go on."""
+        until = until or self._stop
         next_at = time.monotonic()
-        while True:
+        while not until.is_set():
             try:
                 await step()
             except (ControlPlaneError, RedisError, OSError) as e:
@@ -194,7 +210,7 @@ class Worker:
     def _claim_once(self, r: Any, leases: SyncLeaseClient) -> Claim | None:
         """On the control thread: claim up to the fair share, record the fences and read the
         documents of all claimed at once; the loop then starts them (``_start_claimed``)."""
-        if self.draining:
+        if self.draining or self._stop.is_set():
             return None
         now = time.monotonic()
         held = self.held.copy()  # one C call each: atomic against the loop's changes
@@ -521,7 +537,7 @@ class Worker:
     async def _listen(self) -> None:
         """Parameter notices and control messages; re-subscribes and catches up after a drop."""
         delay = 0.5
-        while True:
+        while not self._stop.is_set():  # checked, not only cancelled: see _every
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(self.keys.changes, self.keys.control)

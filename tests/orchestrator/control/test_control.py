@@ -544,3 +544,38 @@ def test_cameras_being_taken_are_renewed_from_their_claim(tmp_path: Path, prefix
             await asyncio.wait_for(task, 60)
 
     asyncio.run(main())
+
+
+def test_a_periodic_task_ends_at_the_stop_even_if_its_cancel_is_swallowed(
+        tmp_path: Path, prefix: str) -> None:
+    """A cancellation that meets a Redis call's own deadline can come out as that call's
+    TimeoutError (an OSError, which a periodic task logs and retries): the task must still
+    end when the worker stops, or the worker never stops its cameras."""
+    from orchestrator.control.worker import Worker
+
+    worker = Worker(load_settings(write_site(tmp_path / "site.yaml", prefix, synthetic(1))))
+    runs: list[float] = []
+    swallow = [True]
+
+    async def step() -> None:
+        runs.append(time.monotonic())
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            if not swallow[0]:
+                raise
+            raise TimeoutError("Timeout reading from socket") from None
+
+    async def main() -> bool:
+        task = asyncio.create_task(worker._every(0.01, step, "status"))
+        while len(runs) < 3:
+            await asyncio.sleep(0.01)
+        worker.request_stop()
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=5)
+        swallow[0] = False  # so that a failing run still ends
+        task.cancel()
+        return bool(done)
+
+    assert asyncio.run(main()), "the task went on after the stop"
+    assert worker.failures == {"status": 1}  # the swallowed cancel, logged once
