@@ -192,7 +192,7 @@ def _parse(camera: str, doc: str | None, version: str | None
 
 def read_documents(redis: Any, keys: Keys, cameras: list[str]
                    ) -> dict[str, VersionedCamera | StoredDocumentInvalid | None]:
-    """Each camera's document in one round trip on a synchronous client (a worker's control
+    """Each camera's document in one round trip on a synchronous client (a worker's claim
     thread); a stored document the loader refuses comes back as its ``StoredDocumentInvalid``,
     so it spoils no other."""
     if not cameras:

@@ -100,7 +100,7 @@ class StatusPublisher:
 
 
 def live_workers_sync(redis: Any, keys: Keys) -> list[str]:
-    """``StatusPublisher.live_workers`` on a synchronous client (a worker's control thread)."""
+    """``StatusPublisher.live_workers`` on a synchronous client (a worker's claim thread)."""
     ids = sorted(redis.smembers(keys.workers))
     with redis.pipeline(transaction=False) as p:
         for w in ids:

@@ -6,11 +6,11 @@ Safety: a camera runs here only while this worker's lease on it is valid by its 
 or while Redis is unreachable), and every event it writes carries the lease's fencing token,
 which the event store refuses once a newer holder registered a larger one.
 
-Leases are renewed and claimed on a thread of their own (the control thread) with its own Redis
-connection, so an overloaded worker, whose event loop runs seconds late and makes every await
-cost as much, keeps its leases and takes a dead worker's share on time: the loop is asked once,
-to start the cameras claimed. A loop that stops running altogether (wedged for three
-heartbeats) stops the renewals, and its cameras go to the other workers.
+Leases are renewed on one thread and claimed on another, each with its own Redis connection,
+so an overloaded worker, whose event loop runs seconds late and makes every await cost as much,
+keeps its leases and takes a dead worker's share on time: the loop is asked once per claim, to
+start its cameras. A loop that stops running altogether (wedged for three heartbeats) stops the
+renewals, and its cameras go to the other workers.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Held:
 
 @dataclass(slots=True)
 class Claim:
-    """Cameras claimed on the control thread, for the loop to start."""
+    """Cameras claimed on the claim thread, for the loop to start."""
 
     leases: list[Lease]
     renewed_at: float  # monotonic: the claim, then each renewal while the loop has not taken it
@@ -208,7 +208,7 @@ class Worker:
         return min(self.c.capacity, math.ceil(cameras / max(1, workers)))
 
     def _claim_once(self, r: Any, leases: SyncLeaseClient) -> Claim | None:
-        """On the control thread: claim up to the fair share, record the fences and read the
+        """On the claim thread: claim up to the fair share, record the fences and read the
         documents of all claimed at once; the loop then starts them (``_start_claimed``)."""
         if self.draining or self._stop.is_set():
             return None
