@@ -84,58 +84,24 @@ class Lease:
     token: int
 
 
-class _Scripts:
-    """The scripts on one Redis client (asyncio or blocking) and their keys and arguments."""
+class _Releases:
+    """Releasing leases (the script on one Redis client, asyncio or blocking)."""
 
     def __init__(self, redis: Any, keys: Keys, worker: str, ttl_s: float) -> None:
         self.r = redis
         self.k = keys
         self.worker = worker
         self.ttl_ms = int(ttl_s * 1000)
-        self._claim = redis.register_script(CLAIM)
-        self._renew = redis.register_script(RENEW)
         self._release = redis.register_script(RELEASE)
-
-    def _claiming(self, cams: list[str], max_new: int, now_ms: int | None
-                  ) -> dict[str, list[Any]]:
-        return {"keys": [k for cam in cams for k in (self.k.lease(cam), self.k.fence(cam))],
-                "args": [self.worker, _now(now_ms), self.ttl_ms, max_new, *cams]}
-
-    def _renewal(self, leases: list[Lease], now_ms: int | None) -> dict[str, list[Any]]:
-        return {"keys": [self.k.lease(x.camera) for x in leases],
-                "args": [self.worker, _now(now_ms), self.ttl_ms, *_pairs(leases)]}
 
     def _releasing(self, leases: list[Lease]) -> dict[str, list[Any]]:
         return {"keys": [self.k.lease(x.camera) for x in leases],
                 "args": [self.worker, *(str(x.token) for x in leases)]}
 
 
-class LeaseClient(_Scripts):
-    """One worker's side of the lease protocol."""
-
-    async def claim(self, max_new: int, exclude: set[str] | frozenset[str] = frozenset(),
-                    now_ms: int | None = None) -> list[Lease]:
-        """Claim up to ``max_new`` free enabled cameras; each gets a new, larger token."""
-        if max_new <= 0:
-            return []
-        try:
-            cams = sorted(set(await self.r.smembers(self.k.enabled)) - set(exclude))
-            if not cams:
-                return []
-            out = await self._claim(**self._claiming(cams, max_new, now_ms))
-        except RedisError as e:
-            raise wrap(e, "claiming cameras") from None
-        return _claimed(out)
-
-    async def renew(self, leases: list[Lease], now_ms: int | None = None) -> set[str]:
-        """Extend the leases still ours; returns the cameras whose lease was lost."""
-        if not leases:
-            return set()
-        try:
-            lost = await self._renew(**self._renewal(leases, now_ms))
-        except RedisError as e:
-            raise wrap(e, "renewing leases") from None
-        return set(lost)
+class LeaseClient(_Releases):
+    """Releases on the worker's event loop (claims and renewals run on its threads:
+    ``SyncLeaseClient``)."""
 
     async def release(self, leases: list[Lease]) -> int:
         if not leases:
@@ -146,12 +112,17 @@ class LeaseClient(_Scripts):
             raise wrap(e, "releasing leases") from None
 
 
-class SyncLeaseClient(_Scripts):
-    """The same on a blocking Redis client: for the worker's claim and renewal threads, so
-    that they happen on time however late its event loop runs."""
+class SyncLeaseClient(_Releases):
+    """One worker's side of the lease protocol on a blocking Redis client: for its claim and
+    renewal threads, so that they happen on time however late its event loop runs."""
 
-    def claim(self, max_new: int, exclude: set[str] | frozenset[str] = frozenset()
-              ) -> list[Lease]:
+    def __init__(self, redis: Any, keys: Keys, worker: str, ttl_s: float) -> None:
+        super().__init__(redis, keys, worker, ttl_s)
+        self._claim = redis.register_script(CLAIM)
+        self._renew = redis.register_script(RENEW)
+
+    def claim(self, max_new: int, exclude: set[str] | frozenset[str] = frozenset(),
+              now_ms: int | None = None) -> list[Lease]:
         """Claim up to ``max_new`` free enabled cameras; each gets a new, larger token."""
         if max_new <= 0:
             return []
@@ -159,9 +130,23 @@ class SyncLeaseClient(_Scripts):
             cams = sorted(set(self.r.smembers(self.k.enabled)) - set(exclude))
             if not cams:
                 return []
-            return _claimed(self._claim(**self._claiming(cams, max_new, None)))
+            out = self._claim(
+                keys=[k for c in cams for k in (self.k.lease(c), self.k.fence(c))],
+                args=[self.worker, _now(now_ms), self.ttl_ms, max_new, *cams])
         except RedisError as e:
             raise wrap(e, "claiming cameras") from None
+        return [Lease(out[i], int(out[i + 1])) for i in range(0, len(out), 2)]
+
+    def renew(self, leases: list[Lease], now_ms: int | None = None) -> set[str]:
+        """Extend the leases still ours; returns the cameras whose lease was lost."""
+        if not leases:
+            return set()
+        try:
+            return set(self._renew(keys=[self.k.lease(x.camera) for x in leases],
+                                   args=[self.worker, _now(now_ms), self.ttl_ms,
+                                         *_pairs(leases)]))
+        except RedisError as e:
+            raise wrap(e, "renewing leases") from None
 
     def release(self, leases: list[Lease]) -> int:
         if not leases:
@@ -170,19 +155,6 @@ class SyncLeaseClient(_Scripts):
             return int(self._release(**self._releasing(leases)))
         except RedisError as e:
             raise wrap(e, "releasing leases") from None
-
-    def renew(self, leases: list[Lease], now_ms: int | None = None) -> set[str]:
-        """Extend the leases still ours; returns the cameras whose lease was lost."""
-        if not leases:
-            return set()
-        try:
-            return set(self._renew(**self._renewal(leases, now_ms)))
-        except RedisError as e:
-            raise wrap(e, "renewing leases") from None
-
-
-def _claimed(out: list[Any]) -> list[Lease]:
-    return [Lease(out[i], int(out[i + 1])) for i in range(0, len(out), 2)]
 
 
 def _now(now_ms: int | None) -> str:

@@ -9,7 +9,6 @@ that trusts a lease holds the current token.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -17,8 +16,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from orchestrator.control.leases import Lease, LeaseClient
-from orchestrator.control.redis_client import Keys, connect
+from orchestrator.control.leases import Lease, SyncLeaseClient
+from orchestrator.control.redis_client import Keys, connect_sync
 from tests.control_helpers import REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -31,33 +30,30 @@ TTL_MS, MARGIN_MS = 1000, 100
 class LeaseProtocol(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.r = connect(REDIS_URL)
+        self.r = connect_sync(REDIS_URL)
         self.keys = Keys(f"model-{uuid.uuid4().hex[:8]}:")
-        self.run(self.r.sadd(self.keys.enabled, *CAMERAS))
-        self.clients = {w: LeaseClient(self.r, self.keys, w, TTL_MS / 1000) for w in WORKERS}
-        sec, usec = self.run(self.r.time())
+        self.r.sadd(self.keys.enabled, *CAMERAS)
+        # The client the worker's claim and renewal threads use.
+        self.clients = {w: SyncLeaseClient(self.r, self.keys, w, TTL_MS / 1000)
+                        for w in WORKERS}
+        sec, usec = self.r.time()
         self.now = sec * 1000 + usec // 1000
         self.held: dict[str, dict[str, tuple[int, int]]] = {w: {} for w in WORKERS}
         self.last_token: dict[str, int] = {}
 
-    def run(self, coro: object) -> object:
-        return self.loop.run_until_complete(coro)  # type: ignore[arg-type]
-
     def teardown(self) -> None:
-        keys = self.run(self.r.keys(f"{self.keys.prefix}*"))
+        keys = self.r.keys(f"{self.keys.prefix}*")
         if keys:
-            self.run(self.r.delete(*keys))
-        self.run(self.r.aclose())
-        self.loop.close()
+            self.r.delete(*keys)
+        self.r.close()
 
     def trusts(self, w: str, cam: str) -> bool:
         return cam in self.held[w] and self.held[w][cam][1] > self.now
 
     @rule(w=st.sampled_from(WORKERS), n=st.integers(1, 3))
     def claim(self, w: str, n: int) -> None:
-        got = self.run(self.clients[w].claim(n, set(self.held[w]), now_ms=self.now))
-        for lease in got:  # type: ignore[attr-defined]
+        got = self.clients[w].claim(n, set(self.held[w]), now_ms=self.now)
+        for lease in got:
             assert lease.token > self.last_token.get(lease.camera, 0)
             self.last_token[lease.camera] = lease.token
             self.held[w][lease.camera] = (lease.token, self.now + TTL_MS - MARGIN_MS)
@@ -65,9 +61,9 @@ class LeaseProtocol(RuleBasedStateMachine):
     @rule(w=st.sampled_from(WORKERS))
     def renew(self, w: str) -> None:
         leases = [Lease(c, t) for c, (t, _) in self.held[w].items()]
-        lost = self.run(self.clients[w].renew(leases, now_ms=self.now))
+        lost = self.clients[w].renew(leases, now_ms=self.now)
         for cam in list(self.held[w]):
-            if cam in lost:  # type: ignore[operator]
+            if cam in lost:
                 del self.held[w][cam]
             else:
                 self.held[w][cam] = (self.held[w][cam][0], self.now + TTL_MS - MARGIN_MS)
@@ -76,7 +72,7 @@ class LeaseProtocol(RuleBasedStateMachine):
     def release(self, w: str, cam: str) -> None:
         if cam in self.held[w]:
             token = self.held[w].pop(cam)[0]
-            self.run(self.clients[w].release([Lease(cam, token)]))
+            self.clients[w].release([Lease(cam, token)])
 
     @rule(dt=st.integers(1, 1600))
     def time_passes(self, dt: int) -> None:
@@ -88,8 +84,8 @@ class LeaseProtocol(RuleBasedStateMachine):
             trusting = [w for w in WORKERS if self.trusts(w, cam)]
             assert len(trusting) <= 1, f"{cam} trusted by {trusting} at {self.now}"
             if trusting:
-                token = self.run(self.r.hget(self.keys.lease(cam), "token"))
-                assert int(token) == self.held[trusting[0]][cam][0]  # type: ignore[arg-type]
+                token = self.r.hget(self.keys.lease(cam), "token")
+                assert int(token) == self.held[trusting[0]][cam][0]
 
 
 LeaseProtocol.TestCase.settings = settings(max_examples=60, stateful_step_count=40,
