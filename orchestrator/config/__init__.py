@@ -24,6 +24,7 @@ from orchestrator.config.cameras import (
     NvrConfig,
     ObjectFilter,
     Point,
+    RouteConfig,
     RuleDefaults,
     TimeWindow,
     ZoneConfig,
@@ -44,7 +45,8 @@ __all__ = ["VEHICLES_AND_PEOPLE", "AlarmConfig", "Anchor", "CameraConfig",
            "CameraDetectorConfig", "ConfigError",
            "ControlConfig", "DetectorConfig", "LineConfig", "MotionConfig", "NvrConfig",
            "ObjectFilter",
-           "OutputConfig", "Point", "ProcessConfig", "RuleDefaults", "S3Config", "Settings",
+           "OutputConfig", "Point", "ProcessConfig", "RouteConfig", "RuleDefaults", "S3Config",
+           "Settings",
            "TimeWindow",
            "TrackerConfig", "TritonConfig", "ZoneConfig", "load_settings", "read_yaml"]
 

@@ -17,6 +17,7 @@ from orchestrator.config.base import self_crossing
 Point = tuple[float, float]
 MAX_POINTS = 500  # per zone or line: a hand-drawn wall edge needs tens
 MAX_RULES = 64  # zones, and lines, per camera
+MAX_ROUTE_STEPS = 16
 Anchor = Literal["bottom_center", "center", "top_center"]
 
 
@@ -93,12 +94,9 @@ class TimeWindow(_Strict):
         return (day in self.days and t >= self.start) or (prev in self.days and t < self.end)
 
 
-class _RuleBase(_Strict):
+class _RuleSettings(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
                       description="Unique per camera; letters, digits, _ . -")
-    points: list[Point] = Field(max_length=MAX_POINTS,
-                                description=f"[[x, y], ...] in image pixels (at most "
-                                            f"{MAX_POINTS}).")
     anchor: Anchor | None = Field(None, description="None = the camera's rules.anchor.")
     confirm_frames: int | None = Field(None, ge=1, le=100,
                                        description="None = the camera's rules.confirm_frames.")
@@ -109,6 +107,12 @@ class _RuleBase(_Strict):
     filter: ObjectFilter | None = Field(None, description="None = the camera's rules.filter.")
     schedule: list[TimeWindow] | None = Field(
         None, description="Arming windows (camera's timezone); None = always armed.")
+
+
+class _RuleBase(_RuleSettings):
+    points: list[Point] = Field(max_length=MAX_POINTS,
+                                description=f"[[x, y], ...] in image pixels (at most "
+                                            f"{MAX_POINTS}).")
 
 
 class ZoneConfig(_RuleBase):
@@ -148,6 +152,36 @@ class LineConfig(_RuleBase):
         for a, b in itertools.pairwise(v):
             if a == b:
                 raise ValueError(f"line has a zero-length segment at {a}")
+        return v
+
+
+class RouteConfig(_RuleSettings):
+    """Ordered zones: a track that enters each of ``zones`` in turn, entering the last within
+    ``within_s`` of entering the first, fires once for the whole route.
+
+    Each entry is judged as a zone's is (margin, confirm_frames, the route's anchor and
+    filter); other zones may be entered in between. ``min_speed`` asks the mean speed over
+    the route, in the track's own box heights per second, so that it means the same near the
+    camera and far from it.
+    """
+
+    zones: list[str] = Field(min_length=2, max_length=MAX_ROUTE_STEPS, description=(
+        "Names of this camera's zones, in the order they must be entered (a zone may come "
+        "back, not twice in a row)."))
+    within_s: float = Field(60.0, gt=0, le=600, description=(
+        "Seconds from entering the first zone to entering the last."))
+    min_speed: float = Field(0.0, ge=0, le=50, description=(
+        "Mean speed from entering the first zone to entering the last (straight between "
+        "the entry points), in box heights per second: a person walking is ~0.8, running "
+        "~2 (1.7 m tall); 0 = any speed."))
+
+    @field_validator("zones")
+    @classmethod
+    def _steps(cls, v: list[str]) -> list[str]:
+        for a, b in itertools.pairwise(v):
+            if a == b:
+                raise ValueError(f"zone {a!r} twice in a row: a route's steps are entries "
+                                 f"into a different zone each time")
         return v
 
 
@@ -249,8 +283,12 @@ class CameraConfig(_Strict):
                                     description=f"Polygon zones (at most {MAX_RULES}).")
     lines: list[LineConfig] = Field(default_factory=list, max_length=MAX_RULES,
                                     description=f"Tripwire lines (at most {MAX_RULES}).")
+    routes: list[RouteConfig] = Field(default_factory=list, max_length=MAX_RULES,
+                                      description="Ordered zones (at most "
+                                                  f"{MAX_RULES}).")
     rules: RuleDefaults = Field(default_factory=RuleDefaults,
-                                description="Defaults for this camera's zones and lines.")
+                                description="Defaults for this camera's zones, lines and "
+                                            "routes.")
     detector: CameraDetectorConfig = Field(default_factory=CameraDetectorConfig,
                                            description="Motion gate of this camera's frames.")
 
@@ -261,10 +299,16 @@ class CameraConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> CameraConfig:
-        names = [r.name for r in [*self.zones, *self.lines]]
+        names = [r.name for r in [*self.zones, *self.lines, *self.routes]]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"rule names must be unique per camera, repeated: {sorted(dup)}")
+        zones = {z.name for z in self.zones}
+        for r in self.routes:
+            missing = [z for z in r.zones if z not in zones]
+            if missing:
+                raise ValueError(f"route {r.name!r} names zones this camera does not have: "
+                                 f"{missing} (zones: {sorted(zones)})")
         return self
 
     @property

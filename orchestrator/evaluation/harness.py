@@ -82,7 +82,7 @@ def evaluate(settings: Settings, video: str, gt_path: str, tolerance_s: float = 
                                         frames[i][1], e.track_id))
     truth = truth_events(gt, cam, video_fps(video), size[0] if size else None)
     seconds = (frames[-1][1] - frames[0][1] + 1 / cam.analysis_fps) if frames else 0.0
-    rules = [r.name for r in [*cam.zones, *cam.lines]]
+    rules = [r.name for r in [*cam.zones, *cam.lines, *cam.routes]]
     per_rule = {}
     for name in rules:
         t = [e for e in truth if e.rule == name]

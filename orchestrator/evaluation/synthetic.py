@@ -7,6 +7,9 @@ box jitter, missed detections, occlusions, identity switches and dropped frames.
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections import abc
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +34,37 @@ class Walker:
 
 
 @dataclass(frozen=True, slots=True)
+class PathWalker:
+    """A person walking through ``waypoints`` ((t, x, y) of the feet, times increasing) in a
+    straight line from each to the next, ``height`` px tall; seen from the first to the last."""
+
+    waypoints: tuple[tuple[float, float, float], ...]
+    height: float = 120.0
+
+    @property
+    def t0(self) -> float:
+        return self.waypoints[0][0]
+
+    @property
+    def t1(self) -> float:
+        return self.waypoints[-1][0]
+
+    @classmethod
+    def through(cls, *points: tuple[float, float], speed: float = 120.0, t0: float = 0.0,
+                height: float = 120.0) -> PathWalker:
+        """Feet through ``points`` (x, y) at ``speed`` px/s from ``t0``."""
+        way, t = [(t0, *points[0])], t0
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+            t += math.hypot(x1 - x0, y1 - y0) / speed
+            way.append((t, x1, y1))
+        return cls(tuple(way), height)
+
+    def at(self, t: float) -> tuple[float, float]:
+        ts, xs, ys = zip(*self.waypoints, strict=True)
+        return float(np.interp(t, ts, xs)), float(np.interp(t, ts, ys))
+
+
+@dataclass(frozen=True, slots=True)
 class Camera:
     """What the camera does to the walkers: jitter σ (px, on each box edge), the chance that a
     detection is missed, occluded intervals per walker, the time of an id switch per walker,
@@ -45,7 +79,7 @@ class Camera:
     seed: int = 0
 
 
-def frames(walkers: list[Walker], camera: Camera, duration: float
+def frames(walkers: abc.Sequence[Walker | PathWalker], camera: Camera, duration: float
            ) -> list[tuple[float, Detections]]:
     """(time, detections with ids) per analysed frame. Ids are the walker's index + 1, and
     1000 + index after its id switch; boxes are 0.4 × height wide."""

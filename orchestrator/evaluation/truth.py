@@ -12,6 +12,10 @@ would be scored against itself. Every ground-truth frame is used (not only the a
   zone (it appeared there: out of an occlusion, or where labelling began) is don't-care.
   A zone with ``min_dwell_s`` fires when the stay reaches it; exits shorter than ``jitter_s``
   do not end a stay.
+* A route is complete when a track's zone entries (as above, with no dwell) hold the route's
+  zones in order, the last within ``within_s`` of the first, at ``min_speed`` or faster; the
+  event is the last entry. Of the starts that could lead on, the latest is kept. A route
+  made through a don't-care entry is don't-care.
 * Repeats: after a true event, the same track's events of the same rule and direction within
   the rule's cooldown are don't-care (the cooldown exists to silence them).
 * Grazes: a crossing or an entry that never gets farther than ``GRAZE`` of the box height
@@ -25,11 +29,12 @@ Don't-care events are neither missed when absent nor false when predicted.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.config import CameraConfig, LineConfig, ZoneConfig
+from orchestrator.config import CameraConfig, LineConfig, RouteConfig, ZoneConfig
 from orchestrator.detections import box_anchors
 from orchestrator.evaluation.groundtruth import GroundTruth
 from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Polygon, Polyline
@@ -170,6 +175,48 @@ def _zone_events(rule: ZoneConfig, cooldown_s: float, tracks: dict[int, _Track],
     return _mark_repeats(out, cooldown_s, "any")
 
 
+def _route_events(route: RouteConfig, zones: dict[str, ZoneConfig], cooldown_s: float,
+                  tracks: dict[int, _Track], jitter_s: float) -> list[TruthEvent]:
+    entries: dict[int, list[tuple[TruthEvent, str]]] = {}
+    for name in dict.fromkeys(route.zones):
+        zone = zones[name].model_copy(update={"min_dwell_s": 0.0})
+        for e in _zone_events(zone, 0.0, tracks, jitter_s):
+            entries.setdefault(e.track_id, []).append((e, name))
+    n, out = len(route.zones), []
+    for tid, got in entries.items():
+        tr = tracks[tid]
+        chains: list[list[TruthEvent] | None] = [None] * (n + 1)
+        for e, name in sorted(got, key=lambda x: x[0].time):
+            for k in range(n - 1, -1, -1):
+                if route.zones[k] != name:
+                    continue
+                prev = [] if k == 0 else chains[k]
+                if prev is None or (prev and e.time - prev[0].time > route.within_s):
+                    continue
+                cur = chains[k + 1]
+                if cur is None or not prev or prev[0].time >= cur[0].time:
+                    chains[k + 1] = [*prev, e]
+            done, chains[n] = chains[n], None
+            if done is None or _slower(done, tr, route.min_speed):
+                continue
+            chains = [None] * (n + 1)
+            out.append(TruthEvent(route.name, "complete", e.time, e.point, tid,
+                                  dont_care=any(x.dont_care for x in done)))
+    return _mark_repeats(out, cooldown_s, "any")
+
+
+def _slower(done: list[TruthEvent], tr: _Track, min_speed: float) -> bool:
+    """Whether the route's mean speed (straight between its entry points, in box heights per
+    second) is below ``min_speed``."""
+    if not min_speed or done[-1].time <= done[0].time:
+        return False
+    dist = sum(float(np.hypot(b.point[0] - a.point[0], b.point[1] - a.point[1]))
+               for a, b in itertools.pairwise(done))
+    last = len(tr.times) - 1
+    h = np.mean([tr.heights[min(int(np.searchsorted(tr.times, e.time)), last)] for e in done])
+    return dist / (done[-1].time - done[0].time) / max(float(h), 1e-6) < min_speed
+
+
 def _pt(tr: _Track, i: int) -> tuple[float, float]:
     return float(tr.anchors[i, 0]), float(tr.anchors[i, 1])
 
@@ -210,6 +257,11 @@ def truth_events(gt: GroundTruth, camera: CameraConfig, fps: float,
         cooldown = d.cooldown_s if ln.cooldown_s is None else ln.cooldown_s
         out += _line_events(ln, cooldown, _tracks(gt, ln.anchor or d.anchor, fps, size),
                             jitter_s)
+    zones = {z.name: z for z in camera.zones}
+    for r in camera.routes:
+        cooldown = d.cooldown_s if r.cooldown_s is None else r.cooldown_s
+        out += _route_events(r, zones, cooldown, _tracks(gt, r.anchor or d.anchor, fps, size),
+                             jitter_s)
     end = (max(gt.frames) - 1) / fps if gt.frames else 0.0
     out = [e if e.time <= end - END_GUARD_S or e.dont_care else
            TruthEvent(e.rule, e.direction, e.time, e.point, e.track_id, e.time_hi, True)

@@ -1,7 +1,9 @@
-"""Rules judged on tracked objects: zone intrusion, directional lines, dwell, filters, cooldown."""
+"""Rules judged on tracked objects: zone intrusion, directional lines, routes, dwell, filters,
+cooldown."""
 
 from orchestrator.rules.engine import RuleBatch, RuleEngine
 from orchestrator.rules.geometry import Polygon, Polyline
-from orchestrator.rules.rules import LineRule, RuleHit, ZoneRule
+from orchestrator.rules.rules import LineRule, RouteRule, RuleHit, ZoneRule
 
-__all__ = ["LineRule", "Polygon", "Polyline", "RuleBatch", "RuleEngine", "RuleHit", "ZoneRule"]
+__all__ = ["LineRule", "Polygon", "Polyline", "RouteRule", "RuleBatch", "RuleEngine", "RuleHit",
+           "ZoneRule"]

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections, box_anchors
 from orchestrator.rules.geometry import Measures, Shapes, ShapesBatch
-from orchestrator.rules.rules import LineRule, Rule, RuleHit, Trajectory, ZoneRule
+from orchestrator.rules.rules import LineRule, RouteRule, Rule, RuleHit, Trajectory, ZoneRule
 from trackers.blind import BlindTime
 
 TRAJECTORY_MAX_POINTS = 600
@@ -33,7 +33,7 @@ Birth = tuple[float, npt.NDArray[np.float32]]  # time, xyxy of a frame before a 
 
 
 class RuleEngine:
-    """Judges a camera's zones and lines on tracked detections.
+    """Judges a camera's zones, lines and routes on tracked detections.
 
     Besides the rules, it keeps the identity of what it judges: a track that appears away
     from the image border close to where another vanished moments before (behind a post, in a
@@ -76,6 +76,8 @@ class RuleEngine:
             old.setdefault(r.geometry, []).append(r)
         rules: list[Rule] = [ZoneRule(z, camera.rules) for z in camera.zones]
         rules += [LineRule(ln, camera.rules) for ln in camera.lines]
+        by_name = {z.name: z for z in camera.zones}
+        rules += [RouteRule(r, camera.rules, by_name) for r in camera.routes]
         for r in rules:
             same = old.get(r.geometry)
             if same:
@@ -92,8 +94,10 @@ class RuleEngine:
                                           [ln.line.points for ln in lines])
             for group in (zones, lines):
                 self._column.update({id(r): i for i, r in enumerate(group)})
-        # Per rule, what ``end`` reads: its filter, its anchor, its column.
-        self._plan = [(r, id(r.s.filter), r.s.anchor, self._column[id(r)]) for r in rules]
+        # Per rule, what ``end`` reads: its filter, its anchor, its column (a route measures
+        # its own zones: -1).
+        self._plan = [(r, id(r.s.filter), r.s.anchor, self._column.get(id(r), -1))
+                      for r in rules]
         self._trajectory_anchor = camera.rules.anchor
         # Rules that inherit the camera's filter share one compiled filter: one mask a frame.
         self._filters = list({id(r.s.filter): r.s.filter for r in self.rules}.values())
@@ -173,7 +177,9 @@ class RuleEngine:
                     continue
                 pts, depth, dist, side = cols[anchor]
                 values: tuple[list[Any], ...] = (
-                    (depth[col],) if isinstance(rule, ZoneRule) else (dist[col], side[col]))
+                    (depth[col],) if isinstance(rule, ZoneRule)
+                    else (dist[col], side[col]) if isinstance(rule, LineRule)
+                    else (rule.measure(frame.anchors[anchor]),))
                 if sel is not None:
                     pts = [pts[i] for i in sel]
                     values = tuple([v[i] for i in sel] for v in values)
@@ -207,20 +213,23 @@ class RuleEngine:
             # Every earlier box measured at once, per anchor; then judged box by box.
             boxes = np.asarray([box for _, box in earlier], np.float32).reshape(-1, 4)
             hs = (boxes[:, 3] - boxes[:, 1]).tolist()
-            cols = {}
+            cols, anchors = {}, {}
             for a in self._anchors:
-                pts = box_anchors(boxes, a)
+                pts = anchors[a] = box_anchors(boxes, a)
                 m = self._shapes[a].measure(pts)
                 cols[a] = (pts.tolist(), m.depth.tolist(), m.distance.tolist(), m.side.tolist())
             plan = [p for p in self._plan
                     if (sel := masks[p[1]]) is None or i in sel]
+            routes = {id(r): r.measure(anchors[a]) for r, _f, a, _c in plan
+                      if isinstance(r, RouteRule)}
             tr = self.trajectories.setdefault(tid, Trajectory(TRAJECTORY_MAX_POINTS))
             for k, (t0, _) in enumerate(earlier):
                 for rule, _fid, anchor, col in plan:
                     pts, depth, dist, side = cols[anchor]
                     values: tuple[list[Any], ...] = (
                         ([depth[k][col]],) if isinstance(rule, ZoneRule)
-                        else ([dist[k][col]], [side[k][col]]))
+                        else ([dist[k][col]], [side[k][col]]) if isinstance(rule, LineRule)
+                        else ([routes[id(rule)][k]],))
                     hits += rule.advance([tid], [pts[k]], [hs[k]], [rows[i]], t0, *values)
                 x, y = cols[self._trajectory_anchor][0][k]
                 tr.times.append(t0)

@@ -19,8 +19,15 @@ import numpy as np
 import numpy.typing as npt
 
 from orchestrator.classes import class_id
-from orchestrator.config import LineConfig, ObjectFilter, RuleDefaults, TimeWindow, ZoneConfig
-from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Measures, Polygon, Polyline
+from orchestrator.config import (
+    LineConfig,
+    ObjectFilter,
+    RouteConfig,
+    RuleDefaults,
+    TimeWindow,
+    ZoneConfig,
+)
+from orchestrator.rules.geometry import OFF_LINE, SIDE_A, Measures, Polygon, Polyline, Shapes
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +35,14 @@ class RuleHit:
     """A rule that fired for one track.
 
     ``timestamp`` and ``point`` are the act itself (the moment and the anchor where the line
-    was crossed, the zone entered or the dwell reached); ``detected`` is the frame that
-    confirmed it, a few frames later; ``index`` the track's row in that frame's detections.
+    was crossed, the zone entered, the dwell reached or a route's last zone entered);
+    ``detected`` is the frame that confirmed it, a few frames later; ``index`` the track's row
+    in that frame's detections.
     """
 
     rule: str
-    kind: str  # "zone" | "line"
-    direction: str | None  # "a_to_b" | "b_to_a" for lines, "enter" for zones
+    kind: str  # "zone" | "line" | "route"
+    direction: str | None  # "a_to_b" | "b_to_a" for lines, "enter" for zones, "complete"
     track_id: int
     index: int
     timestamp: float
@@ -88,7 +96,8 @@ class _Settings:
     schedule: list[TimeWindow] | None
 
     @classmethod
-    def resolve(cls, rule: ZoneConfig | LineConfig, defaults: RuleDefaults) -> _Settings:
+    def resolve(cls, rule: ZoneConfig | LineConfig | RouteConfig,
+                defaults: RuleDefaults) -> _Settings:
         return cls(
             name=rule.name,
             anchor=rule.anchor or defaults.anchor,
@@ -230,26 +239,30 @@ class _Side:
         return t0 + f * (t1 - t0), (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
 
     def cool(self, direction: str | None, t: float, cooldown_s: float) -> bool:
-        """Whether ``direction`` may fire at ``t``; records the firing if so."""
-        if t - self.last_fire.get(direction, -np.inf) < cooldown_s:
-            return False
-        self.last_fire[direction] = t
-        return True
+        return _cool(self.last_fire, direction, t, cooldown_s)
+
+
+def _cool(last_fire: dict[str | None, float], direction: str | None, t: float,
+          cooldown_s: float) -> bool:
+    """Whether ``direction`` may fire at ``t``; records the firing if so."""
+    if t - last_fire.get(direction, -np.inf) < cooldown_s:
+        return False
+    last_fire[direction] = t
+    return True
 
 
 class _TrackRule:
-    """State per track, shared by zones and lines: inherit (id switch), forget, pending."""
+    """State per track, shared by zones, lines and routes: inherit (id switch), forget,
+    pending."""
 
     s: _Settings
     _tracks: dict[int, Any]
-
-    config: ZoneConfig | LineConfig
     kind: str
 
     @property
     def geometry(self) -> tuple[object, ...]:
         """What a track's state depends on: the same geometry judges tracks the same way."""
-        return (self.kind, tuple(map(tuple, self.config.points)), self.s.anchor)
+        raise NotImplementedError
 
     def adopt(self, old: _TrackRule) -> None:
         """Take over the per-track state of ``old``, a rule of the same geometry."""
@@ -277,6 +290,16 @@ class _TrackRule:
         return min(starts) if starts else None
 
 
+class _ShapeRule(_TrackRule):
+    """A rule on one shape drawn on the image: a zone or a line."""
+
+    config: ZoneConfig | LineConfig
+
+    @property
+    def geometry(self) -> tuple[object, ...]:
+        return (self.kind, tuple(map(tuple, self.config.points)), self.s.anchor)
+
+
 @dataclass(slots=True)
 class _ZoneTrack(_Side):
     entered_at: float = 0.0
@@ -288,7 +311,7 @@ class _ZoneTrack(_Side):
         self.fired = True  # found inside afresh: it did not enter now; leaving re-arms it
 
 
-class ZoneRule(_TrackRule):
+class ZoneRule(_ShapeRule):
     """Fires once per stay when a track's anchor has gone into the polygon (past the margin,
     for ``confirm_frames`` analysed frames) and stayed ``min_dwell_s`` seconds.
 
@@ -340,7 +363,7 @@ class ZoneRule(_TrackRule):
         return hits
 
 
-class LineRule(_TrackRule):
+class LineRule(_ShapeRule):
     """Fires when a track that held one side of the line holds the other: past the margin,
     for ``confirm_frames`` analysed frames, along a path that meets the line.
 
@@ -402,7 +425,122 @@ class LineRule(_TrackRule):
         return hits
 
 
-Rule = ZoneRule | LineRule
+Entry = tuple[float, tuple[float, float], float]  # time, anchor point, box height
+
+
+@dataclass(slots=True)
+class _RouteTrack:
+    """One track on a route: inside or not of each of the route's zones (with a zone's
+    hysteresis), and ``chains[k]``: the entries of steps 0..k-1, of the latest start that has
+    reached step k in time (None: none has)."""
+
+    zones: list[_Side]
+    chains: list[list[Entry] | None]
+    last_fire: dict[str | None, float] = field(default_factory=dict)
+
+    def restart(self) -> None:
+        for z in self.zones:
+            z.restart()
+
+    def cool(self, direction: str | None, t: float, cooldown_s: float) -> bool:
+        return _cool(self.last_fire, direction, t, cooldown_s)
+
+
+class RouteRule(_TrackRule):
+    """Fires once when a track has entered each of the route's zones in order, the last
+    within ``within_s`` of the first (other zones may come in between), at the mean speed
+    asked, if any.
+
+    The zones are judged as a zone rule would (margin, confirm_frames, entry stamped at the
+    act), at the route's anchor. Of several starts that could lead on, the latest is kept:
+    it leaves the most time for the rest. The event is stamped with the entry into the last
+    zone; the track's trajectory shows the whole route.
+    """
+
+    kind = "route"
+
+    def __init__(self, config: RouteConfig, defaults: RuleDefaults,
+                 zones: dict[str, ZoneConfig]) -> None:
+        self.config = config
+        self.s = _Settings.resolve(config, defaults)
+        self.names = list(dict.fromkeys(config.zones))  # each zone once, in first order
+        self.steps = [self.names.index(z) for z in config.zones]
+        self.polygons = [Polygon(zones[z].points) for z in self.names]
+        self.shapes = Shapes([p.points for p in self.polygons], [])
+        self.within_s, self.min_speed = config.within_s, config.min_speed
+        self._tracks: dict[int, _RouteTrack] = {}
+
+    @property
+    def geometry(self) -> tuple[object, ...]:
+        """A route's zones (points, in order) and anchor: its tracks' steps depend on them."""
+        return (self.kind, tuple(tuple(map(tuple, p.points)) for p in self.polygons),
+                tuple(self.steps), self.s.anchor)
+
+    def measure(self, anchors: npt.NDArray[np.float32]) -> list[list[float]]:
+        """Per anchor, its depth in each of the route's zones."""
+        return self.shapes.measure(anchors).depth.tolist()
+
+    def advance(self, track_ids: list[int], points: list[list[float]], heights: list[float],
+                rows: list[int], t: float, depth: list[list[float]]) -> list[RuleHit]:
+        """One frame of tracks: each track's anchor (x, y) and its depths (``measure``)."""
+        hits = []
+        margin, confirm, n = self.s.margin, self.s.confirm_frames, len(self.steps)
+        for tid, row, ds, (x, y), h in zip(track_ids, rows, depth, points, heights,
+                                           strict=True):
+            st = self._tracks.get(tid)
+            if st is None:  # a new track counts as coming from outside, as in a zone
+                st = self._tracks[tid] = _RouteTrack(
+                    [_Side(side=-1) for _ in self.names], [None] * (n + 1))
+            mp = max(MIN_MARGIN_PX, margin * h)
+            for z, (zs, d) in enumerate(zip(st.zones, ds, strict=True)):
+                if zs.step((t, x, y, d), mp, confirm) == 1:
+                    at, point = zs.act()
+                    done = self._enter(st, z, (at, point, h))
+                    if done is not None and st.cool("complete", at, self.s.cooldown_s):
+                        hits.append(RuleHit(self.s.name, self.kind, "complete", tid, row, at,
+                                            point, t))
+        return hits
+
+    def _enter(self, st: _RouteTrack, zone: int, entry: Entry) -> list[Entry] | None:
+        """Zone ``zone`` entered: advance the chains; the entries of a completed route."""
+        at, chains, n = entry[0], st.chains, len(self.steps)
+        for k in range(n - 1, -1, -1):  # from the last step: one entry advances one step
+            if self.steps[k] != zone:
+                continue
+            if k == 0:
+                chains[1] = [entry]
+                continue
+            prev = chains[k]
+            if prev is None or at - prev[0][0] > self.within_s:
+                continue
+            cur = chains[k + 1]
+            if cur is None or prev[0][0] >= cur[0][0]:
+                chains[k + 1] = [*prev, entry]
+        done = chains[n]
+        if done is None:
+            return None
+        chains[n] = None
+        if self.min_speed and _speed(done) < self.min_speed:
+            return None
+        st.chains = [None] * (n + 1)  # one event per route: the next starts afresh
+        return done
+
+    def pending_since(self) -> float | None:
+        starts = [z.since[0][0] for st in self._tracks.values() for z in st.zones
+                  if z.run and z.since]
+        return min(starts) if starts else None
+
+
+def _speed(entries: list[Entry]) -> float:
+    """Mean speed along the entry points, in box heights per second."""
+    dist = sum(math.hypot(b[1][0] - a[1][0], b[1][1] - a[1][1])
+               for a, b in itertools.pairwise(entries))
+    dt = entries[-1][0] - entries[0][0]
+    h = sum(e[2] for e in entries) / len(entries)
+    return math.inf if dt <= 0 else dist / dt / max(h, 1e-6)
+
+
+Rule = ZoneRule | LineRule | RouteRule
 
 
 class Trajectory:

@@ -15,6 +15,8 @@ import av
 import cv2
 import pytest
 
+from orchestrator.paths import PROJECT_ROOT
+
 # Hand-checked on TUD-Stadtmitte with examples/demo.yaml (from the ground-truth tracks and the
 # snapshots): rule, direction, video second of the act (the anchor passing the line, entering
 # the zone, the dwell reached). The two plaza entries are people already there at the start.
@@ -106,6 +108,28 @@ def test_analyze_table_and_cli_rules(tmp_path: Path, stadtmitte: Path) -> None:
                      "--line", "gate:320,200;320,460:b_to_a", "-q")
     assert "1 event(s)" in out.stdout and "b_to_a" in out.stdout
     assert f"evidence: {tmp_path.resolve() / 'evidence'}" in out.stdout
+
+
+def test_a_route_on_real_video_is_one_event_with_its_whole_walk(tmp_path: Path,
+                                                               stadtmitte: Path) -> None:
+    # The person who walks west to east along the pavement (ground truth: track 2, entering
+    # the east zone at 2.76 s); nobody walks the whole way back within the clip.
+    rules = PROJECT_ROOT / "examples" / "rulesets" / "stadtmitte-routes.yaml"
+    out = perishield("analyze", stadtmitte, "-c", rules, "--data-dir", tmp_path, "--json")
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    routes = [e for e in events if e["rule_kind"] == "route"]
+    assert [(e["rule"], e["direction"]) for e in routes] == [("west-east", "complete")]
+    [ev] = routes
+    assert abs(ev["video_time"] - 2.76) <= 0.5 and 480 <= ev["point"][0] <= 500
+    xs = [x for _, x, _ in ev["trajectory"]]
+    assert min(xs) < 330 and xs[-1] >= 480  # from the west zone to the east one
+    entered = [e for e in events if e["rule"] == "east" and e["track_id"] == ev["track_id"]]
+    assert [e["video_time"] for e in entered] == [ev["video_time"]]  # the same act
+    with sqlite3.connect(tmp_path / "events.db") as db:
+        row = db.execute("select rule_kind, direction from events where id = ?",
+                         (ev["id"],)).fetchone()
+    assert row == ("route", "complete")
+    assert cv2.imread(ev["snapshot"]) is not None
 
 
 def test_eval_prints_figures(demo_config: Path, stadtmitte: Path, stadtmitte_gt: Path) -> None:

@@ -53,6 +53,25 @@ def test_grazes_and_the_end_of_the_recording_are_dont_care() -> None:
     assert truth and all(e.dont_care for e in truth)
 
 
+def test_route_truth_is_the_last_entry_in_order_in_time() -> None:
+    cam = CameraConfig.model_validate({
+        "id": "c", "source": "x.mp4",
+        "zones": [{"name": "a", "points": [[100, 0], [200, 0], [200, 400], [100, 400]]},
+                  {"name": "b", "points": [[300, 0], [400, 0], [400, 400], [300, 400]]}],
+        "routes": [{"name": "ab", "zones": ["a", "b"], "within_s": 2},
+                   {"name": "fast", "zones": ["a", "b"], "within_s": 2, "min_speed": 3}]})
+    there = [(50 + 10 * k, 200) for k in range(40)]  # into a at frame 5, b at frame 25
+    back = list(reversed(there))
+    slow = [(50 + 2 * k, 200) for k in range(200)]  # 8 s from a to b
+    inside = [(150 + 10 * k, 200) for k in range(30)]  # first seen inside a; b at frame 15
+    truth = truth_events(gt_of({1: there, 2: back, 3: slow, 4: inside}), cam, fps=25,
+                         size=(640, 480))
+    routes = [(e.rule, e.track_id, e.time, e.dont_care) for e in truth
+              if e.direction == "complete"]
+    # 100 px/s at 100 px tall: 1 height/s, below the 3 the fast route asks
+    assert routes == [("ab", 4, 15 / 25, True), ("ab", 1, 25 / 25, False)]
+
+
 def test_matching_is_one_to_one_within_time_and_distance() -> None:
     truth = [TruthEvent("gate", "a_to_b", 1.0, (100, 200), 1),
              TruthEvent("gate", "a_to_b", 1.1, (100, 200), 2, dont_care=True)]
