@@ -137,18 +137,21 @@ async def get_rules(request: web.Request) -> web.Response:
     got = await _get(request, _camera_id(request))
     doc = got.camera.model_dump(mode="json")
     return web.json_response({"zones": doc["zones"], "lines": doc["lines"],
-                              "rules": doc["rules"], "version": got.version})
+                              "routes": doc["routes"], "rules": doc["rules"],
+                              "version": got.version})
 
 
 @require("admin")
 async def put_rules(request: web.Request) -> web.Response:
-    """Replace a camera's zones, lines (and rule settings): the rule editor's save."""
+    """Replace a camera's zones, lines (and routes, rule settings): the rule editor's save."""
     cid = _camera_id(request)
     edit = await parse_body(request, RulesIn)
     got = await _get(request, cid)
     doc = got.camera.model_dump(mode="json")
     doc["zones"] = [z.model_dump(mode="json") for z in edit.zones]
     doc["lines"] = [ln.model_dump(mode="json") for ln in edit.lines]
+    if edit.routes is not None:
+        doc["routes"] = [r.model_dump(mode="json") for r in edit.routes]
     if edit.rules is not None:
         doc["rules"] = edit.rules.model_dump(mode="json")
     return await _put(request, doc, got.version if edit.version is None else edit.version)

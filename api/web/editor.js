@@ -1,8 +1,9 @@
 // Rule editor: zones and lines drawn on the camera's latest frame, in its pixels. Click points
 // to draw (a line needs 2, a zone 3; Enter or double-click ends it), drag vertices, Delete
 // removes the selected vertex (or the rule with the button). Lines show their A and B sides
-// and the alarm direction as arrows. Save sends the whole set to the parameter center; the
-// running worker applies it without a restart.
+// and the alarm direction as arrows. Routes list zones in order (drawn as numbered arrows
+// between the zones' centres); renaming a zone renames it in the routes. Save sends the whole
+// set to the parameter center; the running worker applies it without a restart.
 import { h, api, toast } from "./lib.js";
 
 const CLASSES = ["person", "bicycle", "car", "motorcycle", "bus", "truck"];
@@ -14,6 +15,7 @@ export async function ruleEditor(id) {
   const doc = await api(`/cameras/${enc}/rules`);
   let version = doc.version;
   const rules = [...doc.zones.map((z) => ({ kind: "zone", ...z })), ...doc.lines.map((l) => ({ kind: "line", ...l }))];
+  const routes = (doc.routes || []).map((r) => ({ ...r }));
   let selected = rules.length ? 0 : -1;
   let drawing = null; // {kind, points} while drawing
   let drag = null; // {rule, index}
@@ -79,6 +81,21 @@ export async function ruleEditor(id) {
         g.fillStyle = k === vertex ? "#ff3040" : "#fff";
         g.beginPath(); g.arc(x, y, g.lineWidth * 2.5, 0, 7); g.fill();
       });
+    });
+    routes.forEach((route) => {
+      const centres = route.zones.map((name) => {
+        const z = rules.find((r) => r.kind === "zone" && r.name === name);
+        if (!z) return null;
+        return [z.points.reduce((a, p) => a + p[0], 0) / z.points.length, z.points.reduce((a, p) => a + p[1], 0) / z.points.length];
+      });
+      g.setLineDash([8, 5]);
+      centres.forEach((c, k) => {
+        if (!c) return;
+        label(`${route.name} ${k + 1}`, c[0] - 10, c[1] + 5, "#e599f7");
+        const next = centres[k + 1];
+        if (next) arrow(c[0], c[1] + 12, next[0], next[1] + 12, "#e599f7");
+      });
+      g.setLineDash([]);
     });
     if (drawing) {
       g.strokeStyle = "#ff3040"; g.setLineDash([6, 4]);
@@ -174,7 +191,10 @@ export async function ruleEditor(id) {
   function renderPanel() {
     const items = rules.map((r, i) => {
       const name = h("input", { value: r.name, "aria-label": "rule name", size: 14 });
-      name.addEventListener("change", () => { r.name = name.value; paint(); });
+      name.addEventListener("change", () => {
+        if (r.kind === "zone") routes.forEach((route) => { route.zones = route.zones.map((z) => (z === r.name ? name.value : z)); });
+        r.name = name.value; renderPanel(); paint();
+      });
       const picked = () => (r.filter && r.filter.classes) || [];
       const classes = CLASSES.map((c) => {
         const cb = h("input", { type: "checkbox", checked: picked().includes(c), "aria-label": c });
@@ -200,7 +220,30 @@ export async function ruleEditor(id) {
         ...fields);
       return el;
     });
-    panel.replaceChildren(...items);
+    panel.replaceChildren(...items, ...routes.map(routeItem));
+  }
+
+  function routeItem(route, i) {
+    const name = h("input", { value: route.name, "aria-label": "route name", size: 14 });
+    name.addEventListener("change", () => { route.name = name.value; paint(); });
+    const zones = h("input", { value: route.zones.join(", "), "aria-label": "route zones", size: 24 });
+    zones.addEventListener("change", () => { route.zones = zones.value.split(",").map((z) => z.trim()).filter(Boolean); paint(); });
+    return h("div", { class: "rule", "data-route": route.name },
+      h("div", {}, h("strong", {}, "route "), h("span", { class: "meta" }, "zones entered in this order "),
+        h("button", { class: "danger", onclick: () => { routes.splice(i, 1); renderPanel(); paint(); } }, "delete")),
+      h("label", {}, "name ", name), h("label", {}, "zones ", zones),
+      h("label", {}, "within s ", num(route, "within_s", { min: 1, max: 600 }, 60)),
+      h("label", {}, "min speed (heights/s) ", num(route, "min_speed", { min: 0, max: 50 }, 0)),
+      h("label", {}, "cooldown s ", num(route, "cooldown_s", { min: 0 })));
+  }
+
+  function addRoute() {
+    const zones = rules.filter((r) => r.kind === "zone").map((r) => r.name);
+    if (zones.length < 2) { toast("a route needs two zones: draw them first", true); return; }
+    let n = 1;
+    while (routes.some((r) => r.name === `route-${n}`)) n++;
+    routes.push({ name: `route-${n}`, zones: zones.slice(0, 2), within_s: 60, min_speed: 0 });
+    renderPanel(); paint();
   }
 
   async function save() {
@@ -208,6 +251,7 @@ export async function ruleEditor(id) {
       version,
       zones: rules.filter((r) => r.kind === "zone").map(({ kind, ...z }) => z),
       lines: rules.filter((r) => r.kind === "line").map(({ kind, ...l }) => l),
+      routes,
     };
     try {
       const got = await api(`/cameras/${enc}/rules`, { method: "PUT", body });
@@ -221,10 +265,11 @@ export async function ruleEditor(id) {
   const saveBtn = h("button", { class: "primary", onclick: save, "data-version": version }, "Save");
   renderPanel();
   paint();
-  return [h("h1", {}, `Zones and lines · ${id}`),
+  return [h("h1", {}, `Zones, lines and routes · ${id}`),
     h("div", { class: "editor" },
       h("div", {}, h("div", { class: "toolbar" },
         h("button", { onclick: startDraw("line") }, "+ line"), h("button", { onclick: startDraw("zone") }, "+ zone"),
+        h("button", { onclick: addRoute }, "+ route"),
         h("button", { onclick: finish }, "finish shape (Enter)"), saveBtn,
         h("a", { href: `#/camera/${enc}` }, h("button", {}, "back"))),
         h("div", { class: "stage" }, canvas), note),

@@ -108,6 +108,14 @@ def test_cameras_and_rules_through_the_parameter_center(site: dict[str, Any]) ->
             bowtie = {"zones": [{"name": "z", "points": [[0, 0], [10, 10], [10, 0], [0, 10]]}]}
             async with admin.put("/api/v1/cameras/gate-1/rules", json=bowtie, headers=h) as r:
                 out["bowtie"] = (r.status, (await r.json())["error"])
+            lane = {"name": "lane", "points": [[60, 0], [90, 0], [90, 50]]}
+            routed = {**rules, "zones": [*rules["zones"], lane], "version": 2,
+                      "routes": [{"name": "in", "zones": ["yard", "lane"], "within_s": 20}]}
+            async with admin.put("/api/v1/cameras/gate-1/rules", json=routed, headers=h) as r:
+                out["routed"] = (r.status, await r.json())
+            # The routes are kept when an edit leaves them out; a zone they name must stay.
+            async with admin.put("/api/v1/cameras/gate-1/rules", json=rules, headers=h) as r:
+                out["orphan"] = (r.status, (await r.json())["error"])
             async with viewer.get("/api/v1/cameras/gate-1/rules") as r:
                 out["read_rules"] = await r.json()
             async with admin.delete("/api/v1/cameras/gate-1", headers=h) as r:
@@ -127,9 +135,12 @@ def test_cameras_and_rules_through_the_parameter_center(site: dict[str, Any]) ->
     assert got["missing"] == 404 and got["bad_id"] == 400
     assert got["rules"] == (200, {"id": "gate-1", "version": 2}) and got["stale"] == 409
     assert got["bowtie"][0] == 400 and "crosses itself" in got["bowtie"][1]
-    assert got["read_rules"]["version"] == 2
+    assert got["routed"] == (200, {"id": "gate-1", "version": 3})
+    assert got["orphan"][0] == 400 and "does not have: ['lane']" in got["orphan"][1]
+    assert got["read_rules"]["version"] == 3
+    assert got["read_rules"]["routes"][0]["zones"] == ["yard", "lane"]
     assert got["read_rules"]["lines"][0]["direction"] == "a_to_b"
-    assert [z["name"] for z in got["read_rules"]["zones"]] == ["yard"]
+    assert [z["name"] for z in got["read_rules"]["zones"]] == ["yard", "lane"]
     assert got["delete"] == 200 and got["delete_again"] == 404
     r = redis_client()
     assert not r.exists(f"{site['prefix']}params:gate-1")

@@ -113,6 +113,33 @@ def test_a_line_drawn_in_the_editor_reaches_redis_and_the_worker(admin: Page,
     assert site.redis.hget(f"{site.prefix}status:camera:street", "state") == "live"
 
 
+def test_a_route_through_two_drawn_zones_follows_a_renamed_zone(admin: Page,
+                                                              site: Site) -> None:
+    admin.goto(site.url + "/#/camera/street/rules")
+    admin.wait_for_function("() => document.querySelector('.stage canvas')?.width === 640",
+                            timeout=20_000)
+    box = admin.locator(".stage canvas").bounding_box()
+    assert box is not None
+    for left in (0.1, 0.6):  # two zones side by side, on the lower half
+        admin.click("text=+ zone")
+        for fx, fy in ((left, 0.6), (left + 0.25, 0.6), (left + 0.25, 0.9)):
+            admin.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        admin.keyboard.press("Enter")
+    admin.click("text=+ route")
+    admin.fill('[data-rule="zone-1"] input[aria-label="rule name"]', "yard")
+    admin.keyboard.press("Tab")  # the change: the route follows the zone's new name
+    admin.wait_for_function("""() => document.querySelector(
+        '[data-route="route-1"] input[aria-label="route zones"]')?.value === 'yard, zone-2'""")
+    shot(admin, "editor-route")
+    before = int(site.redis.hget(f"{site.prefix}params:street", "version") or 0)
+    admin.click("button:text-is('Save')")
+    wait_for(lambda: int(site.redis.hget(f"{site.prefix}params:street", "version") or 0)
+             > before, 10, what="the new version in the parameter center")
+    doc = json.loads(site.redis.hget(f"{site.prefix}params:street", "doc"))
+    assert [(r["name"], r["zones"]) for r in doc["routes"]] == [("route-1", ["yard", "zone-2"])]
+    assert {z["name"] for z in doc["zones"]} >= {"yard", "zone-2"}
+
+
 def test_a_live_alarm_appears_in_the_feed_within_2_s(admin: Page, site: Site) -> None:
     admin.goto(site.url + "/#/alarms")
     admin.wait_for_selector("#feed")
