@@ -37,7 +37,8 @@ def outside_frame(camera: CameraConfig, size: tuple[int, int]) -> list[str]:
     ``size`` (width, height)."""
     w, h = size
     out = []
-    for kind, rules in (("zone", camera.zones), ("line", camera.lines)):
+    for kind, rules in (("zone", camera.zones), ("line", camera.lines),
+                        ("climb", camera.climbs)):
         for r in rules:
             xs, ys = [p[0] for p in r.points], [p[1] for p in r.points]
             if max(xs) < 0 or min(xs) > w or max(ys) < 0 or min(ys) > h:
@@ -67,6 +68,9 @@ class CameraState:
         self.tracker = self.tracking.tracker()
         self.rules = RuleEngine(camera, forget_after_s=max(10.0, 4 * self.config.lost_s),
                                 bridge_s=self.config.bridge_s)
+        # The event of each climb awaiting its drop, by (rule, track): the rules' outcome
+        # ("confirmed" or "retracted") is recorded on it.
+        self.awaiting: dict[tuple[str, int], str] = {}
         self.last_t: float | None = None
 
     def advance(self, camera: CameraConfig, t: float) -> None:
@@ -275,9 +279,18 @@ class CameraPipeline:
                 (width, height))
         self._history.append((frame, det))
         for hit in hits:
+            awaiting = self.state.awaiting
+            if hit.outcome is not None:  # not an event: the verdict on the track's last one
+                event_id = awaiting.pop((hit.rule, hit.track_id), None)
+                if event_id is not None:
+                    await self.recorder.outcome(event_id, hit)
+                continue
             # Stored and announced on the recorder's lane: the next frame does not wait.
-            await self.recorder.submit(hit, frame, det, self.rules.trajectories.get(hit.track_id),
-                                       self._frame_at(hit.timestamp))
+            ev = await self.recorder.submit(hit, frame, det,
+                                            self.rules.trajectories.get(hit.track_id),
+                                            self._frame_at(hit.timestamp))
+            if hit.kind == "climb":
+                awaiting[(hit.rule, hit.track_id)] = ev.id
             self.stats.events += 1
         self._forget_frames(frame.timestamp)
         self.stats.frames_analysed += 1

@@ -43,8 +43,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     expected = _probe(cam.source)  # an unreadable video fails here, before any store exists
     db = _sqlite_file(settings.outputs.store_url)
     had_store = db is not None and db.exists()
-    if not cam.zones and not cam.lines:
-        print("perishield: warning: no zones or lines configured; no event can fire",
+    if not cam.zones and not cam.lines and not cam.climbs:
+        print("perishield: warning: no zones, lines or climbs configured; no event can fire",
               file=sys.stderr)
     root = settings.outputs.evidence_dir.resolve()
     done: list[Event] = []

@@ -19,6 +19,7 @@ from orchestrator.config.cameras import (
     Anchor,
     CameraConfig,
     CameraDetectorConfig,
+    ClimbConfig,
     LineConfig,
     MotionConfig,
     NvrConfig,
@@ -42,7 +43,7 @@ from orchestrator.config.services import (
 )
 
 __all__ = ["VEHICLES_AND_PEOPLE", "AlarmConfig", "Anchor", "CameraConfig",
-           "CameraDetectorConfig", "ConfigError",
+           "CameraDetectorConfig", "ClimbConfig", "ConfigError",
            "ControlConfig", "DetectorConfig", "LineConfig", "MotionConfig", "NvrConfig",
            "ObjectFilter",
            "OutputConfig", "Point", "ProcessConfig", "RouteConfig", "RuleDefaults", "S3Config",

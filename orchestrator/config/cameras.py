@@ -147,12 +147,43 @@ class LineConfig(_RuleBase):
     @field_validator("points")
     @classmethod
     def _polyline(cls, v: list[Point]) -> list[Point]:
-        if len(v) < 2:
-            raise ValueError(f"line needs >=2 points, got {len(v)}")
-        for a, b in itertools.pairwise(v):
-            if a == b:
-                raise ValueError(f"line has a zero-length segment at {a}")
-        return v
+        return _polyline(v)
+
+
+def _polyline(v: list[Point]) -> list[Point]:
+    if len(v) < 2:
+        raise ValueError(f"line needs >=2 points, got {len(v)}")
+    for a, b in itertools.pairwise(v):
+        if a == b:
+            raise ValueError(f"line has a zero-length segment at {a}")
+    return v
+
+
+class ClimbConfig(_RuleBase):
+    """A wall's top edge as the camera sees it (a polyline) and which side of it is outside:
+    fires when someone comes over it from outside (``kind: climb``).
+
+    Phases, per track: approach (the anchor on the outside, within ``near`` box heights of
+    the edge), over (the box's top and its anchor both on the inside: the event, stamped with
+    the later of the two crossings), drop (the anchor stays inside ``drop_s`` seconds, or the
+    track goes out of sight there: the alarm is confirmed; back outside first: it is
+    retracted). Sides as for lines: side A is on your right walking from the first point to
+    the last.
+    """
+
+    outside: Literal["a", "b"] = Field(description=(
+        "The side of the edge a climber comes from (a = A, on your right walking along the "
+        "points)."))
+    near: float = Field(1.0, gt=0, le=10, description=(
+        "Approach: how close to the edge (in box heights) the anchor must have been on the "
+        "outside."))
+    drop_s: float = Field(2.0, gt=0, le=60, description=(
+        "Seconds the anchor stays inside after going over that confirm the climb."))
+
+    @field_validator("points")
+    @classmethod
+    def _edge(cls, v: list[Point]) -> list[Point]:
+        return _polyline(v)
 
 
 class RouteConfig(_RuleSettings):
@@ -283,6 +314,9 @@ class CameraConfig(_Strict):
                                     description=f"Polygon zones (at most {MAX_RULES}).")
     lines: list[LineConfig] = Field(default_factory=list, max_length=MAX_RULES,
                                     description=f"Tripwire lines (at most {MAX_RULES}).")
+    climbs: list[ClimbConfig] = Field(default_factory=list, max_length=MAX_RULES,
+                                      description="Wall-climb rules (at most "
+                                                  f"{MAX_RULES}).")
     routes: list[RouteConfig] = Field(default_factory=list, max_length=MAX_RULES,
                                       description="Ordered zones (at most "
                                                   f"{MAX_RULES}).")
@@ -299,7 +333,7 @@ class CameraConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> CameraConfig:
-        names = [r.name for r in [*self.zones, *self.lines, *self.routes]]
+        names = [r.name for r in [*self.zones, *self.lines, *self.climbs, *self.routes]]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"rule names must be unique per camera, repeated: {sorted(dup)}")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.alarms.schema import messages_for
+from orchestrator.alarms.schema import ack_messages, messages_for
 from orchestrator.classes import class_name
 from orchestrator.config import AlarmConfig, CameraConfig, OutputConfig
 from orchestrator.detections import Detections
@@ -74,6 +74,13 @@ class _Lane:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+RULES_OPERATOR = "perishield"  # who the rules' own verdicts are acknowledged by
+OUTCOMES = {  # RuleHit.outcome: (verdict, note)
+    "confirmed": ("confirmed", "climb: dropped in (stayed inside, or out of sight there)"),
+    "retracted": ("false_alarm", "climb: retracted, went back outside before dropping in"),
+}
 
 
 @dataclass(slots=True)
@@ -207,6 +214,22 @@ class EventRecorder:
                 self.on_evidence(ev)
 
         return ev, write
+
+    async def outcome(self, event_id: str, hit: RuleHit) -> None:
+        """The rules' verdict on an event they raised (``hit.outcome``: a climb confirmed or
+        retracted at its drop), recorded as an acknowledgement by ``perishield`` (confirmed,
+        or false_alarm) on the event lane, after the event itself; the platform hears of it
+        as of an operator's."""
+        verdict, note = OUTCOMES[hit.outcome or ""]
+        tell = self.alarms is not None and bool(self.alarms.platform_url)
+
+        async def write() -> None:
+            await asyncio.to_thread(self.store.acknowledge, event_id, RULES_OPERATOR, verdict,
+                                    note, ack_messages if tell else None)
+            log.info("event %s camera=%s rule=%s %s by the rules: %s", event_id,
+                     self.camera.id, hit.rule, verdict, note)
+
+        await self._events.put(write)
 
     def check(self) -> None:
         """Raise the first failure of a write ``submit`` or ``poll`` left to the lanes (a

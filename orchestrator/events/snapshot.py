@@ -2,7 +2,7 @@
 
 Boxes and labels are drawn with ``supervision``'s annotators (labels of people standing close
 are moved apart, not drawn over each other); the rules (zones, lines with their sides) with
-our own drawing, since they carry our semantics.
+our own drawing, since they carry our semantics (a wall's edge with its outside marked).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections
 
 RED, YELLOW, CYAN, GREEN, WHITE = (0, 0, 255), (0, 215, 255), (255, 255, 0), (0, 200, 0), (255,) * 3
+ORANGE = (0, 140, 255)
 
 
 def _label(img: npt.NDArray[np.uint8], text: str, org: tuple[int, int],
@@ -51,6 +52,16 @@ def _draw_rules(img: npt.NDArray[np.uint8], camera: CameraConfig, active: str) -
         _label(img, "A", tuple((mid + normal).astype(int)), color)
         _label(img, "B", tuple((mid - normal).astype(int)), color)
         _label(img, ln.name, tuple(pts[-1]), color)
+    for c in camera.climbs:  # the wall's top edge, and a mark on its outside
+        pts = np.round(np.asarray(c.points)).astype(np.int32)
+        color = RED if c.name == active else ORANGE
+        cv2.polylines(img, [pts], False, color, 3, cv2.LINE_AA)
+        a, b = pts[0].astype(float), pts[1].astype(float)
+        d = b - a
+        normal = np.array([-d[1], d[0]]) / (np.hypot(*d) + 1e-9) * 18  # towards side A
+        out = (a + b) / 2 + (normal if c.outside == "a" else -normal)
+        _label(img, "outside", tuple(out.astype(int)), color)
+        _label(img, c.name, tuple(pts[-1]), color)
 
 
 _PALETTE = sv.ColorPalette([sv.Color.from_bgr_tuple(YELLOW), sv.Color.from_bgr_tuple(RED)])

@@ -16,10 +16,19 @@ import numpy.typing as npt
 from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections, box_anchors
 from orchestrator.rules.geometry import Measures, Shapes, ShapesBatch
-from orchestrator.rules.rules import LineRule, RouteRule, Rule, RuleHit, Trajectory, ZoneRule
+from orchestrator.rules.rules import (
+    ClimbRule,
+    LineRule,
+    RouteRule,
+    Rule,
+    RuleHit,
+    Trajectory,
+    ZoneRule,
+)
 from trackers.blind import BlindTime
 
 TRAJECTORY_MAX_POINTS = 600
+TOP = "top_center"  # a climb judges the box's top as well as its anchor
 CONTINUE_S = 4.0  # a track lost at most this long ago may come back under a new id
 BORDER_PX = 3.0  # a box this close to the image edge is entering or leaving the view
 REACH, REACH_PER_S = 0.3, 0.5  # a continued track is found within (0.3 + 0.5 s⁻¹ × gap) × height
@@ -78,12 +87,15 @@ class RuleEngine:
         rules += [LineRule(ln, camera.rules) for ln in camera.lines]
         by_name = {z.name: z for z in camera.zones}
         rules += [RouteRule(r, camera.rules, by_name) for r in camera.routes]
+        rules += [ClimbRule(c, camera.rules) for c in camera.climbs]
+        self._climbs = [r for r in rules if isinstance(r, ClimbRule)]
         for r in rules:
             same = old.get(r.geometry)
             if same:
                 r.adopt(same.pop(0))
         self.rules = rules
-        self._anchors = sorted({r.s.anchor for r in self.rules} | {camera.rules.anchor})
+        self._anchors = sorted({r.s.anchor for r in self.rules} | {camera.rules.anchor}
+                               | ({TOP} if self._climbs else set()))
         # Per anchor, every zone and line measured at once; each rule reads its column.
         self._shapes: dict[str, Shapes] = {}
         self._column: dict[int, int] = {}
@@ -179,12 +191,16 @@ class RuleEngine:
                 values: tuple[list[Any], ...] = (
                     (depth[col],) if isinstance(rule, ZoneRule)
                     else (dist[col], side[col]) if isinstance(rule, LineRule)
+                    else (rule.measure(frame.anchors[anchor], frame.anchors[TOP]),)
+                    if isinstance(rule, ClimbRule)
                     else (rule.measure(frame.anchors[anchor]),))
                 if sel is not None:
                     pts = [pts[i] for i in sel]
                     values = tuple([v[i] for i in sel] for v in values)
                 ids, heights, rows = tracks[fid]
                 hits += rule.advance(ids, pts, heights, rows, t, *values)
+        for climb in self._climbs:
+            hits += climb.sweep(t)
         if hits:
             hits = [h for h in hits if self._rule(h.rule).s.armed(frame.local)]
         if t - self._last_sweep >= 1.0:
@@ -220,8 +236,9 @@ class RuleEngine:
                 cols[a] = (pts.tolist(), m.depth.tolist(), m.distance.tolist(), m.side.tolist())
             plan = [p for p in self._plan
                     if (sel := masks[p[1]]) is None or i in sel]
-            routes = {id(r): r.measure(anchors[a]) for r, _f, a, _c in plan
-                      if isinstance(r, RouteRule)}
+            own = {id(r): r.measure(anchors[a], anchors[TOP]) if isinstance(r, ClimbRule)
+                   else r.measure(anchors[a]) for r, _f, a, _c in plan
+                   if isinstance(r, RouteRule | ClimbRule)}
             tr = self.trajectories.setdefault(tid, Trajectory(TRAJECTORY_MAX_POINTS))
             for k, (t0, _) in enumerate(earlier):
                 for rule, _fid, anchor, col in plan:
@@ -229,7 +246,7 @@ class RuleEngine:
                     values: tuple[list[Any], ...] = (
                         ([depth[k][col]],) if isinstance(rule, ZoneRule)
                         else ([dist[k][col]], [side[k][col]]) if isinstance(rule, LineRule)
-                        else ([routes[id(rule)][k]],))
+                        else ([own[id(rule)][k]],))
                     hits += rule.advance([tid], [pts[k]], [hs[k]], [rows[i]], t0, *values)
                 x, y = cols[self._trajectory_anchor][0][k]
                 tr.times.append(t0)

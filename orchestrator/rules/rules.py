@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from orchestrator.classes import class_id
 from orchestrator.config import (
+    ClimbConfig,
     LineConfig,
     ObjectFilter,
     RouteConfig,
@@ -41,13 +42,17 @@ class RuleHit:
     """
 
     rule: str
-    kind: str  # "zone" | "line" | "route"
-    direction: str | None  # "a_to_b" | "b_to_a" for lines, "enter" for zones, "complete"
+    kind: str  # "zone" | "line" | "route" | "climb"
+    # "a_to_b" | "b_to_a" for lines, "enter" for zones, "complete" for routes, "over" for climbs
+    direction: str | None
     track_id: int
     index: int
     timestamp: float
     point: tuple[float, float] = (0.0, 0.0)
     detected: float = 0.0
+    # Not an event: the outcome of the track's last event of this rule ("confirmed" or
+    # "retracted": a climb that dropped inside, or went back outside).
+    outcome: str | None = None
 
 
 class CompiledFilter:
@@ -96,7 +101,7 @@ class _Settings:
     schedule: list[TimeWindow] | None
 
     @classmethod
-    def resolve(cls, rule: ZoneConfig | LineConfig | RouteConfig,
+    def resolve(cls, rule: ZoneConfig | LineConfig | RouteConfig | ClimbConfig,
                 defaults: RuleDefaults) -> _Settings:
         return cls(
             name=rule.name,
@@ -144,6 +149,8 @@ class _Side:
     last_fire: dict[str | None, float] = field(default_factory=dict)
     pending: int = 0  # while no side is held: the side of the last clear frames
     restarted: bool = False  # the side was forgotten (see ``restart``)
+    firm: bool = False  # the last frame's window was clearly on its side (past the margin
+    # and three standard errors of the jitter, measured over at least three frames)
 
     def step(self, sample: Sample, margin: float, confirm: int) -> int:
         """Feed one frame; returns the new side when a change is confirmed, else 0."""
@@ -166,6 +173,7 @@ class _Side:
         # Jitter of this track's distance (σ² = E[dd²] / 6 for white noise on a steady walk):
         # the mean must clear three of its standard errors as well as the margin.
         firm = abs(mean) >= margin and mean * mean * n >= 1.5 * noise2
+        self.firm = firm and seen >= 2
         sign = 1 if mean > 0 else -1
         if self.side == 0:
             self.settle(sign, firm if self.restarted else abs(mean) >= ON_LINE * margin, confirm)
@@ -291,9 +299,9 @@ class _TrackRule:
 
 
 class _ShapeRule(_TrackRule):
-    """A rule on one shape drawn on the image: a zone or a line."""
+    """A rule on one shape drawn on the image: a zone, a line or a wall's edge."""
 
-    config: ZoneConfig | LineConfig
+    config: ZoneConfig | LineConfig | ClimbConfig
 
     @property
     def geometry(self) -> tuple[object, ...]:
@@ -425,6 +433,156 @@ class LineRule(_ShapeRule):
         return hits
 
 
+GONE_S = 1.0  # a climber unseen this long after going over, last seen inside, has dropped in
+
+
+@dataclass(slots=True)
+class _ClimbTrack:
+    """One track against a wall's edge: the side its anchor and its box's top hold (positive
+    distances inside), whether it approached from outside, and a climb awaiting its drop."""
+
+    anchor: _Side = field(default_factory=_Side)
+    top: _Side = field(default_factory=_Side)
+    approached: bool = False
+    anchor_act: tuple[float, tuple[float, float]] | None = None  # when each went inside
+    top_act: float | None = None
+    over_at: float | None = None  # the climb fired at this time, awaiting its drop
+    fired_by: int = 0  # the track id its event carries (the track may go on under another)
+    last_seen: float = 0.0
+    last_fire: dict[str | None, float] = field(default_factory=dict)
+
+    def restart(self) -> None:
+        self.anchor.restart()
+        self.top.restart()
+        self.approached, self.anchor_act, self.top_act = False, None, None
+
+    def cool(self, direction: str | None, t: float, cooldown_s: float) -> bool:
+        return _cool(self.last_fire, direction, t, cooldown_s)
+
+
+ClimbSample = tuple[float, float, float, float] | None  # anchor in, top in, top x, top y
+
+
+ACROSS = 0.5  # a climb moves across the edge at least this much per pixel along it
+
+
+def _across(samples: list[Sample]) -> bool:
+    """Whether the anchor's move over ``samples`` (from where it last was firmly on the old
+    side) went across the edge more than along it (``ACROSS``): someone walking along the
+    wall whose box jitters over its edge moves along it; a climber goes over it."""
+    (_, x0, y0, d0), (_, x1, y1, d1) = samples[0], samples[-1]
+    across = abs(d1 - d0)
+    along2 = max((x1 - x0) ** 2 + (y1 - y0) ** 2 - across * across, 0.0)
+    return across * across >= ACROSS * ACROSS * along2
+
+
+class ClimbRule(_ShapeRule):
+    """Fires when a track comes over a wall's top edge from outside: it approached (its
+    anchor firmly outside, within ``near`` box heights of the edge), then its anchor went
+    inside and its box's top is inside too.
+
+    A camera facing the wall's outer face sees the head go over first (or above a wall lower
+    than the person all along), then the feet. One on the inside sees the feet come down
+    first and the head after, once the climber is below the wall's top; a person walking
+    outside beyond the wall, whose box's bottom sags over the edge, keeps the head above it.
+    The event is stamped with the later of the two crossings.
+
+    Then the drop: the anchor inside for ``drop_s``, or the track out of sight while inside,
+    confirms it; the anchor back outside first retracts it (an ``outcome`` hit, not an
+    event). Walking along the wall on either side never fires: the anchor never firmly
+    crosses, or, jittering over the edge, moves along it more than across (``ACROSS``); nor
+    does a person standing inside whose head shows above the edge.
+    """
+
+    kind = "climb"
+
+    def __init__(self, config: ClimbConfig, defaults: RuleDefaults) -> None:
+        self.config = config
+        self.s = _Settings.resolve(config, defaults)
+        self.line = Polyline(config.points)
+        self.inward = SIDE_A if config.outside == "b" else -SIDE_A  # side value of inside
+        self.near, self.drop_s = config.near, config.drop_s
+        self._tracks: dict[int, _ClimbTrack] = {}
+
+    def measure(self, anchors: npt.NDArray[np.float32], tops: npt.NDArray[np.float32]
+                ) -> list[ClimbSample]:
+        """Per track: the signed distance (positive inside) of its anchor and of its box's
+        top centre, and that top; None beyond an end of the edge."""
+        a, b = self.line.measure(anchors), self.line.measure(tops)
+        out: list[ClimbSample] = []
+        for sa, da, st, dt, (tx, ty) in zip(a.side[:, 0].tolist(), a.distance[:, 0].tolist(),
+                                            b.side[:, 0].tolist(), b.distance[:, 0].tolist(),
+                                            tops.tolist(), strict=True):
+            out.append(None if sa == OFF_LINE else
+                       (sa * self.inward * da, st * self.inward * dt, tx, ty))
+        return out
+
+    def advance(self, track_ids: list[int], points: list[list[float]], heights: list[float],
+                rows: list[int], t: float, samples: list[ClimbSample]) -> list[RuleHit]:
+        hits = []
+        margin, confirm = self.s.margin, self.s.confirm_frames
+        for tid, row, m, (x, y), h in zip(track_ids, rows, samples, points, heights,
+                                          strict=True):
+            st = self._tracks.get(tid)
+            if st is None:
+                st = self._tracks[tid] = _ClimbTrack(fired_by=tid)
+            st.last_seen = t
+            if m is None:  # beyond an end of the wall: walking round it is not a climb
+                continue
+            d_anchor, d_top, tx, ty = m
+            mp = max(MIN_MARGIN_PX, margin * h)
+            if st.anchor.step((t, x, y, d_anchor), mp, confirm) == 1:
+                st.anchor_act = st.anchor.act() if _across(st.anchor.since) else None
+            elif st.anchor.side == -1:
+                st.anchor_act = None
+                if st.anchor.firm and -self.near * h <= d_anchor < 0:  # outside, near
+                    st.approached = True
+            if st.top.step((t, tx, ty, d_top), mp, confirm) == 1:
+                st.top_act = st.top.act()[0]
+            elif st.top.side == -1:
+                st.top_act = None
+            if st.over_at is not None:
+                if st.anchor.side == -1:  # back outside before dropping in
+                    hits.append(self._outcome(st, "retracted", row, t, (x, y)))
+                elif t - st.over_at >= self.drop_s:
+                    hits.append(self._outcome(st, "confirmed", row, t, (x, y)))
+                continue
+            if (st.approached and st.anchor_act is not None and st.anchor.side == 1
+                    and st.top.side == 1):  # the top may have been inside all along
+                at = max(st.anchor_act[0], st.top_act or st.anchor_act[0])
+                point = st.anchor_act[1]
+                st.approached, st.anchor_act, st.top_act = False, None, None
+                if st.cool("over", at, self.s.cooldown_s):
+                    st.over_at, st.fired_by = at, tid
+                    hits.append(RuleHit(self.s.name, self.kind, "over", tid, row, at, point, t))
+        return hits
+
+    def sweep(self, t: float) -> list[RuleHit]:
+        """Every frame, tracks or not: a climber gone ``GONE_S`` after going over, last seen
+        inside, has dropped in out of sight (behind the wall): confirmed."""
+        return [self._outcome(st, "confirmed", -1, t, (0.0, 0.0))
+                for st in self._tracks.values()
+                if st.over_at is not None and t - st.last_seen >= GONE_S]
+
+    def _outcome(self, st: _ClimbTrack, outcome: str, row: int, t: float,
+                 point: tuple[float, float]) -> RuleHit:
+        hit = RuleHit(self.s.name, self.kind, "over", st.fired_by, row, t, point, t, outcome)
+        st.over_at = None
+        return hit
+
+    def inherit(self, new_id: int, old_id: int) -> None:
+        """The climber goes on under a new id: its climb (awaiting the drop) goes with it."""
+        st = self._tracks.get(old_id)
+        _TrackRule.inherit(self, new_id, old_id)
+        if st is not None and new_id in self._tracks:
+            st.over_at = None
+
+    def pending_since(self) -> float | None:
+        starts = [p.since[0][0] for st in self._tracks.values() for p in (st.anchor, st.top)
+                  if p.run and p.since]
+        return min(starts) if starts else None
+
+
 Entry = tuple[float, tuple[float, float], float]  # time, anchor point, box height
 
 
@@ -540,7 +698,7 @@ def _speed(entries: list[Entry]) -> float:
     return math.inf if dt <= 0 else dist / dt / max(h, 1e-6)
 
 
-Rule = ZoneRule | LineRule | RouteRule
+Rule = ZoneRule | LineRule | RouteRule | ClimbRule
 
 
 class Trajectory:
