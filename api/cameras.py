@@ -137,19 +137,23 @@ async def get_rules(request: web.Request) -> web.Response:
     got = await _get(request, _camera_id(request))
     doc = got.camera.model_dump(mode="json")
     return web.json_response({"zones": doc["zones"], "lines": doc["lines"],
-                              "routes": doc["routes"], "rules": doc["rules"],
+                              "climbs": doc["climbs"], "routes": doc["routes"],
+                              "rules": doc["rules"],
                               "version": got.version})
 
 
 @require("admin")
 async def put_rules(request: web.Request) -> web.Response:
-    """Replace a camera's zones, lines (and routes, rule settings): the rule editor's save."""
+    """Replace a camera's zones, lines (and climbs, routes, rule settings): the rule editor's
+    save."""
     cid = _camera_id(request)
     edit = await parse_body(request, RulesIn)
     got = await _get(request, cid)
     doc = got.camera.model_dump(mode="json")
     doc["zones"] = [z.model_dump(mode="json") for z in edit.zones]
     doc["lines"] = [ln.model_dump(mode="json") for ln in edit.lines]
+    if edit.climbs is not None:
+        doc["climbs"] = [c.model_dump(mode="json") for c in edit.climbs]
     if edit.routes is not None:
         doc["routes"] = [r.model_dump(mode="json") for r in edit.routes]
     if edit.rules is not None:

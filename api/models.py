@@ -9,7 +9,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from orchestrator.config import CameraConfig
-from orchestrator.config.cameras import LineConfig, RouteConfig, RuleDefaults, ZoneConfig
+from orchestrator.config.cameras import (
+    ClimbConfig,
+    LineConfig,
+    RouteConfig,
+    RuleDefaults,
+    ZoneConfig,
+)
 
 # Printable text of bounded length: what reaches the database or Redis from a query string.
 Text = Annotated[str, StringConstraints(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
@@ -159,6 +165,7 @@ class Written(_Out):
 class Rules(_Out):
     zones: list[ZoneConfig]
     lines: list[LineConfig]
+    climbs: list[ClimbConfig]
     routes: list[RouteConfig]
     rules: RuleDefaults
     version: int
@@ -167,6 +174,7 @@ class Rules(_Out):
 class RulesIn(_In):
     zones: list[ZoneConfig] = Field(default_factory=list)
     lines: list[LineConfig] = Field(default_factory=list)
+    climbs: list[ClimbConfig] | None = Field(None, description="None keeps the camera's.")
     routes: list[RouteConfig] | None = Field(
         None, description="None keeps the camera's (each must name zones of this edit).")
     rules: RuleDefaults | None = Field(None, description="None keeps the camera's.")

@@ -1,8 +1,9 @@
-// Rule editor: zones and lines drawn on the camera's latest frame, in its pixels. Click points
-// to draw (a line needs 2, a zone 3; Enter or double-click ends it), drag vertices, Delete
-// removes the selected vertex (or the rule with the button). Lines show their A and B sides
-// and the alarm direction as arrows. Routes list zones in order (drawn as numbered arrows
-// between the zones' centres); renaming a zone renames it in the routes. Save sends the whole
+// Rule editor: zones, lines and wall edges drawn on the camera's latest frame, in its pixels.
+// Click points to draw (a line or a wall's top edge needs 2, a zone 3; Enter or double-click
+// ends it), drag vertices, Delete removes the selected vertex (or the rule with the button).
+// Lines show their A and B sides and the alarm direction as arrows; a wall edge (a climb rule)
+// marks its outside. Routes list zones in order (drawn as numbered arrows between the zones'
+// centres); renaming a zone renames it in the routes. Save sends the whole
 // set to the parameter center; the running worker applies it without a restart.
 import { h, api, toast } from "./lib.js";
 
@@ -14,7 +15,8 @@ export async function ruleEditor(id) {
   const enc = encodeURIComponent(id);
   const doc = await api(`/cameras/${enc}/rules`);
   let version = doc.version;
-  const rules = [...doc.zones.map((z) => ({ kind: "zone", ...z })), ...doc.lines.map((l) => ({ kind: "line", ...l }))];
+  const rules = [...doc.zones.map((z) => ({ kind: "zone", ...z })), ...doc.lines.map((l) => ({ kind: "line", ...l })),
+    ...(doc.climbs || []).map((c) => ({ kind: "climb", ...c }))];
   const routes = (doc.routes || []).map((r) => ({ ...r }));
   let selected = rules.length ? 0 : -1;
   let drawing = null; // {kind, points} while drawing
@@ -59,7 +61,7 @@ export async function ruleEditor(id) {
     g.lineWidth = Math.max(2, canvas.width / 320);
     rules.forEach((r, i) => {
       const on = i === selected;
-      const color = r.kind === "zone" ? (on ? "#ff9f1c" : "#37b24d") : (on ? "#ff9f1c" : "#22d3ee");
+      const color = on ? "#ff9f1c" : { zone: "#37b24d", line: "#22d3ee", climb: "#ff6b00" }[r.kind];
       g.strokeStyle = color;
       g.beginPath();
       r.points.forEach(([x, y], k) => (k ? g.lineTo(x, y) : g.moveTo(x, y)));
@@ -75,6 +77,12 @@ export async function ruleEditor(id) {
           if (r.direction !== "b_to_a") arrow(mx + nx * 0.6, my + ny * 0.6, mx - nx * 0.6, my - ny * 0.6, "#ff3040");
           if (r.direction !== "a_to_b") arrow(mx - nx * 0.6, my - ny * 0.6, mx + nx * 0.6, my + ny * 0.6, "#ff3040");
         }
+      }
+      if (r.kind === "climb" && r.points.length >= 2) {
+        const [ax, ay] = r.points[0], [bx, by] = r.points[1];
+        const len = Math.hypot(bx - ax, by - ay) || 1, sgn = r.outside === "a" ? 1 : -1;
+        const nx = (-(by - ay) / len) * 26 * sgn, ny = ((bx - ax) / len) * 26 * sgn; // towards the outside
+        label("outside", (ax + bx) / 2 + nx - 24, (ay + by) / 2 + ny + 5, color);
       }
       if (r.points.length) label(r.name, r.points[0][0], r.points[0][1] - 6, color);
       if (on) r.points.forEach(([x, y], k) => {
@@ -126,10 +134,12 @@ export async function ruleEditor(id) {
     if (drawing.points.length >= need) {
       const r = drawing.kind === "zone"
         ? { kind: "zone", name: uniqueName("zone"), points: drawing.points, min_dwell_s: 0 }
-        : { kind: "line", name: uniqueName("line"), points: drawing.points, direction: "any" };
+        : drawing.kind === "climb"
+          ? { kind: "climb", name: uniqueName("wall"), points: drawing.points, outside: "a" }
+          : { kind: "line", name: uniqueName("line"), points: drawing.points, direction: "any" };
       rules.push(r);
       selected = rules.length - 1;
-    } else toast(`a ${drawing.kind} needs at least ${need} points`, true);
+    } else toast(`a ${NAMES[drawing.kind]} needs at least ${need} points`, true);
     drawing = null;
     renderPanel(); paint();
   }
@@ -210,6 +220,10 @@ export async function ruleEditor(id) {
         const dir = h("select", { "aria-label": "direction" }, ...["any", "a_to_b", "b_to_a"].map((d) => h("option", { value: d, selected: r.direction === d }, d.replace("_to_", " → ").toUpperCase())));
         dir.addEventListener("change", () => { r.direction = dir.value; paint(); });
         fields.push(h("label", {}, "alarm ", dir));
+      } else if (r.kind === "climb") {
+        const out = h("select", { "aria-label": "outside" }, ...["a", "b"].map((d) => h("option", { value: d, selected: r.outside === d }, `side ${d.toUpperCase()}`)));
+        out.addEventListener("change", () => { r.outside = out.value; paint(); });
+        fields.push(h("label", {}, "outside ", out), h("label", {}, "drop s ", num(r, "drop_s", { min: 0.1, max: 60 }, 2)));
       } else fields.push(h("label", {}, "dwell s ", num(r, "min_dwell_s", { min: 0 }, 0)));
       fields.push(h("label", {}, "confirm frames ", num(r, "confirm_frames", { min: 1, max: 100, step: 1 })),
         h("label", {}, "cooldown s ", num(r, "cooldown_s", { min: 0 })), h("div", {}, ...classes), scheduleEditor(r));
@@ -251,6 +265,7 @@ export async function ruleEditor(id) {
       version,
       zones: rules.filter((r) => r.kind === "zone").map(({ kind, ...z }) => z),
       lines: rules.filter((r) => r.kind === "line").map(({ kind, ...l }) => l),
+      climbs: rules.filter((r) => r.kind === "climb").map(({ kind, ...c }) => c),
       routes,
     };
     try {
@@ -261,15 +276,16 @@ export async function ruleEditor(id) {
     } catch (err) { toast(err.status === 409 ? `changed elsewhere meanwhile: reload (${err.message})` : err.message, true); }
   }
 
-  const startDraw = (kind) => () => { drawing = { kind, points: [] }; canvas.focus(); toast(`click the ${kind}'s points; Enter or double-click ends it`); };
+  const NAMES = { zone: "zone", line: "line", climb: "wall's top edge" };
+  const startDraw = (kind) => () => { drawing = { kind, points: [] }; canvas.focus(); toast(`click the ${NAMES[kind]}'s points; Enter or double-click ends it`); };
   const saveBtn = h("button", { class: "primary", onclick: save, "data-version": version }, "Save");
   renderPanel();
   paint();
-  return [h("h1", {}, `Zones, lines and routes · ${id}`),
+  return [h("h1", {}, `Zones, lines, walls and routes · ${id}`),
     h("div", { class: "editor" },
       h("div", {}, h("div", { class: "toolbar" },
         h("button", { onclick: startDraw("line") }, "+ line"), h("button", { onclick: startDraw("zone") }, "+ zone"),
-        h("button", { onclick: addRoute }, "+ route"),
+        h("button", { onclick: startDraw("climb") }, "+ wall edge"), h("button", { onclick: addRoute }, "+ route"),
         h("button", { onclick: finish }, "finish shape (Enter)"), saveBtn,
         h("a", { href: `#/camera/${enc}` }, h("button", {}, "back"))),
         h("div", { class: "stage" }, canvas), note),

@@ -113,8 +113,7 @@ def test_a_line_drawn_in_the_editor_reaches_redis_and_the_worker(admin: Page,
     assert site.redis.hget(f"{site.prefix}status:camera:street", "state") == "live"
 
 
-def test_a_route_through_two_drawn_zones_follows_a_renamed_zone(admin: Page,
-                                                              site: Site) -> None:
+def test_routes_and_wall_edges_drawn_in_the_editor(admin: Page, site: Site) -> None:
     admin.goto(site.url + "/#/camera/street/rules")
     admin.wait_for_function("() => document.querySelector('.stage canvas')?.width === 640",
                             timeout=20_000)
@@ -126,6 +125,11 @@ def test_a_route_through_two_drawn_zones_follows_a_renamed_zone(admin: Page,
             admin.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
         admin.keyboard.press("Enter")
     admin.click("text=+ route")
+    admin.click("text=+ wall edge")  # and a wall's top edge across the top, outside above
+    for fx in (0.05, 0.95):
+        admin.mouse.click(box["x"] + fx * box["width"], box["y"] + 0.3 * box["height"])
+    admin.keyboard.press("Enter")
+    admin.select_option('[data-rule="wall-1"] select[aria-label=outside]', "b")
     admin.fill('[data-rule="zone-1"] input[aria-label="rule name"]', "yard")
     admin.keyboard.press("Tab")  # the change: the route follows the zone's new name
     admin.wait_for_function("""() => document.querySelector(
@@ -137,6 +141,9 @@ def test_a_route_through_two_drawn_zones_follows_a_renamed_zone(admin: Page,
              > before, 10, what="the new version in the parameter center")
     doc = json.loads(site.redis.hget(f"{site.prefix}params:street", "doc"))
     assert [(r["name"], r["zones"]) for r in doc["routes"]] == [("route-1", ["yard", "zone-2"])]
+    [wall] = doc["climbs"]
+    assert wall["name"] == "wall-1" and wall["outside"] == "b"
+    assert [round(y) for _, y in wall["points"]] == [144, 144]
     assert {z["name"] for z in doc["zones"]} >= {"yard", "zone-2"}
 
 
