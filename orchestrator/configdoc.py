@@ -16,6 +16,7 @@ from orchestrator import config as c
 
 MODELS: list[tuple[str, type[BaseModel]]] = [
     ("cameras[]", c.CameraConfig), ("cameras[].nvr", c.NvrConfig),
+    ("cameras[].ground", c.GroundConfig),
     ("cameras[].rules", c.RuleDefaults),
     ("…filter", c.ObjectFilter), ("cameras[].zones[]", c.ZoneConfig),
     ("cameras[].lines[]", c.LineConfig), ("cameras[].climbs[]", c.ClimbConfig),

@@ -16,7 +16,7 @@ from orchestrator.events.model import Event
 
 # 1.1: object.point; captured_at is the act itself. 1.2: clip_failed follow-ups.
 # 1.3: ack messages (an operator's verdict on an alarm).
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 LINK_TTL_S = 7 * 24 * 3600
 
 
@@ -56,7 +56,8 @@ def alarm_message(ev: Event, cfg: AlarmConfig, secret: str, kind: str = "alarm",
         "camera": {"id": ev.camera, "position": cfg.site.get(ev.camera)},
         "rule": {"name": ev.rule, "kind": ev.rule_kind, "direction": ev.direction},
         "object": {"class": ev.class_name, "score": ev.score, "track_id": ev.track_id,
-                   "box": ev.box, "point": ev.point},
+                   "box": ev.box, "point": ev.point, "site": ev.site},
+        "incident": ev.incident,
         "captured_at": ev.capture_time.astimezone(UTC).isoformat(),
         "detected_at": ev.detected_at.astimezone(UTC).isoformat(),
         "sent_at": datetime.now(UTC).isoformat(),

@@ -20,6 +20,7 @@ from orchestrator.config.cameras import (
     CameraConfig,
     CameraDetectorConfig,
     ClimbConfig,
+    GroundConfig,
     LineConfig,
     MotionConfig,
     NvrConfig,
@@ -44,7 +45,8 @@ from orchestrator.config.services import (
 
 __all__ = ["VEHICLES_AND_PEOPLE", "AlarmConfig", "Anchor", "CameraConfig",
            "CameraDetectorConfig", "ClimbConfig", "ConfigError",
-           "ControlConfig", "DetectorConfig", "LineConfig", "MotionConfig", "NvrConfig",
+           "ControlConfig", "DetectorConfig", "GroundConfig", "LineConfig", "MotionConfig",
+           "NvrConfig",
            "ObjectFilter",
            "OutputConfig", "Point", "ProcessConfig", "RouteConfig", "RuleDefaults", "S3Config",
            "Settings",

@@ -216,6 +216,37 @@ class RouteConfig(_RuleSettings):
         return v
 
 
+class GroundConfig(_Strict):
+    """The camera's ground plane on the site plan: image pixels to site metres.
+
+    Four or more points on the ground, each seen at (x, y) in the image and measured at
+    (X, Y) on the site plan in metres, no three of them in a line (more than four: a least
+    squares fit). Every event then carries the site point of its act (``site``), and alarms of
+    cameras that see the same place at the same time are linked as one incident.
+    """
+
+    pairs: list[tuple[float, float, float, float]] = Field(
+        min_length=4, max_length=64, description=(
+            "[[x, y, X, Y], ...]: image pixels and the same point's site metres."))
+    max_error_m: float = Field(0.5, gt=0, le=100, description=(
+        "The farthest a pair's site point may lie from where the fitted plane puts it (a "
+        "pair mistyped or not on the ground is refused)."))
+
+    @model_validator(mode="after")
+    def _fits(self) -> GroundConfig:
+        from orchestrator.rules.site import CalibrationError, homography  # noqa: PLC0415
+
+        try:
+            h = homography(tuple(self.pairs))
+        except CalibrationError as e:
+            raise ValueError(str(e)) from None
+        if h.error_m > self.max_error_m:
+            raise ValueError(f"the pairs do not fit one ground plane: one lies {h.error_m:.2f} m "
+                             f"from the fitted plane (max_error_m {self.max_error_m}); check "
+                             f"that each pair is one point on the ground")
+        return self
+
+
 class NvrConfig(_Strict):
     """The recorder that keeps this camera's footage, for clips older than the ring buffer.
 
@@ -314,6 +345,8 @@ class CameraConfig(_Strict):
                                     description=f"Polygon zones (at most {MAX_RULES}).")
     lines: list[LineConfig] = Field(default_factory=list, max_length=MAX_RULES,
                                     description=f"Tripwire lines (at most {MAX_RULES}).")
+    ground: GroundConfig | None = Field(
+        None, description="Ground plane on the site plan: events carry site metres.")
     climbs: list[ClimbConfig] = Field(default_factory=list, max_length=MAX_RULES,
                                       description="Wall-climb rules (at most "
                                                   f"{MAX_RULES}).")

@@ -234,3 +234,10 @@ class AlarmConfig(_Strict):
         "", description="HMAC key of time-limited evidence links; empty = unsigned links.")
     site: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Camera id → position on the site map {x, y, z}.")
+    incident_s: float = Field(2.0, ge=0, le=600, description=(
+        "Events whose acts are this close in time (and ``incident_m`` on the ground, from "
+        "cameras with a ground plane) are one incident."))
+    incident_m: float = Field(2.0, ge=0, le=1000, description=(
+        "Metres between two acts on the site plan that make them one incident (cameras "
+        "calibrated to ~0.5 m agree well within it; two people crossing one spot seconds "
+        "apart stay two)."))

@@ -37,6 +37,8 @@ class Event:
     rule fired, ``video_time`` seconds from the start of the source (files) or of the stream.
     ``trajectory`` holds the track's anchor points up to the event as ``[t, x, y]`` with ``t`` in
     UTC epoch seconds. ``snapshot`` and ``clip`` are paths relative to the evidence root.
+    ``site`` is the act's point on the site plan (metres), for a camera with a ground plane;
+    ``incident`` links the events of one act seen by several cameras (or rules).
     """
 
     id: str
@@ -58,6 +60,8 @@ class Event:
     clip_status: str = "pending"  # pending | ready | failed
     fence_token: int | None = None  # the camera lease's token when the event was recorded
     point: list[float] | None = None  # [x, y]: the anchor where the act happened
+    site: list[float] | None = None  # [X, Y] metres on the site plan (cameras with a ground)
+    incident: str | None = None  # the id of the incident's first event (this one's, if first)
 
     def to_json(self, evidence_root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """JSON-ready dict; with ``evidence_root`` the evidence paths are absolute."""

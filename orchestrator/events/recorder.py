@@ -24,6 +24,7 @@ from orchestrator.events.store import EventStore, StaleFenceError
 from orchestrator.ingest import AnalysisFrame, PacketRing, write_clip
 from orchestrator.rules import RuleHit
 from orchestrator.rules.rules import Trajectory
+from orchestrator.rules.site import site_point
 
 log = logging.getLogger(__name__)
 EventCallback = Callable[[Event], None]
@@ -143,6 +144,8 @@ class EventRecorder:
             capture_time=utc(frame.capture_time - ago),
             detected_at=utc(time.time()), fence_token=self.fence,
             point=[round(hit.point[0], 1), round(hit.point[1], 1)])
+        ev.site = site_point(None if self.camera.ground is None else self.camera.ground.pairs,
+                             hit.point)
         ev.snapshot, ev.clip = self._paths(ev)
         if self.ring is None:
             ev.clip, ev.clip_status = None, "failed"
@@ -199,7 +202,8 @@ class EventRecorder:
         async def write() -> None:
             await asyncio.to_thread(self._write_snapshot, ev, shot, shot_det, row, trajectory)
             try:
-                await asyncio.to_thread(self.store.insert, ev, self.fence, self._messages(ev))
+                await asyncio.to_thread(self.store.insert, ev, self.fence, self._messages,
+                                        self._link)
             except StaleFenceError:
                 (self.root / ev.snapshot).unlink(missing_ok=True)  # type: ignore[operator]
                 raise
@@ -260,6 +264,12 @@ class EventRecorder:
                 await self._clips.put(lambda p=p: self._write_clip(p))  # type: ignore[misc]
         if final:
             await self._clips.join()
+
+    @property
+    def _link(self) -> tuple[float, float]:
+        """How near in time and on the ground two acts are one incident."""
+        a = self.alarms or AlarmConfig()
+        return a.incident_s, a.incident_m
 
     def _messages(self, ev: Event, kind: str = "alarm") -> list[tuple[str, str, dict[str, Any]]]:
         if self.alarms is None:

@@ -5,9 +5,11 @@ Calls are blocking; the pipeline runs them in a worker thread.
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +42,12 @@ events = sa.Table(
     sa.Column("clip_status", sa.String(16), nullable=False, server_default="pending"),
     sa.Column("fence_token", sa.BigInteger),
     sa.Column("point", sa.JSON),  # [x, y]: the anchor where the act happened
+    sa.Column("site_x", sa.Float),  # the act on the site plan, metres
+    sa.Column("site_y", sa.Float),
+    sa.Column("incident", sa.String(26)),  # the id of the incident's first event
     sa.Index("ix_events_camera_time", "camera_id", "capture_time"),
     sa.Index("ix_events_capture_time", "capture_time"),
+    sa.Index("ix_events_incident", "incident"),
 )
 
 # The highest lease token seen per camera: writes carrying a lower one come from a worker that
@@ -122,6 +128,10 @@ sessions = sa.Table(
 
 # (acknowledgement, event) → outbox rows (kind, routing key, payload)
 AckMessages = Callable[[dict[str, Any], Event], Sequence[tuple[str, str, dict[str, Any]]]]
+Messages = Sequence[tuple[str, str, dict[str, Any]]]  # outbox rows: kind, routing key, payload
+MessagesOf = Callable[[Event], Messages]
+Link = tuple[float, float]  # seconds, metres: how near two acts are one incident
+INCIDENT_LOCK = 0x5045_5249_4E43  # pg_advisory_xact_lock key of incident decisions
 
 
 class StoreError(Exception):
@@ -154,6 +164,7 @@ class EventStore:
                                  "service first, or give -c CONFIG / --data-dir)")
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
+        self._linking = threading.Lock()  # incident decisions of this process, one at a time
         sqlite = u.get_backend_name() == "sqlite"
         try:
             # Several worker processes may share one SQLite file: wait for locks, use WAL.
@@ -213,20 +224,54 @@ class EventStore:
         return self._engine
 
     def insert(self, ev: Event, fence: int | None = None,
-               messages: Sequence[tuple[str, str, dict[str, Any]]] = ()) -> None:
+               messages: Messages | MessagesOf = (), link: Link | None = None) -> None:
         """Insert an event (with ``fence``: only while no newer lease token exists) and, in the
-        same transaction, its outbox ``messages`` (kind, routing key, payload)."""
-        with self._tx() as c:
+        same transaction, its outbox ``messages`` (kind, routing key, payload; or a function
+        of the event that makes them once its incident is known).
+
+        ``link`` ((seconds, metres)): the event joins the incident of the nearest event (on
+        the site plan) whose act is at most that far in time and on the ground, from any
+        camera; otherwise it begins its own (``ev.incident`` is set either way)."""
+        linking = link is not None and ev.site is not None
+        with self._linking if linking else nullcontext(), self._tx() as c:
             if fence is not None:
                 self._check_fence(c, ev.camera, fence)
-            self._enqueue(c, ev.id, messages)
+            ev.incident = ev.id
+            if linking:
+                assert link is not None
+                ev.incident = self._incident(c, ev, *link) or ev.id
+            self._enqueue(c, ev.id, messages(ev) if callable(messages) else messages)
             c.execute(events.insert().values(
                 id=ev.id, camera_id=ev.camera, rule=ev.rule, rule_kind=ev.rule_kind,
                 direction=ev.direction, track_id=ev.track_id, class_id=ev.class_id,
                 class_name=ev.class_name, score=ev.score, box=ev.box, trajectory=ev.trajectory,
                 video_time=ev.video_time, capture_time=ev.capture_time,
                 detected_at=ev.detected_at, snapshot_path=ev.snapshot, clip_path=ev.clip,
-                clip_status=ev.clip_status, fence_token=fence, point=ev.point))
+                clip_status=ev.clip_status, fence_token=fence, point=ev.point,
+                site_x=None if ev.site is None else ev.site[0],
+                site_y=None if ev.site is None else ev.site[1], incident=ev.incident))
+
+    def _incident(self, c: sa.Connection, ev: Event, seconds: float, metres: float
+                  ) -> str | None:
+        """Inside ``insert``'s transaction: the incident of the nearest event on the site plan
+        within ``seconds`` and ``metres`` of ``ev``'s act, if any. Incidents are decided one
+        at a time (in this process, a lock; across processes, on PostgreSQL an advisory lock
+        for the transaction, on SQLite the fence write before it, which holds the database's
+        write lock), so two cameras' events of one act written at once join one incident."""
+        assert ev.site is not None
+        if c.dialect.name == "postgresql":
+            c.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": INCIDENT_LOCK})
+        x, y = ev.site
+        near = c.execute(
+            sa.select(events.c.incident, events.c.site_x, events.c.site_y)
+            .where(events.c.capture_time >= ev.capture_time - timedelta(seconds=seconds),
+                   events.c.capture_time <= ev.capture_time + timedelta(seconds=seconds),
+                   events.c.site_x.between(x - metres, x + metres),
+                   events.c.site_y.between(y - metres, y + metres),
+                   events.c.incident.is_not(None))).all()
+        best = min(((math.hypot(r.site_x - x, r.site_y - y), r.incident) for r in near),
+                   default=None)
+        return best[1] if best is not None and best[0] <= metres else None
 
     @staticmethod
     def _enqueue(c: sa.Connection, event_id: str,
@@ -254,10 +299,11 @@ class EventStore:
               class_name: str | None = None, since: datetime | None = None,
               until: datetime | None = None, limit: int = 100,
               status: str | None = None,
-              before: tuple[datetime, str] | None = None) -> list[Event]:
+              before: tuple[datetime, str] | None = None,
+              incident: str | None = None) -> list[Event]:
         """Newest first. ``status``: unacknowledged, confirmed or false_alarm (the latest
         acknowledgement decides); ``before`` (capture time, id): the page after an event
-        (cursor pagination)."""
+        (cursor pagination); ``incident``: the events of one incident."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         q = sa.select(events)
@@ -278,6 +324,8 @@ class EventStore:
             q = q.where(events.c.rule == rule)
         if class_name:
             q = q.where(events.c.class_name == class_name)
+        if incident:
+            q = q.where(events.c.incident == incident)
         if since:
             q = q.where(events.c.capture_time >= since)
         if until:
@@ -537,7 +585,9 @@ def _row_to_event(r: Any) -> Event:
         trajectory=list(r["trajectory"]), video_time=r["video_time"],
         capture_time=_aware(r["capture_time"]), detected_at=_aware(r["detected_at"]),
         snapshot=r["snapshot_path"], clip=r["clip_path"], clip_status=r["clip_status"],
-        fence_token=r["fence_token"], point=r["point"])
+        fence_token=r["fence_token"], point=r["point"],
+        site=None if r["site_x"] is None else [r["site_x"], r["site_y"]],
+        incident=r["incident"])
 
 
 def _stale(camera: str, token: int, newest: int) -> StaleFenceError:

@@ -115,7 +115,7 @@ def test_every_alarm_reaches_both_peers_once_despite_500s(tmp_path: Path, cfg: A
     assert counts["retried"] > 0 and counts["dead"] == 0
     assert peers.dingtalk_rejected == 0 and len(peers.dingtalk_messages) <= 4
     body = next(iter(peers.platform_bodies.values()))
-    assert body["schema_version"] == "1.3" and body["type"] == "alarm"
+    assert body["schema_version"] == "1.4" and body["type"] == "alarm"
     assert "point" in body["object"]
     assert body["camera"]["position"] == {"x": 10.0, "y": 2.0, "z": 0.0}
     assert "sig=" in body["evidence"]["snapshot_url"]
