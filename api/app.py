@@ -210,7 +210,8 @@ async def list_events(request: web.Request) -> web.Response:
     events = await asyncio.to_thread(
         store.query, camera=q.camera or None, rule=q.rule or None,
         class_name=q.class_name or None, since=_utc(q.since), until=_utc(q.until),
-        limit=q.limit + 1, status=q.status, before=_cursor(q.cursor))
+        limit=q.limit + 1, status=q.status, before=_cursor(q.cursor),
+        incident=q.incident or None)
     page, more = events[:q.limit], len(events) > q.limit
     verdicts = await asyncio.to_thread(store.verdicts, [e.id for e in page])
     return web.json_response({

@@ -138,7 +138,7 @@ async def get_rules(request: web.Request) -> web.Response:
     doc = got.camera.model_dump(mode="json")
     return web.json_response({"zones": doc["zones"], "lines": doc["lines"],
                               "climbs": doc["climbs"], "routes": doc["routes"],
-                              "rules": doc["rules"],
+                              "ground": doc["ground"], "rules": doc["rules"],
                               "version": got.version})
 
 
@@ -156,6 +156,8 @@ async def put_rules(request: web.Request) -> web.Response:
         doc["climbs"] = [c.model_dump(mode="json") for c in edit.climbs]
     if edit.routes is not None:
         doc["routes"] = [r.model_dump(mode="json") for r in edit.routes]
+    if "ground" in edit.model_fields_set:
+        doc["ground"] = None if edit.ground is None else edit.ground.model_dump(mode="json")
     if edit.rules is not None:
         doc["rules"] = edit.rules.model_dump(mode="json")
     return await _put(request, doc, got.version if edit.version is None else edit.version)

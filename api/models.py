@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from orchestrator.config import CameraConfig
 from orchestrator.config.cameras import (
     ClimbConfig,
+    GroundConfig,
     LineConfig,
     RouteConfig,
     RuleDefaults,
@@ -94,6 +95,10 @@ class EventOut(_Out):
     clip_status: Literal["pending", "ready", "failed"]
     fence_token: int | None
     point: list[float] | None
+    site: list[float] | None = Field(
+        None, description="[X, Y] metres of the act on the site plan (a camera with a ground).")
+    incident: str | None = Field(
+        None, description="The incident's first event id: events of one act share it.")
     acknowledgement: Acknowledgement | None = Field(
         None, description="The latest verdict on it, if any.")
 
@@ -111,6 +116,7 @@ class EventQuery(_Query):
     camera: Text | None = None
     rule: Text | None = None
     class_name: Text | None = Field(None, alias="class")
+    incident: Text | None = Field(None, description="The events of this incident.")
     since: datetime | None = Field(None, description="ISO time; without a zone, UTC.")
     until: datetime | None = None
     status: Literal["unacknowledged", "confirmed", "false_alarm"] | None = None
@@ -167,6 +173,7 @@ class Rules(_Out):
     lines: list[LineConfig]
     climbs: list[ClimbConfig]
     routes: list[RouteConfig]
+    ground: GroundConfig | None
     rules: RuleDefaults
     version: int
 
@@ -175,6 +182,9 @@ class RulesIn(_In):
     zones: list[ZoneConfig] = Field(default_factory=list)
     lines: list[LineConfig] = Field(default_factory=list)
     climbs: list[ClimbConfig] | None = Field(None, description="None keeps the camera's.")
+    ground: GroundConfig | None = Field(
+        None, description="The ground plane's point pairs; left out keeps the camera's, null "
+                          "removes it.")
     routes: list[RouteConfig] | None = Field(
         None, description="None keeps the camera's (each must name zones of this edit).")
     rules: RuleDefaults | None = Field(None, description="None keeps the camera's.")

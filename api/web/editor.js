@@ -3,7 +3,8 @@
 // ends it), drag vertices, Delete removes the selected vertex (or the rule with the button).
 // Lines show their A and B sides and the alarm direction as arrows; a wall edge (a climb rule)
 // marks its outside. Routes list zones in order (drawn as numbered arrows between the zones'
-// centres); renaming a zone renames it in the routes. Save sends the whole
+// centres); renaming a zone renames it in the routes. Ground points pair an image point (picked
+// on the frame) with its site metres: four or more give the camera's ground plane. Save sends the whole
 // set to the parameter center; the running worker applies it without a restart.
 import { h, api, toast } from "./lib.js";
 
@@ -18,6 +19,8 @@ export async function ruleEditor(id) {
   const rules = [...doc.zones.map((z) => ({ kind: "zone", ...z })), ...doc.lines.map((l) => ({ kind: "line", ...l })),
     ...(doc.climbs || []).map((c) => ({ kind: "climb", ...c }))];
   const routes = (doc.routes || []).map((r) => ({ ...r }));
+  const ground = (doc.ground ? doc.ground.pairs : []).map((p) => [...p]); // [x, y, X, Y]
+  let picking = null; // the ground pair whose image point the next click sets
   let selected = rules.length ? 0 : -1;
   let drawing = null; // {kind, points} while drawing
   let drag = null; // {rule, index}
@@ -90,6 +93,11 @@ export async function ruleEditor(id) {
         g.beginPath(); g.arc(x, y, g.lineWidth * 2.5, 0, 7); g.fill();
       });
     });
+    ground.forEach(([x, y], k) => {
+      g.fillStyle = "#fff"; g.strokeStyle = "#000";
+      g.beginPath(); g.moveTo(x, y - 7); g.lineTo(x + 7, y); g.lineTo(x, y + 7); g.lineTo(x - 7, y); g.closePath(); g.fill(); g.stroke();
+      label(`G${k + 1}`, x + 9, y + 5, "#fff");
+    });
     routes.forEach((route) => {
       const centres = route.zones.map((name) => {
         const z = rules.find((r) => r.kind === "zone" && r.name === name);
@@ -145,9 +153,10 @@ export async function ruleEditor(id) {
   }
 
   canvas.addEventListener("pointerdown", (e) => {
-    canvas.focus();
-    const p = at(e);
+    const p = at(e); // before focusing: a canvas partly out of view must not scroll under the click
+    canvas.focus({ preventScroll: true });
     if (drawing) { drawing.points.push(p); paint(); return; }
+    if (picking !== null) { ground[picking][0] = p[0]; ground[picking][1] = p[1]; picking = null; renderPanel(); paint(); return; }
     const hit = nearest(p);
     if (hit) { selected = hit.rule; vertex = hit.index; drag = hit; canvas.setPointerCapture(e.pointerId); renderPanel(); }
     paint();
@@ -234,7 +243,24 @@ export async function ruleEditor(id) {
         ...fields);
       return el;
     });
-    panel.replaceChildren(...items, ...routes.map(routeItem));
+    panel.replaceChildren(...items, ...routes.map(routeItem), groundItem());
+  }
+
+  function groundItem() {
+    const rows = ground.map((pair, k) => {
+      const cells = pair.map((v, i) => {
+        const inp = h("input", { type: "number", step: "any", value: v, size: 6, "aria-label": `G${k + 1} ${["x", "y", "X", "Y"][i]}` });
+        inp.addEventListener("change", () => { pair[i] = Number(inp.value); paint(); });
+        return inp;
+      });
+      return h("div", { "data-ground": k + 1 }, `G${k + 1} px `, cells[0], cells[1], " m ", cells[2], cells[3],
+        h("button", { onclick: () => { picking = k; canvas.focus(); toast(`click G${k + 1} on the ground`); } }, "pick"),
+        h("button", { onclick: () => { ground.splice(k, 1); renderPanel(); paint(); } }, "×"));
+    });
+    return h("div", { class: "rule", "data-ground-plane": "" },
+      h("div", {}, h("strong", {}, "ground plane "), h("span", { class: "meta" }, "4+ points on the ground: image px and site metres (events carry site coordinates)")),
+      ...rows,
+      h("button", { onclick: () => { ground.push([0, 0, 0, 0]); picking = ground.length - 1; renderPanel(); toast(`click G${ground.length} on the ground`); } }, "+ ground point"));
   }
 
   function routeItem(route, i) {
@@ -267,6 +293,7 @@ export async function ruleEditor(id) {
       lines: rules.filter((r) => r.kind === "line").map(({ kind, ...l }) => l),
       climbs: rules.filter((r) => r.kind === "climb").map(({ kind, ...c }) => c),
       routes,
+      ground: ground.length ? { ...(doc.ground || {}), pairs: ground } : null,
     };
     try {
       const got = await api(`/cameras/${enc}/rules`, { method: "PUT", body });

@@ -113,27 +113,48 @@ def test_a_line_drawn_in_the_editor_reaches_redis_and_the_worker(admin: Page,
     assert site.redis.hget(f"{site.prefix}status:camera:street", "state") == "live"
 
 
-def test_routes_and_wall_edges_drawn_in_the_editor(admin: Page, site: Site) -> None:
+def test_routes_wall_edges_and_the_ground_plane_in_the_editor(admin: Page,
+                                                              site: Site) -> None:
     admin.goto(site.url + "/#/camera/street/rules")
     admin.wait_for_function("() => document.querySelector('.stage canvas')?.width === 640",
                             timeout=20_000)
-    box = admin.locator(".stage canvas").bounding_box()
+    canvas = admin.locator(".stage canvas")
+    box = canvas.bounding_box()
     assert box is not None
+
+    def on_canvas(fx: float, fy: float) -> None:
+        """A click at that fraction of the frame (the page scrolled back to the top, where
+        the whole canvas shows, after a click on the panel scrolled it)."""
+        admin.evaluate("window.scrollTo(0, 0)")
+        b = canvas.bounding_box()
+        assert b is not None
+        admin.mouse.click(b["x"] + fx * b["width"], b["y"] + fy * b["height"])
+
     for left in (0.1, 0.6):  # two zones side by side, on the lower half
         admin.click("text=+ zone")
         for fx, fy in ((left, 0.6), (left + 0.25, 0.6), (left + 0.25, 0.9)):
-            admin.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            on_canvas(fx, fy)
         admin.keyboard.press("Enter")
     admin.click("text=+ route")
     admin.click("text=+ wall edge")  # and a wall's top edge across the top, outside above
     for fx in (0.05, 0.95):
-        admin.mouse.click(box["x"] + fx * box["width"], box["y"] + 0.3 * box["height"])
+        on_canvas(fx, 0.3)
     admin.keyboard.press("Enter")
     admin.select_option('[data-rule="wall-1"] select[aria-label=outside]', "b")
+    # The ground plane: four points picked on the frame, with their site metres.
+    corners = [((0.1, 0.95), (0, 0)), ((0.9, 0.95), (8, 0)), ((0.8, 0.5), (7, 12)),
+               ((0.2, 0.5), (1, 12))]
+    for k, ((fx, fy), (sx, sy)) in enumerate(corners, 1):
+        admin.click("text=+ ground point")
+        on_canvas(fx, fy)
+        admin.fill(f'input[aria-label="G{k} X"]', str(sx))
+        admin.fill(f'input[aria-label="G{k} Y"]', str(sy))
+        admin.keyboard.press("Tab")
     admin.fill('[data-rule="zone-1"] input[aria-label="rule name"]', "yard")
     admin.keyboard.press("Tab")  # the change: the route follows the zone's new name
     admin.wait_for_function("""() => document.querySelector(
         '[data-route="route-1"] input[aria-label="route zones"]')?.value === 'yard, zone-2'""")
+    admin.evaluate("window.scrollTo(0, 0)")
     shot(admin, "editor-route")
     before = int(site.redis.hget(f"{site.prefix}params:street", "version") or 0)
     admin.click("button:text-is('Save')")
@@ -141,6 +162,9 @@ def test_routes_and_wall_edges_drawn_in_the_editor(admin: Page, site: Site) -> N
              > before, 10, what="the new version in the parameter center")
     doc = json.loads(site.redis.hget(f"{site.prefix}params:street", "doc"))
     assert [(r["name"], r["zones"]) for r in doc["routes"]] == [("route-1", ["yard", "zone-2"])]
+    pairs = doc["ground"]["pairs"]
+    assert [p[2:] for p in pairs] == [[0, 0], [8, 0], [7, 12], [1, 12]]
+    assert abs(pairs[0][0] - 64) <= 3 and abs(pairs[2][1] - 240) <= 3  # picked on the frame
     [wall] = doc["climbs"]
     assert wall["name"] == "wall-1" and wall["outside"] == "b"
     assert [round(y) for _, y in wall["points"]] == [144, 144]
