@@ -20,15 +20,25 @@ right, act error, against a tripwire on the same edge (`lines`, direction outsid
 Then the composited clip (orchestrator/evaluation/climb.py) through the whole pipeline, real
 detector and tracker, at 5 and 10 fps. What it leaves out: real footage of a climb (none is in
 the shared data) and a camera's own wall geometry beyond the two views drawn.
+
+site: two cameras on one pavement (TUD-Stadtmitte and the same clip mirrored, as seen from the
+other side), both calibrated to one site plan, with examples/rulesets/stadtmitte-gates.yaml's
+two gates (mirrored on the second): the whole service (real detector, tracker, rules, store),
+at 10 and 25 fps, with the second camera's site points off by σ 0, 0.3 and 0.6 m (a
+calibration error); events, incidents, events alone in an incident, and how far apart in time
+and on the ground the two cameras put one act. What it leaves out: cameras with different
+viewpoints (the mirror sees the same pixels), and more than two cameras.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 
 from orchestrator.config import CameraConfig
@@ -341,7 +351,168 @@ def plot_climb(folder: Path) -> Path:
     return path
 
 
-FEATURES = {"routes": (routes, plot_routes), "climb": (climb, plot_climb)}
+SITE_IMG = [(0, 480), (640, 480), (520, 240), (120, 240)]
+SITE_M = [(0.0, 0.0), (8.0, 0.0), (7.0, 12.0), (1.0, 12.0)]
+
+
+def _two_cameras(tmp: Path, fps: float, error_m: float, seed: int = 0
+                 ) -> tuple[list[Any], Any]:
+    """Both cameras through the service; returns the stored events and the settings."""
+    import asyncio
+
+    import yaml
+
+    from orchestrator.config import Settings
+    from orchestrator.events.store import EventStore
+    from orchestrator.paths import PROJECT_ROOT, find_data
+    from orchestrator.service import Service
+
+    video = find_data("TUD-Stadtmitte.mp4")
+    mirrored = tmp / "mirrored.mp4"
+    if not mirrored.exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(video), "-vf", "hflip",
+                        "-c:v", "libx264", "-crf", "18", str(mirrored)], check=True)
+    base = yaml.safe_load((PROJECT_ROOT / "examples/rulesets/stadtmitte-gates.yaml")
+                          .read_text())["cameras"][0]
+    rng = np.random.default_rng(seed)
+    cams = []
+    for cid, src, flip in (("east", video, False), ("west", mirrored, True)):
+        off = rng.normal(0, error_m, (4, 2)) if flip else np.zeros((4, 2))
+        pairs = [[640 - x if flip else x, y, sx + dx, sy + dy]
+                 for (x, y), (sx, sy), (dx, dy) in zip(SITE_IMG, SITE_M, off, strict=True)]
+        lines = [{**ln, "points": [[640 - x, y] for x, y in ln["points"]] if flip
+                  else ln["points"]} for ln in base["lines"]]
+        # Played in real time, as cameras: a file read faster stamps its frames as read.
+        cams.append({**base, "id": cid, "source": str(src), "analysis_fps": fps,
+                     "realtime": True,
+                     "lines": lines, "ground": {"pairs": pairs, "max_error_m": 5.0}})
+    data = tmp / f"data-{fps}-{error_m}-{seed}"
+    s = Settings.model_validate({"cameras": cams, "outputs": {"data_dir": str(data)},
+                                 "detector": base.get("detector", {})})
+    service = Service(s)
+
+    async def play() -> None:  # live cameras do not end: stopped once both showed the clip
+        task = asyncio.create_task(service.run(restart_failed=False))
+        while not (len(service.stats) == 2
+                   and all(st.last_video_time >= 6.9 for st in service.stats.values())):
+            if task.done():
+                break
+            await asyncio.sleep(0.1)
+        service.request_stop()
+        await task
+
+    asyncio.run(play())
+    return EventStore(s.outputs.store_url).query(limit=1000), s
+
+
+def site(seeds: int = 10) -> dict[str, dict[str, Any]]:
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for fps in (10, 25):
+            for error_m in (0.0, 0.3, 0.6):
+                events, _ = _two_cameras(Path(tmp), fps, error_m)
+                by: dict[str, list[Any]] = {}
+                for e in events:
+                    by.setdefault(e.incident, []).append(e)
+                # Each act as the two cameras saw it: an east event and the west event of the
+                # same rule nearest in time.
+                east = [e for e in events if e.camera == "east"]
+                west = [e for e in events if e.camera == "west"]
+                acts = []
+                for a in east:
+                    same = [b for b in west if b.rule == a.rule]
+                    if same:
+                        b = min(same, key=lambda b: abs((b.capture_time - a.capture_time)
+                                                        .total_seconds()))
+                        acts.append((a, b))
+                dt = [abs((a.capture_time - b.capture_time).total_seconds()) for a, b in acts]
+                dm = [float(np.hypot(a.site[0] - b.site[0], a.site[1] - b.site[1]))
+                      for a, b in acts]
+                out[f"{fps} fps, calibration off by σ {error_m} m"] = {
+                    "events": len(events), "east": len(east), "west": len(west),
+                    "acts_seen_by_both": len(acts),
+                    "acts_in_one_incident": sum(a.incident == b.incident for a, b in acts),
+                    "incidents": len(by),
+                    "apart_s_p50_max": [round(float(np.median(dt)), 3), round(max(dt), 3)]
+                    if dt else None,
+                    "apart_m_p50_max": [round(float(np.median(dm)), 2), round(max(dm), 2)]
+                    if dm else None}
+    return out
+
+
+def plot_site(folder: Path) -> Path:
+    import tempfile
+
+    import cv2
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from orchestrator.rules.site import Homography
+
+    with tempfile.TemporaryDirectory() as tmp:
+        events, s = _two_cameras(Path(tmp), 25, 0.3)
+        frames = {}
+        for cam in s.cameras:
+            with av.open(cam.source) as c:
+                frames[cam.id] = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9), width_ratios=[1, 1, 0.9])
+    colours = {"east": "tab:blue", "west": "tab:orange"}
+    for ax, cam in zip(axes[:2], s.cameras, strict=True):
+        img = frames[cam.id].copy()
+        h = Homography.fit(cam.ground.pairs)
+        inv = np.linalg.inv(h.matrix)
+        for v in range(0, 13):  # the site plan's metre grid, drawn on the image
+            for a, b in (((0, v), (8, v)), ((v * 8 / 12, 0), (v * 8 / 12, 12))):
+                p = np.c_[np.array([a, b], float), np.ones(2)] @ inv.T
+                p = p[:, :2] / p[:, 2:3]
+                cv2.line(img, tuple(int(c) for c in p[0]), tuple(int(c) for c in p[1]),
+                         (255, 255, 255), 1, cv2.LINE_AA)
+        ax.imshow(img)
+        for x, y, _, _ in cam.ground.pairs:
+            ax.plot(x, y, "D", color="white", mec="black", ms=7)
+        for e in events:
+            if e.camera == cam.id:
+                ax.plot(*e.point, "o", color=colours[cam.id], ms=8, mec="black")
+        ax.set_title(f"camera {cam.id}: the site grid (1 m) and its events", fontsize=9)
+        ax.axis("off")
+    ax = axes[2]
+    by: dict[str, list[Any]] = {}
+    for e in events:
+        by.setdefault(e.incident, []).append(e)
+    for k, evs in enumerate(sorted(by.values(), key=lambda v: v[0].capture_time)):
+        xs = [e.site[0] for e in evs]
+        ys = [e.site[1] for e in evs]
+        for e in evs:
+            ax.plot(e.site[0], e.site[1], "o", color=colours[e.camera], ms=8, mec="black")
+        r = max(0.5, 0.5 + float(np.hypot(np.ptp(xs), np.ptp(ys))) / 2)
+        ax.add_patch(plt.Circle((np.mean(xs), np.mean(ys)), r, fill=False, color="0.3"))
+        v0 = min(e.video_time for e in evs)
+        ax.text(np.mean(xs) + r + 0.3, np.mean(ys), f"incident {k + 1}: {len(evs)} events "
+                f"({', '.join(sorted({e.camera for e in evs}))}), from {v0:.1f} s",
+                fontsize=7, va="center")
+    for cam, c in colours.items():
+        ax.plot([], [], "o", color=c, mec="black", label=f"events of {cam}")
+    ax.set_xlim(0, 16)
+    ax.set_ylim(0, 14)
+    ax.set_aspect("equal")
+    ax.set_xlabel("site X (m)")
+    ax.set_ylabel("site Y (m)")
+    ax.set_title("the site plan: incidents (acts within 2 s and 2 m of one another)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "rules-site.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+FEATURES = {"routes": (routes, plot_routes), "climb": (climb, plot_climb),
+            "site": (site, plot_site)}
 
 
 def main() -> None:

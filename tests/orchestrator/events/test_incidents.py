@@ -18,6 +18,7 @@ from orchestrator.config import CameraConfig, Settings
 from orchestrator.events.store import EventStore
 from orchestrator.rules.site import Homography
 from orchestrator.service import Service
+from tests.conftest import run_until
 from tests.orchestrator.events.test_postgres import pg_url  # noqa: F401 - a fixture
 from tests.orchestrator.events.test_store import event
 
@@ -122,13 +123,17 @@ def test_two_cameras_that_see_the_same_pavement_raise_one_incident_per_crossing(
     img = [(0, 480), (640, 480), (520, 240), (120, 240)]
     site = [(0, 0), (8, 0), (7, 12), (1, 12)]
     gate = {"name": "gate", "points": [[320, 200], [320, 460]]}
+    # Played in real time, as cameras (a file read faster stamps its frames as it reads them).
     cams = [{"id": cid, "source": str(src), "analysis_fps": 10, "lines": [gate],
+             "realtime": True,
              "ground": {"pairs": [[640 - x if flip else x, y, sx, sy]
                                   for (x, y), (sx, sy) in zip(img, site, strict=True)]}}
             for cid, src, flip in (("east", stadtmitte, False), ("west", mirrored, True))]
     s = Settings.model_validate({"cameras": cams, "outputs": {"data_dir": str(tmp_path)}})
     service = Service(s)
-    asyncio.run(service.run(restart_failed=False))
+    # Live cameras do not end: stopped once both have shown the whole clip (7.16 s).
+    asyncio.run(run_until(service, lambda: len(service.stats) == 2 and all(
+        st.last_video_time >= 6.9 for st in service.stats.values()), 60))
     events = EventStore(s.outputs.store_url).query()
     assert sorted(e.camera for e in events) == ["east", "east", "west", "west"]
     incidents: dict[str, list] = {}
