@@ -28,6 +28,15 @@ at 10 and 25 fps, with the second camera's site points off by σ 0, 0.3 and 0.6 
 calibration error); events, incidents, events alone in an incident, and how far apart in time
 and on the ground the two cameras put one act. What it leaves out: cameras with different
 viewpoints (the mirror sees the same pixels), and more than two cameras.
+
+far: each shared clip shrunk 3x and 5x inside a frame of its own size (orchestrator/evaluation/
+far.py; people 43-77 and 26-46 px tall in TUD-Stadtmitte, 60-96 and 36-58 in TUD-Campus), with
+its gates rule set moved along; with and without `detect_regions` (the far scene's rectangle):
+person boxes found (IoU >= 0.5 with the truth, per analysed frame), the detector's CPU ms per
+frame (YOLOX-Nano, ONNX Runtime, 2 threads: the frame, and its region as one more input of the
+same batch; medians of 3 interleaved rounds), and `perishield eval`'s events and tracking. What
+it leaves out: the gate (every frame is detected), other detectors, GPUs (where a second input
+of a batch costs far less than here).
 """
 
 from __future__ import annotations
@@ -511,8 +520,158 @@ def plot_site(folder: Path) -> Path:
     return path
 
 
+FAR_AT = (200, 40)
+FAR_SETS = (("TUD-Stadtmitte", "stadtmitte-gates"), ("TUD-Campus", "campus-gates"))
+
+
+def _box_recall(found: list[Any], truth: Any, frames: int) -> float:
+    hit = total = 0
+    for k in range(frames):
+        _, gxyxy = truth.frames.get(k + 1, (np.zeros(0), np.zeros((0, 4))))
+        total += len(gxyxy)
+        det = found[k]
+        persons = det.xyxy[det.class_id == 0]
+        for g in gxyxy:
+            if len(persons):
+                lt = np.maximum(persons[:, :2], g[:2])
+                rb = np.minimum(persons[:, 2:], g[2:])
+                inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+                union = ((persons[:, 2] - persons[:, 0]) * (persons[:, 3] - persons[:, 1])
+                         + (g[2] - g[0]) * (g[3] - g[1]) - inter)
+                hit += bool(np.max(inter / union) >= 0.5)
+    return hit / max(total, 1)
+
+
+def far(seeds: int = 3) -> dict[str, dict[str, Any]]:
+    import statistics
+    import sys
+    import tempfile
+    import time
+
+    import yaml
+
+    from orchestrator.config import DetectorConfig
+    from orchestrator.detect import create_detector
+    from orchestrator.detect import regions as rg
+    from orchestrator.evaluation.far import far_clip, moved_rules
+    from orchestrator.evaluation.groundtruth import GroundTruth
+    from orchestrator.paths import PROJECT_ROOT, find_data
+
+    out: dict[str, dict[str, Any]] = {}
+    detector = create_detector(DetectorConfig(score_threshold=0.3))
+    with tempfile.TemporaryDirectory() as tmp:
+        for seq, rules in FAR_SETS:
+            for factor in (3, 5):
+                video, gt, rect = far_clip(find_data(f"{seq}.mp4"), find_data(f"{seq}.gt.txt"),
+                                           Path(tmp) / f"{seq}-{factor}.mp4", factor, FAR_AT)
+                region = [rect[0] - 8, rect[1] - 8, rect[2] + 8, rect[3] + 8]
+                with av.open(str(video)) as c:
+                    imgs = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+                truth = GroundTruth.load(gt)
+                ms: dict[bool, list[float]] = {False: [], True: []}
+                found: dict[bool, list[Any]] = {}
+                for _ in range(seeds):  # interleaved rounds, like against like
+                    for with_regions in (False, True):
+                        got = []
+                        t0 = time.process_time()
+                        for img in imgs:
+                            if not with_regions:
+                                got.append(detector.detect([img])[0])
+                                continue
+                            crops = rg.cut(img, [region])
+                            dets = detector.detect([img] + [cr for cr, _ in crops])
+                            got.append(rg.merge(dets[0], dets[1:], [
+                                (xy, (cr.shape[1], cr.shape[0])) for cr, xy in crops],
+                                (img.shape[1], img.shape[0])))
+                        ms[with_regions].append(1000 * (time.process_time() - t0) / len(imgs))
+                        found[with_regions] = got
+                base = yaml.safe_load((PROJECT_ROOT / f"examples/rulesets/{rules}.yaml")
+                                      .read_text())
+                for with_regions in (False, True):
+                    cam = dict(moved_rules(base["cameras"][0], factor, FAR_AT),
+                               source=str(video))
+                    if with_regions:
+                        cam["detect_regions"] = [region]
+                    cfg = Path(tmp) / f"{seq}-{factor}-{with_regions}.yaml"
+                    cfg.write_text(yaml.safe_dump({**base, "cameras": [cam]}))
+                    proc = subprocess.run(
+                        [sys.executable, "-m", "orchestrator", "eval", str(video), "--gt",
+                         str(gt), "-c", str(cfg), "--json", "--data-dir", str(Path(tmp) / "d")],
+                        capture_output=True, text=True, check=True)
+                    r = json.loads(proc.stdout)
+                    out[f"{seq} shrunk {factor}x, {'with' if with_regions else 'without'} "
+                        "regions"] = {
+                        "box_recall": round(_box_recall(found[with_regions], truth, len(imgs)),
+                                            3),
+                        "detector_cpu_ms_per_frame": round(statistics.median(ms[with_regions]),
+                                                           1),
+                        "events_true": r["true_events"], "tp": r["tp"], "fp": r["fp"],
+                        "fn": r["fn"], "mota": r["tracking"]["mota"],
+                        "idf1": r["tracking"]["idf1"]}
+    detector.close()
+    return out
+
+
+def plot_far(folder: Path) -> Path:
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from orchestrator.config import DetectorConfig
+    from orchestrator.detect import create_detector
+    from orchestrator.detect import regions as rg
+    from orchestrator.evaluation.far import far_clip
+    from orchestrator.paths import find_data
+
+    detector = create_detector(DetectorConfig(score_threshold=0.3))
+    with tempfile.TemporaryDirectory() as tmp:
+        video, _, rect = far_clip(find_data("TUD-Stadtmitte.mp4"),
+                                  find_data("TUD-Stadtmitte.gt.txt"), Path(tmp) / "far.mp4", 5,
+                                  FAR_AT)
+        with av.open(str(video)) as c:
+            img = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)][60]
+    region = [rect[0] - 8, rect[1] - 8, rect[2] + 8, rect[3] + 8]
+    plain = detector.detect([img])[0]
+    crops = rg.cut(img, [region])
+    dets = detector.detect([img] + [cr for cr, _ in crops])
+    merged = rg.merge(dets[0], dets[1:], [(xy, (cr.shape[1], cr.shape[0])) for cr, xy in crops],
+                      (img.shape[1], img.shape[0]))
+    detector.close()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), width_ratios=[1.1, 1])
+    for ax, zoom in zip(axes, (False, True), strict=True):
+        ax.imshow(img[:, :, ::-1])
+        x0, y0, x1, y1 = region
+        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="white",
+                                   ls="--", lw=1.5, label="detect_regions[0]"))
+        for det, colour, label in ((plain, "tab:red", f"the frame alone: {len(plain)} boxes"),
+                                   (merged, "tab:green",
+                                    f"with the region: {len(merged)} boxes")):
+            for k, (a, b, c, d) in enumerate(det.xyxy.tolist()):
+                ax.add_patch(plt.Rectangle((a, b), c - a, d - b, fill=False, color=colour,
+                                           lw=1.2 if colour == "tab:green" else 2.2,
+                                           label=label if k == 0 else None))
+        if zoom:
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y1, y0)
+            ax.set_title("the far scene, enlarged", fontsize=9)
+        else:
+            ax.set_title("TUD-Stadtmitte shrunk 5x in a 640x480 frame (people 26-46 px)",
+                         fontsize=9)
+            ax.legend(fontsize=7, loc="lower left")
+        ax.axis("off")
+    fig.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "rules-far.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 FEATURES = {"routes": (routes, plot_routes), "climb": (climb, plot_climb),
-            "site": (site, plot_site)}
+            "site": (site, plot_site), "far": (far, plot_far)}
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from orchestrator.config import CameraConfig, Settings, TrackerConfig
-from orchestrator.detect import DetectionBatcher, DetectorError, FrameRejected
+from orchestrator.detect import DetectionBatcher, DetectorError, FrameRejected, regions
 from orchestrator.detect.motion import DETECT, HOLD, SKIP, Gate
 from orchestrator.detections import Detections
 from orchestrator.events.recorder import EventCallback, EventRecorder
@@ -98,6 +98,7 @@ class CameraStats:
     detector_errors: int = 0
     frames_rejected: int = 0  # turned down by an overloaded detector: dropped, not an outage
     frames_gated: int = 0  # analysed without the detector: nothing moved (skipped or held)
+    region_inputs: int = 0  # far-target regions sent to the detector besides their frames
     frames_decoded: int = 0
     frames_dropped: int = 0
     decode_errors: int = 0
@@ -251,7 +252,8 @@ class CameraPipeline:
             self.stats.frames_gated += 1
         else:
             try:
-                det = await self.batcher.detect(frame)
+                det = await (self._detect_regions(frame) if self.camera.detect_regions
+                             else self.batcher.detect(frame))
             except FrameRejected:
                 # Overload, not an outage: this frame is dropped (as a stale one would be) and
                 # the camera stays live; the next frame goes to the detector as usual.
@@ -302,6 +304,16 @@ class CameraPipeline:
         if self.on_frame:
             self.on_frame(frame, det)
         await self.recorder.poll()
+
+    async def _detect_regions(self, frame: AnalysisFrame) -> Detections:
+        """The frame and its far-target regions, at the source's resolution, in one batch;
+        their boxes merged (orchestrator/detect/regions.py)."""
+        crops = regions.cut(frame.image, self.camera.detect_regions)
+        found = await asyncio.gather(self.batcher.detect(frame),
+                                     *(self.batcher.detect(c) for c, _ in crops))
+        self.stats.region_inputs += len(crops)
+        return regions.merge(found[0], found[1:],
+                             [(at, (c.shape[1], c.shape[0])) for c, at in crops], frame.size)
 
     def _frame_at(self, t: float) -> tuple[AnalysisFrame, Detections] | None:
         """The analysed frame still held that is nearest to time ``t``."""

@@ -358,11 +358,28 @@ class CameraConfig(_Strict):
                                             "routes.")
     detector: CameraDetectorConfig = Field(default_factory=CameraDetectorConfig,
                                            description="Motion gate of this camera's frames.")
+    detect_regions: list[tuple[float, float, float, float]] = Field(
+        default_factory=list, max_length=16, description=(
+            "Far targets: rectangles [x0, y0, x1, y1] (image pixels) also detected at the "
+            "source's own resolution, in the same batch as the frame, their boxes merged with "
+            "the frame's (docs/rules.md, Far targets). Each costs one more detector input "
+            "per detected frame."))
 
     @field_validator("timezone")
     @classmethod
     def _camera_zone(cls, v: str) -> str:
         return _check_zone(v)
+
+    @field_validator("detect_regions")
+    @classmethod
+    def _regions(cls, v: list[tuple[float, float, float, float]]
+                 ) -> list[tuple[float, float, float, float]]:
+        for i, (x0, y0, x1, y1) in enumerate(v):
+            if x1 - x0 < 16 or y1 - y0 < 16:
+                raise ValueError(f"detect_regions[{i}] {[x0, y0, x1, y1]}: a region is "
+                                 f"[x0, y0, x1, y1] with x1 > x0 and y1 > y0, at least 16 px "
+                                 f"each way")
+        return v
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> CameraConfig:
