@@ -146,6 +146,8 @@ class CameraSummary(_Out):
     lag_p99_ms: float
     last_frame: float = Field(description="UTC epoch seconds of the last analysed frame.")
     events: int
+    mode: Literal["day", "night"] = Field(
+        "day", description="The detector setting in use (cameras[].night).")
 
 
 class CameraList(_Out):

@@ -71,7 +71,8 @@ def summary(cid: str, name: str | None, enabled: bool, version: int, status: dic
     return {"id": cid, "name": name, "enabled": enabled, "version": version, "state": state,
             "reason": reason, "worker": worker, "fps": num("fps"),
             "lag_p50_ms": num("lag_p50_ms"), "lag_p99_ms": num("lag_p99_ms"),
-            "last_frame": num("last_frame"), "events": int(num("events"))}
+            "last_frame": num("last_frame"), "events": int(num("events")),
+            "mode": "night" if status.get("mode") == "night" else "day"}
 
 
 @dataclass

@@ -37,6 +37,12 @@ frame (YOLOX-Nano, ONNX Runtime, 2 threads: the frame, and its region as one mor
 same batch; medians of 3 interleaved rounds), and `perishield eval`'s events and tracking. What
 it leaves out: the gate (every frame is detected), other detectors, GPUs (where a second input
 of a batch costs far less than here).
+
+night: TUD-Stadtmitte with its colour gone from 2 s on (as when a camera's IR lamps take over),
+looped to 60 s, and the same clip with the colour going and coming back every 6 s (lamps
+flickering); the mode per analysed frame at 10 fps with hold_s 1, 5 and 10: when it switched,
+and how often. What it leaves out: real IR footage (none is shared) and the night model's
+accuracy on it.
 """
 
 from __future__ import annotations
@@ -670,8 +676,87 @@ def plot_far(folder: Path) -> Path:
     return path
 
 
+def _night_frames(tmp: Path, flicker: bool) -> list[Any]:
+    from orchestrator.paths import find_data
+
+    out = tmp / f"ir-{flicker}.mp4"
+    when = "gte(mod(t,12),6)" if flicker else "gte(t,2)"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", "8", "-i",
+                    str(find_data("TUD-Stadtmitte.mp4")), "-t", "60", "-vf",
+                    f"fps=10,hue=s=0:enable='{when}'", "-c:v", "libx264", "-crf", "20",
+                    str(out)], check=True)
+    with av.open(str(out)) as c:
+        return [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+
+
+def night(seeds: int = 1) -> dict[str, dict[str, Any]]:
+    import tempfile
+
+    from orchestrator.config import NightConfig
+    from orchestrator.detect.night import NIGHT, NightSwitch
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for flicker in (False, True):
+            imgs = _night_frames(Path(tmp), flicker)
+            for hold in (1.0, 5.0, 10.0):
+                sw = NightSwitch(NightConfig(hold_s=hold), "UTC")
+                modes = [sw.update(k / 10, 0.0, img) for k, img in enumerate(imgs)]
+                first = next((k / 10 for k, m in enumerate(modes) if m == NIGHT), None)
+                out[f"{'flickering every 6 s' if flicker else 'grey from 2 s'}, hold {hold} s"] \
+                    = {"switches": sw.switches, "night_from_s": first,
+                       "night_share": round(modes.count(NIGHT) / len(modes), 2)}
+    return out
+
+
+def plot_night(folder: Path) -> Path:
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from orchestrator.config import NightConfig
+    from orchestrator.detect.night import NIGHT, NightSwitch
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.4), width_ratios=[0.8, 0.8, 1.6])
+    with tempfile.TemporaryDirectory() as tmp:
+        for flicker, ax in ((False, axes[2]),):
+            imgs = _night_frames(Path(tmp), flicker)
+            axes[0].imshow(imgs[10][:, :, ::-1])
+            axes[1].imshow(imgs[40][:, :, ::-1])
+            for hold, style in ((1.0, "-"), (10.0, "--")):
+                sw = NightSwitch(NightConfig(hold_s=hold), "UTC")
+                ts, grey, sat, mode = [], [], [], []
+                for k, img in enumerate(imgs[:300]):
+                    m = sw.update(k / 10, 0.0, img)
+                    ts.append(k / 10)
+                    grey.append(sw.grey)
+                    sat.append(sw.saturation)
+                    mode.append(1 if m == NIGHT else 0)
+                ax.step(ts, np.array(mode) * 40, style, color="tab:purple",
+                        label=f"night (hold_s {hold:g})")
+            ax.plot(ts, sat, color="tab:orange", label="saturation (0-255)")
+            ax.plot(ts, np.array(grey) / 4, color="0.4", label="grey level / 4")
+            ax.axhline(6, color="tab:orange", ls=":", label="grey: 6")
+            ax.set_xlabel("time (s)")
+            ax.legend(fontsize=7, loc="center right")
+            ax.set_title("the look, a sample a second, and the mode", fontsize=9)
+    axes[0].set_title("1.0 s: colour (day)", fontsize=9)
+    axes[1].set_title("4.0 s: colourless, as under IR lamps", fontsize=9)
+    for ax in axes[:2]:
+        ax.axis("off")
+    fig.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "rules-night.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 FEATURES = {"routes": (routes, plot_routes), "climb": (climb, plot_climb),
-            "site": (site, plot_site), "far": (far, plot_far)}
+            "site": (site, plot_site), "far": (far, plot_far), "night": (night, plot_night)}
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
     ("…schedule[]", c.TimeWindow),
     ("cameras[].detector", c.CameraDetectorConfig),
     ("cameras[].detector.motion", c.MotionConfig),
+    ("cameras[].night", c.NightConfig),
     ("detector", c.DetectorConfig),
     ("detector.triton", c.TritonConfig),
     ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig), ("outputs.s3", c.S3Config),

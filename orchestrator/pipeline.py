@@ -6,14 +6,15 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from orchestrator.config import CameraConfig, Settings, TrackerConfig
+from orchestrator.config import CameraConfig, DetectorConfig, Settings, TrackerConfig
 from orchestrator.detect import DetectionBatcher, DetectorError, FrameRejected, regions
 from orchestrator.detect.motion import DETECT, HOLD, SKIP, Gate
+from orchestrator.detect.night import NIGHT, NightSwitch, night_detector
 from orchestrator.detections import Detections
 from orchestrator.events.recorder import EventCallback, EventRecorder
 from orchestrator.events.store import EventStore, StaleFenceError
@@ -25,6 +26,7 @@ from orchestrator.tracking import TrackingBatcher
 from trackers import ByteTrack
 
 log = logging.getLogger(__name__)
+BatcherFor = Callable[[DetectorConfig], Awaitable[DetectionBatcher]]
 FrameCallback = Callable[[AnalysisFrame, Detections], None]
 HISTORY_FRAMES = 64  # analysed frames held at most for snapshots of acts being confirmed
 HISTORY_TAIL_S = 0.5
@@ -71,7 +73,16 @@ class CameraState:
         # The event of each climb awaiting its drop, by (rule, track): the rules' outcome
         # ("confirmed" or "retracted") is recorded on it.
         self.awaiting: dict[tuple[str, int], str] = {}
+        self._night: NightSwitch | None = None
         self.last_t: float | None = None
+
+    def night_switch(self, camera: CameraConfig) -> NightSwitch:
+        """The camera's day/night switch, kept across reconnects; afresh when its night
+        settings change."""
+        assert camera.night is not None
+        if self._night is None or self._night.config != camera.night:
+            self._night = NightSwitch(camera.night, camera.timezone, camera.id)
+        return self._night
 
     def advance(self, camera: CameraConfig, t: float) -> None:
         """Called with each analysed frame's time before it is tracked."""
@@ -99,6 +110,7 @@ class CameraStats:
     frames_rejected: int = 0  # turned down by an overloaded detector: dropped, not an outage
     frames_gated: int = 0  # analysed without the detector: nothing moved (skipped or held)
     region_inputs: int = 0  # far-target regions sent to the detector besides their frames
+    mode: str = "day"  # the detector setting in use: day, or night (cameras[].night)
     frames_decoded: int = 0
     frames_dropped: int = 0
     decode_errors: int = 0
@@ -133,7 +145,8 @@ class CameraPipeline:
                  on_evidence: EventCallback | None = None,
                  on_frame: FrameCallback | None = None, stats: CameraStats | None = None,
                  stop: asyncio.Event | None = None, fence: int | None = None,
-                 state: CameraState | None = None) -> None:
+                 state: CameraState | None = None,
+                 batcher_for: BatcherFor | None = None) -> None:
         self.camera = camera
         self.settings = settings
         self.batcher = batcher
@@ -151,6 +164,7 @@ class CameraPipeline:
         self._checked_size: tuple[int, int] | None = None
         self._gate = _gate(camera)
         self._detected = Detections.empty()  # the detector's last answer (held, see Gate)
+        self._batcher_for = batcher_for  # a detector setting's batcher (a night setting)
         self._base = (self.stats.frames_decoded, self.stats.frames_dropped,
                       self.stats.decode_errors)
 
@@ -241,6 +255,13 @@ class CameraPipeline:
 
     async def _analyse(self, frame: AnalysisFrame) -> None:
         self.recorder.check()  # a write left to the recorder failed: the camera stops here
+        batcher = self.batcher
+        if self.camera.night is not None and self._batcher_for is not None:
+            night = self.state.night_switch(self.camera)
+            self.stats.mode = night.update(frame.timestamp, frame.capture_time, frame=frame)
+            if self.stats.mode == NIGHT:
+                batcher = await self._batcher_for(
+                    night_detector(self.settings.detector, self.camera.night))
         gate = DETECT if self._gate is None else self._gate.decide(
             frame, frame.timestamp, self.tracker.alive > 0)
         if gate == SKIP:  # nothing moved and nothing is followed: nothing to detect or judge
@@ -252,8 +273,8 @@ class CameraPipeline:
             self.stats.frames_gated += 1
         else:
             try:
-                det = await (self._detect_regions(frame) if self.camera.detect_regions
-                             else self.batcher.detect(frame))
+                det = await (self._detect_regions(frame, batcher) if self.camera.detect_regions
+                             else batcher.detect(frame))
             except FrameRejected:
                 # Overload, not an outage: this frame is dropped (as a stale one would be) and
                 # the camera stays live; the next frame goes to the detector as usual.
@@ -305,12 +326,13 @@ class CameraPipeline:
             self.on_frame(frame, det)
         await self.recorder.poll()
 
-    async def _detect_regions(self, frame: AnalysisFrame) -> Detections:
+    async def _detect_regions(self, frame: AnalysisFrame, batcher: DetectionBatcher
+                              ) -> Detections:
         """The frame and its far-target regions, at the source's resolution, in one batch;
         their boxes merged (orchestrator/detect/regions.py)."""
         crops = regions.cut(frame.image, self.camera.detect_regions)
-        found = await asyncio.gather(self.batcher.detect(frame),
-                                     *(self.batcher.detect(c) for c, _ in crops))
+        found = await asyncio.gather(batcher.detect(frame),
+                                     *(batcher.detect(c) for c, _ in crops))
         self.stats.region_inputs += len(crops)
         return regions.merge(found[0], found[1:],
                              [(at, (c.shape[1], c.shape[0])) for c, at in crops], frame.size)

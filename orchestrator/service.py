@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from orchestrator.config import CameraConfig, Settings
+from orchestrator.config import CameraConfig, DetectorConfig, Settings
 from orchestrator.detect import (
     AsyncDetector,
     DetectionBatcher,
@@ -86,6 +86,9 @@ class Service:
         self.detector: Any = None  # while running
         self._detector = detector
         self._stop = asyncio.Event()
+        self._others: contextlib.AsyncExitStack | None = None  # detectors besides the site's
+        self._batchers: dict[str, DetectionBatcher] = {}
+        self._opening = asyncio.Lock()
         self._camera_stops: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._fences: dict[str, int | None] = {}
@@ -125,8 +128,10 @@ class Service:
         try:
             self.store = await asyncio.to_thread(EventStore, self.settings.outputs.store_url)
             try:
-                async with DetectionBatcher(detector) as batcher:
+                async with DetectionBatcher(detector) as batcher, \
+                        contextlib.AsyncExitStack() as others:
                     self.batcher = batcher
+                    self._others = others
                     try:
                         yield self
                     finally:
@@ -142,6 +147,26 @@ class Service:
                         await task
             if self._detector is None:
                 await close_detector(detector)
+
+    async def batcher_for(self, config: DetectorConfig) -> DetectionBatcher:
+        """The batcher of a detector setting other than the site's (a camera's night
+        setting), opened on first use and shared by every camera that asks for it; closed
+        with the service."""
+        if config == self.settings.detector:
+            assert self.batcher is not None
+            return self.batcher
+        key = config.model_dump_json()
+        async with self._opening:
+            got = self._batchers.get(key)
+            if got is None:
+                assert self._others is not None
+                detector = await open_detector(config)
+                self._others.push_async_callback(close_detector, detector)
+                got = await self._others.enter_async_context(DetectionBatcher(detector))
+                self._batchers[key] = got
+                log.info("detector %s opened for a camera's night setting",
+                         config.model or "(default model)")
+        return got
 
     async def wait_cameras(self) -> None:
         while self._tasks:
@@ -238,7 +263,8 @@ class Service:
             cam = self.cameras.get(cam.id, cam)
             pipe = CameraPipeline(cam, self.settings, self.batcher, self.store, self._event,
                                   self.on_evidence, on_frame, stats, stop,
-                                  fence=self._fences.get(cam.id), state=state)
+                                  fence=self._fences.get(cam.id), state=state,
+                                  batcher_for=self.batcher_for)
             self.pipelines[cam.id] = pipe
             analysed_before = stats.frames_analysed
             try:

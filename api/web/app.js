@@ -94,7 +94,7 @@ async function cameraPage(id) {
       h("div", { class: "view panel" },
         h("img", { alt: `live view of ${id}`, src: `/api/v1/cameras/${encodeURIComponent(id)}/live.mjpeg` }),
         h("p", { class: "meta" }, `${doc.camera.zones.length} zones, ${doc.camera.lines.length} lines, ${doc.camera.routes.length} routes · version ${doc.version} · `,
-          doc.status.worker ? `on ${doc.status.worker}` : "no worker", " "), tools),
+          doc.status.worker ? `on ${doc.status.worker}` : "no worker", doc.status.mode === "night" ? " · night mode" : "", " "), tools),
       h("div", { class: "panel" }, h("h2", {}, "Recent alarms"), events.length ? list : h("p", { class: "meta" }, "none")))];
 }
 

@@ -104,11 +104,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print()
         print_table([[c, st.leases.get(c, "-"), s.get("state", "unleased"), s.get("fps", ""),
                       s.get("lag_p50_ms", ""), s.get("lag_p99_ms", ""),
-                      s.get("blind_s", ""), s.get("params_version", ""), s.get("events", ""),
-                      s.get("errors", "")[:40]]
+                      s.get("blind_s", ""), s.get("mode", ""), s.get("params_version", ""),
+                      s.get("events", ""), s.get("errors", "")[:40]]
                      for c, s in st.cameras.items()],
                     ["camera", "leased by", "state", "fps", "lag p50", "lag p99", "blind s",
-                     "params", "events", "last error"])
+                     "mode", "params", "events", "last error"])
         return 0
 
     return _with_redis(args, body)

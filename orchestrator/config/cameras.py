@@ -301,6 +301,41 @@ class MotionConfig(_Strict):
         return v
 
 
+class NightConfig(_Strict):
+    """Night: a second detector setting for this camera (a model for IR pictures, a lower
+    threshold, fewer classes), switched by schedule or by the picture, with hysteresis.
+
+    Without a schedule the picture decides: night once the frames have been dark (mean grey
+    below ``dark``) or colourless (mean saturation below ``grey``: an IR-lit picture) for
+    ``hold_s``; day again once they have been brighter than 1.3 x ``dark`` and more colourful
+    than 2 x ``grey`` for as long. Every switch is logged and shown in the camera's status.
+    """
+
+    model: str | None = Field(None, description="Night model (.onnx); None = the site's.")
+    format: Literal["yolox", "fastestdet"] | None = Field(
+        None, description="The night model's output format; None = the site's.")
+    score_threshold: float | None = Field(None, gt=0, le=1,
+                                          description="Night threshold; None = the site's.")
+    classes: list[str | int] | None = Field(None, description="Night classes; None = the "
+                                                              "site's.")
+    schedule: list[TimeWindow] | None = Field(
+        None, description="Night in these windows (the camera's timezone); None = by the "
+                          "picture.")
+    dark: float = Field(50.0, gt=0, lt=255, description="Mean grey level (0-255) below which "
+                                                        "a frame is dark.")
+    grey: float = Field(6.0, ge=0, lt=255, description="Mean saturation (0-255) below which a "
+                                                       "frame is colourless (IR).")
+    hold_s: float = Field(10.0, ge=0, le=600, description="Seconds a look must hold before "
+                                                          "the mode switches.")
+
+    @field_validator("classes")
+    @classmethod
+    def _known(cls, v: list[str | int] | None) -> list[str | int] | None:
+        for c in v or []:
+            class_id(c)
+        return v
+
+
 class CameraDetectorConfig(_Strict):
     """What this camera asks of the site's detector."""
 
@@ -358,6 +393,8 @@ class CameraConfig(_Strict):
                                             "routes.")
     detector: CameraDetectorConfig = Field(default_factory=CameraDetectorConfig,
                                            description="Motion gate of this camera's frames.")
+    night: NightConfig | None = Field(None, description="A second detector setting at "
+                                                        "night (docs/rules.md, Night mode).")
     detect_regions: list[tuple[float, float, float, float]] = Field(
         default_factory=list, max_length=16, description=(
             "Far targets: rectangles [x0, y0, x1, y1] (image pixels) also detected at the "

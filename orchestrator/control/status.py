@@ -89,6 +89,7 @@ class StatusPublisher:
                     "blind_s": round(st.blind_s(), 1) if st else 0,
                     "events": st.events if st else 0,
                     "gated": st.frames_gated if st else 0,
+                    "mode": st.mode if st else "day",
                     "errors": (st.errors[-1] if st and st.errors else ""),
                     "params_version": h.version, "updated": now})
                 p.pexpire(key, ttl)
