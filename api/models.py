@@ -4,7 +4,7 @@ validate with them, and the OpenAPI document is generated from them (one source 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -148,6 +148,10 @@ class CameraSummary(_Out):
     events: int
     mode: Literal["day", "night"] = Field(
         "day", description="The detector setting in use (cameras[].night).")
+    heights: dict[str, Any] | None = Field(
+        None, description="The learned perspective model per class: coef [a, b, c] of "
+                          "height ≈ a + b·y + c·x px at foot point (x, y), spread, samples "
+                          "(cameras[].perspective).")
 
 
 class CameraList(_Out):

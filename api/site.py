@@ -3,6 +3,7 @@ the control plane (Redis: parameter center, status, live frames, site map)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,17 @@ def summary(cid: str, name: str | None, enabled: bool, version: int, status: dic
             "reason": reason, "worker": worker, "fps": num("fps"),
             "lag_p50_ms": num("lag_p50_ms"), "lag_p99_ms": num("lag_p99_ms"),
             "last_frame": num("last_frame"), "events": int(num("events")),
-            "mode": "night" if status.get("mode") == "night" else "day"}
+            "mode": "night" if status.get("mode") == "night" else "day",
+            "heights": _heights(status.get("heights"))}
+
+
+def _heights(text: str | None) -> dict[str, Any] | None:
+    """The status's perspective model, or None (none learned, or not readable)."""
+    try:
+        got = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return got if isinstance(got, dict) else None
 
 
 @dataclass

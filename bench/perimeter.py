@@ -43,6 +43,11 @@ looped to 60 s, and the same clip with the colour going and coming back every 6 
 flickering); the mode per analysed frame at 10 fps with hold_s 1, 5 and 10: when it switched,
 and how often. What it leaves out: real IR footage (none is shared) and the night model's
 accuracy on it.
+
+perspective: every accuracy rule set through `perishield eval` with `perspective.enabled` and
+without: boxes screened (false ones removed, true ones lost: IoU >= 0.5 with a labelled person),
+events and MOTA; the picture is TUD-Stadtmitte's learned model over its boxes. What it leaves out:
+a camera whose ground is not one plane (stairs, a slope), where the linear model fits worse.
 """
 
 from __future__ import annotations
@@ -755,8 +760,97 @@ def plot_night(folder: Path) -> Path:
     return path
 
 
+def perspective(seeds: int = 1) -> dict[str, dict[str, Any]]:
+    import sys
+    import tempfile
+
+    import yaml
+
+    from orchestrator.paths import PROJECT_ROOT, find_data
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in sorted((PROJECT_ROOT / "examples/rulesets").glob("*.yaml")):
+            seq = "TUD-Campus" if path.name.startswith("campus") else "TUD-Stadtmitte"
+            got = {}
+            for on in (False, True):
+                doc = yaml.safe_load(path.read_text())
+                doc["cameras"][0].update(source=str(find_data(f"{seq}.mp4")),
+                                         perspective={"enabled": on})
+                cfg = Path(tmp) / f"{path.stem}-{on}.yaml"
+                cfg.write_text(yaml.safe_dump(doc))
+                proc = subprocess.run(
+                    [sys.executable, "-m", "orchestrator", "eval", str(find_data(f"{seq}.mp4")),
+                     "--gt", str(find_data(f"{seq}.gt.txt")), "-c", str(cfg), "--json",
+                     "--data-dir", str(Path(tmp) / "d")], capture_output=True, text=True,
+                    check=True)
+                got[on] = json.loads(proc.stdout)
+            off, on_ = got[False], got[True]
+            out[path.stem] = {
+                **on_["perspective"],
+                "events_tp_fp_fn_off_on": [[off["tp"], off["fp"], off["fn"]],
+                                           [on_["tp"], on_["fp"], on_["fn"]]],
+                "mota_off_on": [off["tracking"]["mota"], on_["tracking"]["mota"]]}
+    return out
+
+
+def plot_perspective(folder: Path) -> Path:
+    import asyncio
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from orchestrator.config import Settings
+    from orchestrator.paths import find_data
+    from orchestrator.service import Service
+
+    boxes: list[tuple[float, float, bool]] = []  # foot y, height, screened
+    with tempfile.TemporaryDirectory() as tmp:
+        s = Settings.model_validate({"cameras": [{
+            "id": "street", "source": str(find_data("TUD-Stadtmitte.mp4")), "analysis_fps": 25,
+            "perspective": {"enabled": True}}], "outputs": {"data_dir": tmp}})
+        service = Service(s)
+
+        def on_frame(cam: str, frame: Any, det: Any) -> None:
+            persp = service.pipelines[cam].state.perspective
+            odd = set(persp.last.tolist()) if persp is not None else set()
+            for k, (_, y1, _, y2) in enumerate(det.xyxy.tolist()):
+                boxes.append((y2, y2 - y1, k in odd))
+
+        service.on_frame = on_frame
+        asyncio.run(service.run(restart_failed=False))
+        model = service.pipelines["street"].state.perspective.models[0]  # type: ignore[union-attr]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    arr = np.array(boxes)
+    ok, odd = arr[arr[:, 2] == 0], arr[arr[:, 2] == 1]
+    ax.plot(ok[:, 0], ok[:, 1], ".", color="tab:blue", ms=3, label="boxes kept")
+    ax.plot(odd[:, 0], odd[:, 1], "x", color="tab:red", ms=5,
+            label=f"boxes screened ({len(odd)}, none a labelled person)")
+    ys = np.linspace(arr[:, 0].min(), arr[:, 0].max(), 50)
+    a, b, c = model.coef  # type: ignore[misc]
+    exp = a + b * ys + c * 320
+    ax.plot(ys, exp, color="0.2", label="expected height (x = 320)")
+    ax.fill_between(ys, exp / 2, exp * 2, color="0.85", label="plausible (tolerance 2)")
+    ax.set_xlabel("foot row y (px)")
+    ax.set_ylabel("box height (px)")
+    lo, hi = model.rows
+    ax.axvspan(lo, hi, color="tab:green", alpha=0.06, label="rows judged (learned)")
+    ax.set_title("TUD-Stadtmitte: heights learned from its confirmed tracks", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "rules-perspective.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 FEATURES = {"routes": (routes, plot_routes), "climb": (climb, plot_climb),
-            "site": (site, plot_site), "far": (far, plot_far), "night": (night, plot_night)}
+            "site": (site, plot_site), "far": (far, plot_far), "night": (night, plot_night),
+            "perspective": (perspective, plot_perspective)}
 
 
 def main() -> None:

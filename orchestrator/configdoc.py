@@ -25,6 +25,7 @@ MODELS: list[tuple[str, type[BaseModel]]] = [
     ("cameras[].detector", c.CameraDetectorConfig),
     ("cameras[].detector.motion", c.MotionConfig),
     ("cameras[].night", c.NightConfig),
+    ("cameras[].perspective", c.PerspectiveConfig),
     ("detector", c.DetectorConfig),
     ("detector.triton", c.TritonConfig),
     ("tracker", c.TrackerConfig), ("outputs", c.OutputConfig), ("outputs.s3", c.S3Config),

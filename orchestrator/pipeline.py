@@ -8,6 +8,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from orchestrator.config import CameraConfig, DetectorConfig, Settings, TrackerC
 from orchestrator.detect import DetectionBatcher, DetectorError, FrameRejected, regions
 from orchestrator.detect.motion import DETECT, HOLD, SKIP, Gate
 from orchestrator.detect.night import NIGHT, NightSwitch, night_detector
+from orchestrator.detect.perspective import Perspective
 from orchestrator.detections import Detections
 from orchestrator.events.recorder import EventCallback, EventRecorder
 from orchestrator.events.store import EventStore, StaleFenceError
@@ -27,6 +30,7 @@ from trackers import ByteTrack
 
 log = logging.getLogger(__name__)
 BatcherFor = Callable[[DetectorConfig], Awaitable[DetectionBatcher]]
+SAVE_HEIGHTS_S = 60.0  # how often a camera's learned heights are written to disk
 FrameCallback = Callable[[AnalysisFrame, Detections], None]
 HISTORY_FRAMES = 64  # analysed frames held at most for snapshots of acts being confirmed
 HISTORY_TAIL_S = 0.5
@@ -75,6 +79,18 @@ class CameraState:
         self.awaiting: dict[tuple[str, int], str] = {}
         self._night: NightSwitch | None = None
         self.last_t: float | None = None
+        self.perspective: Perspective | None = None  # see ``perspective_for``
+
+    def perspective_for(self, camera: CameraConfig, size: tuple[int, int],
+                        path: Path) -> Perspective:
+        """The camera's learned heights, kept across reconnects and saved at ``path`` (loaded
+        from there when the camera is first held here)."""
+        p = self.perspective
+        if p is None or p.config != camera.perspective:
+            p = self.perspective = Perspective(camera.perspective, size)
+            p.load(path)
+        p.size = size
+        return p
 
     def night_switch(self, camera: CameraConfig) -> NightSwitch:
         """The camera's day/night switch, kept across reconnects; afresh when its night
@@ -111,6 +127,9 @@ class CameraStats:
     frames_gated: int = 0  # analysed without the detector: nothing moved (skipped or held)
     region_inputs: int = 0  # far-target regions sent to the detector besides their frames
     mode: str = "day"  # the detector setting in use: day, or night (cameras[].night)
+    screened: int = 0  # detections whose score the perspective model lowered
+    heights: dict[str, Any] | None = None  # the perspective model, as last fitted
+    height_fits: int = 0
     frames_decoded: int = 0
     frames_dropped: int = 0
     decode_errors: int = 0
@@ -165,6 +184,7 @@ class CameraPipeline:
         self._gate = _gate(camera)
         self._detected = Detections.empty()  # the detector's last answer (held, see Gate)
         self._batcher_for = batcher_for  # a detector setting's batcher (a night setting)
+        self._saved_heights = float("-inf")  # camera time the learned heights were last saved
         self._base = (self.stats.frames_decoded, self.stats.frames_dropped,
                       self.stats.decode_errors)
 
@@ -233,6 +253,11 @@ class CameraPipeline:
             if recording:
                 recording.stop()
             self._count()
+            if self.state.perspective is not None and self.camera.perspective.enabled:
+                try:  # what was learned outlives the run
+                    await asyncio.to_thread(self.state.perspective.save, self._heights_path)
+                except OSError as e:
+                    log.warning("camera %s: learned heights not saved: %s", self.camera.id, e)
             await self.recorder.close()  # the events and clips still being written
         self.recorder.check()
         return self.stats
@@ -288,6 +313,8 @@ class CameraPipeline:
                     log.error("camera %s: frames not analysed: %s", self.camera.id, e)
                 self.stats.state, self.stats.reason = "degraded", str(e)
                 return
+            if self.camera.perspective.enabled:
+                det = self._perspective(frame).screen(det)
             self._detected = det
         self.stats.state, self.stats.reason = "live", ""
         self.state.advance(self.camera, frame.timestamp)
@@ -300,6 +327,19 @@ class CameraPipeline:
             det.tracker_id, hits = await self.state.tracking.judge(
                 self.tracker, det, frame.timestamp, self.rules, frame.capture_time,
                 (width, height))
+            if self.camera.perspective.enabled and gate == DETECT:
+                persp = self._perspective(frame)
+                persp.learn(det)
+                self.stats.screened = persp.screened
+                if persp.fits != self.stats.height_fits:  # for the status (the UI's ruler)
+                    self.stats.height_fits, self.stats.heights = persp.fits, persp.to_json()
+                if frame.timestamp - self._saved_heights >= SAVE_HEIGHTS_S:
+                    self._saved_heights = frame.timestamp
+                    try:
+                        await asyncio.to_thread(persp.save, self._heights_path)
+                    except OSError as e:  # the camera goes on; it is kept in memory
+                        log.warning("camera %s: learned heights not saved: %s",
+                                    self.camera.id, e)
         self._history.append((frame, det))
         for hit in hits:
             awaiting = self.state.awaiting
@@ -325,6 +365,13 @@ class CameraPipeline:
         if self.on_frame:
             self.on_frame(frame, det)
         await self.recorder.poll()
+
+    def _perspective(self, frame: AnalysisFrame) -> Perspective:
+        return self.state.perspective_for(self.camera, frame.size, self._heights_path)
+
+    @property
+    def _heights_path(self) -> Path:
+        return self.settings.outputs.data_dir / "perspective" / f"{self.camera.id}.json"
 
     async def _detect_regions(self, frame: AnalysisFrame, batcher: DetectionBatcher
                               ) -> Detections:

@@ -86,13 +86,17 @@ async function cameraPage(id) {
   const { events } = await api(`/events?camera=${encodeURIComponent(id)}&limit=20`);
   const list = h("ul", { class: "list" });
   for (const ev of events) list.append(alarmRow(ev, () => { location.hash = `#/alarms/${ev.id}`; }));
+  const ruler = heightRuler(doc.status.heights);
   const tools = session().role === "admin"
     ? h("a", { href: `#/camera/${encodeURIComponent(id)}/rules` }, h("button", { class: "primary" }, "Edit zones and lines"))
     : "";
   return [h("h1", {}, doc.camera.name || id, " ", badge(doc.status.state)),
     h("div", { class: "split" },
       h("div", { class: "view panel" },
-        h("img", { alt: `live view of ${id}`, src: `/api/v1/cameras/${encodeURIComponent(id)}/live.mjpeg` }),
+        h("div", { class: "live-stage" },
+          h("img", { alt: `live view of ${id}`, src: `/api/v1/cameras/${encodeURIComponent(id)}/live.mjpeg`,
+            onload: (e) => ruler && ruler.setAttribute("viewBox", `0 0 ${e.target.naturalWidth} ${e.target.naturalHeight}`) }),
+          ruler || ""),
         h("p", { class: "meta" }, `${doc.camera.zones.length} zones, ${doc.camera.lines.length} lines, ${doc.camera.routes.length} routes · version ${doc.version} · `,
           doc.status.worker ? `on ${doc.status.worker}` : "no worker", doc.status.mode === "night" ? " · night mode" : "", " "), tools),
       h("div", { class: "panel" }, h("h2", {}, "Recent alarms"), events.length ? list : h("p", { class: "meta" }, "none")))];
@@ -388,3 +392,27 @@ when(async () => {
   try { setSession(await api("/me")); start(); } catch { setSession(null); }
   await route();
 });
+
+// The learned perspective model as a ruler over the live view: at a few foot points, a bar as
+// tall as a person is expected to be there (cameras[].perspective).
+function heightRuler(heights) {
+  const person = heights && heights.person;
+  if (!person || !person.coef) return null;
+  const [a, b, c] = person.coef;
+  const W = 640, H = 480, ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("class", "height-ruler");
+  svg.setAttribute("aria-label", `expected person heights (${person.samples} boxes learned)`);
+  [0.45, 0.6, 0.75, 0.9].forEach((fy, k) => {
+    const x = W * (0.15 + 0.23 * k), y = H * fy, tall = a + b * y + c * x;
+    if (!(tall > 2)) return;
+    const line = document.createElementNS(ns, "line");
+    Object.entries({ x1: x, y1: y, x2: x, y2: y - tall, class: "bar" }).forEach(([k2, v]) => line.setAttribute(k2, v));
+    const text = document.createElementNS(ns, "text");
+    Object.entries({ x: x + 4, y: y - tall / 2 }).forEach(([k2, v]) => text.setAttribute(k2, v));
+    text.textContent = `${Math.round(tall)} px`;
+    svg.append(line, text);
+  });
+  return svg;
+}

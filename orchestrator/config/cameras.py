@@ -336,6 +336,21 @@ class NightConfig(_Strict):
         return v
 
 
+class PerspectiveConfig(_Strict):
+    """Perspective plausibility: each camera learns how tall a person and a car are where they
+    stand (from its confirmed tracks) and lowers the score of detections far off it (a
+    "person" 15 px tall where people are 120, a shadow, a reflection) before the tracker."""
+
+    enabled: bool = Field(False, description="Learn the heights and screen detections.")
+    tolerance: float = Field(2.0, gt=1, le=10, description=(
+        "A box taller or shorter than expected by more than this factor is implausible."))
+    down_weight: float = Field(0.25, ge=0, le=1, description=(
+        "An implausible box's score is multiplied by this: it starts no track, and only a "
+        "track already there may take it."))
+    min_samples: int = Field(60, ge=10, le=2000, description=(
+        "Confirmed boxes seen before the model screens anything."))
+
+
 class CameraDetectorConfig(_Strict):
     """What this camera asks of the site's detector."""
 
@@ -393,6 +408,9 @@ class CameraConfig(_Strict):
                                             "routes.")
     detector: CameraDetectorConfig = Field(default_factory=CameraDetectorConfig,
                                            description="Motion gate of this camera's frames.")
+    perspective: PerspectiveConfig = Field(
+        default_factory=PerspectiveConfig,
+        description="Expected heights by image position (docs/rules.md, Perspective).")
     night: NightConfig | None = Field(None, description="A second detector setting at "
                                                         "night (docs/rules.md, Night mode).")
     detect_regions: list[tuple[float, float, float, float]] = Field(

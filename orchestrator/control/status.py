@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -90,6 +91,7 @@ class StatusPublisher:
                     "events": st.events if st else 0,
                     "gated": st.frames_gated if st else 0,
                     "mode": st.mode if st else "day",
+                    "heights": json.dumps(st.heights) if st and st.heights else "",
                     "errors": (st.errors[-1] if st and st.errors else ""),
                     "params_version": h.version, "updated": now})
                 p.pexpire(key, ttl)

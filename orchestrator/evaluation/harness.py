@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from orchestrator.config import CameraConfig, Settings
 from orchestrator.detections import Detections
 from orchestrator.evaluation.groundtruth import GroundTruth
@@ -58,12 +60,20 @@ def evaluate(settings: Settings, video: str, gt_path: str, tolerance_s: float = 
     done_at: list[float] = []
     size: list[tuple[int, int]] = []
 
-    def on_frame(_cam: str, f: AnalysisFrame, det: Detections) -> None:
+    screened = {"fp_removed": 0, "true_lost": 0}
+
+    def on_frame(cam_id: str, f: AnalysisFrame, det: Detections) -> None:
         frames.append((f.index, f.video_time, f.timestamp))
         done_at.append(time.time())
         if not size:
             size.append(f.size)
         gids, gxyxy = gt.frames.get(f.index + 1, (det.tracker_id[:0], det.xyxy[:0]))
+        pipe = service.pipelines.get(cam_id)
+        persp = pipe.state.perspective if pipe is not None else None
+        if persp is not None and len(persp.last) and len(persp.last) <= len(det):
+            for box in det.xyxy[persp.last]:  # boxes the perspective model screened out
+                true = bool(len(gxyxy)) and float(_iou(box, gxyxy).max()) >= 0.5
+                screened["true_lost" if true else "fp_removed"] += 1
         keep = det.tracker_id >= 0
         tracking.update(gids, gxyxy, det.tracker_id[keep], det.xyxy[keep])
 
@@ -96,6 +106,7 @@ def evaluate(settings: Settings, video: str, gt_path: str, tolerance_s: float = 
         "dont_care_events": sum(e.dont_care for e in truth),
         "predicted_events": len(predicted),
         "frames_gated": stats.frames_gated,
+        "perspective": {"screened": stats.screened, **screened},
         **overall.as_dict(),
         "chance": chance_level(truth, predicted, tolerance_s, seconds, max_dist),
         "rules": per_rule,
@@ -103,6 +114,15 @@ def evaluate(settings: Settings, video: str, gt_path: str, tolerance_s: float = 
         "truth": [_truth_json(e) for e in truth],
         "predicted": [_predicted_json(e) for e in predicted],
     }
+
+
+def _iou(box: Any, boxes: Any) -> Any:
+    lt = np.maximum(boxes[:, :2], box[:2])
+    rb = np.minimum(boxes[:, 2:], box[2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return inter / ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) + area - inter
+                    + 1e-9)
 
 
 def video_fps(video: str) -> float:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -16,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import yaml
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.control_helpers import wait_for
@@ -169,6 +172,29 @@ def test_routes_wall_edges_and_the_ground_plane_in_the_editor(admin: Page,
     assert wall["name"] == "wall-1" and wall["outside"] == "b"
     assert [round(y) for _, y in wall["points"]] == [144, 144]
     assert {z["name"] for z in doc["zones"]} >= {"yard", "zone-2"}
+
+
+def test_the_camera_page_shows_the_learned_heights_as_a_ruler(admin: Page,
+                                                              site: Site) -> None:
+    # The perspective model on: the worker learns heights from the street's tracks, publishes
+    # them in the camera's status, and the page draws them over the live view.
+    doc = json.loads(site.redis.hget(f"{site.prefix}params:street", "doc"))
+    doc["perspective"] = {"enabled": True, "min_samples": 30}
+    path = site.tmp / "street-perspective.yaml"
+    path.write_text(yaml.safe_dump({"cameras": [doc]}))
+    subprocess.run([sys.executable, "-m", "orchestrator", "params", "import", str(path), "-c",
+                    str(site.config())], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    wait_for(lambda: site.redis.hget(f"{site.prefix}status:camera:street", "heights"), 60,
+             what="learned heights in the camera's status")
+    heights = json.loads(site.redis.hget(f"{site.prefix}status:camera:street", "heights"))
+    a, b, _ = heights["person"]["coef"]
+    assert b > 0 and 120 < a + b * 300 < 260  # taller lower in the picture; ~200 px at y 300
+    admin.goto(site.url + "/#/camera/street")
+    admin.wait_for_selector("svg.height-ruler line.bar", state="attached")  # 0 px wide
+    bars = admin.locator("svg.height-ruler text").all_text_contents()
+    assert len(bars) >= 3 and all(t.endswith(" px") for t in bars)
+    shot(admin, "camera-heights")
 
 
 def test_a_live_alarm_appears_in_the_feed_within_2_s(admin: Page, site: Site) -> None:
