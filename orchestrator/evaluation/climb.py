@@ -11,7 +11,6 @@ gets sensor noise, and the whole is encoded as H.264.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from orchestrator.evaluation.groundtruth import GroundTruth
-from orchestrator.evaluation.quiet import NOISE_FRAMES, PAD_PX
+from orchestrator.evaluation.quiet import PAD_PX, NoisyH264
 
 EDGE_Y, FOOT_Y = 190, 290  # the wall's top edge and its foot, image rows
 FPS = 25.0
@@ -128,13 +127,7 @@ def climb_clip(stadtmitte: Path, stadtmitte_gt: Path, campus: Path, campus_gt: P
     walker = {k: xyxy[ids == 2][0] for k, (ids, xyxy) in
               GroundTruth.load(str(stadtmitte_gt)).frames.items() if (ids == 2).any()}
     people = _crops(campus, campus_gt, 1)
-    rng = np.random.default_rng(seed)
-    fields = [rng.normal(0.0, noise, (h, w, 3)).astype(np.float32) for _ in range(NOISE_FRAMES)]
-    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
-           "-s", f"{w}x{h}", "-r", f"{FPS:g}", "-i", "-", "-c:v", "libx264", "-crf", "23",
-           "-g", str(round(2 * FPS)), "-pix_fmt", "yuv420p", str(out)]
-    with subprocess.Popen(cmd, stdin=subprocess.PIPE) as enc:
-        assert enc.stdin is not None
+    with NoisyH264(out, (w, h), FPS, noise, seed) as enc:
         for k in range(round(SECONDS * FPS)):
             t = k / FPS
             img = wall.copy()
@@ -149,10 +142,6 @@ def climb_clip(stadtmitte: Path, stadtmitte_gt: Path, campus: Path, campus_gt: P
                 feet = person.feet(t)
                 if feet is not None:
                     _paste(img, people[(k + 20 * i) % len(people)], feet)
-            noisy = img.astype(np.float32) + fields[k % NOISE_FRAMES]
-            enc.stdin.write(np.clip(noisy, 0, 255).astype(np.uint8).tobytes())
-        enc.stdin.close()
-        if enc.wait() != 0:
-            raise RuntimeError(f"ffmpeg could not encode {out}")
+            enc.write(img)
     return ClimbTruth([[0.0, float(EDGE_Y)], [float(w), float(EDGE_Y)]],
                       OVER.crosses(EDGE_Y), BACK.crosses(EDGE_Y))

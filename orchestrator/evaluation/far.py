@@ -9,7 +9,6 @@ gets sensor noise, and the whole is encoded as H.264.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import av
 import numpy as np
 
 from orchestrator.evaluation.groundtruth import GroundTruth
-from orchestrator.evaluation.quiet import NOISE_FRAMES
+from orchestrator.evaluation.quiet import NoisyH264
 
 
 def far_clip(video: Path, gt: Path, out: Path, factor: float, at: tuple[int, int],
@@ -37,22 +36,12 @@ def far_clip(video: Path, gt: Path, out: Path, factor: float, at: tuple[int, int
         raise ValueError(f"a {sw}x{sh} scene at {at} does not fit a {w}x{h} frame")
     median = np.median(np.stack(frames).astype(np.float32), axis=0)
     around = (cv2.GaussianBlur(median, (0, 0), 6) * 0.7).astype(np.uint8)
-    rng = np.random.default_rng(seed)
-    fields = [rng.normal(0.0, noise, (h, w, 3)).astype(np.float32) for _ in range(NOISE_FRAMES)]
-    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
-           "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-", "-c:v", "libx264", "-crf", "20",
-           "-g", str(round(2 * fps)), "-pix_fmt", "yuv420p", str(out)]
-    with subprocess.Popen(cmd, stdin=subprocess.PIPE) as enc:
-        assert enc.stdin is not None
-        for k, frame in enumerate(frames):
+    with NoisyH264(out, (w, h), fps, noise, seed, crf=20) as enc:
+        for frame in frames:
             img = around.copy()
             img[y0:y0 + sh, x0:x0 + sw] = cv2.resize(frame, (sw, sh),
                                                      interpolation=cv2.INTER_AREA)
-            noisy = img.astype(np.float32) + fields[k % NOISE_FRAMES]
-            enc.stdin.write(np.clip(noisy, 0, 255).astype(np.uint8).tobytes())
-        enc.stdin.close()
-        if enc.wait() != 0:
-            raise RuntimeError(f"ffmpeg could not encode {out}")
+            enc.write(img)
     sx, sy = sw / w, sh / h
     rows = []
     truth = GroundTruth.load(str(gt))

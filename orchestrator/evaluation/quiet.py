@@ -24,6 +24,40 @@ PAD_PX = 6  # pixels around the walker's box pasted with it (its edges, its shad
 NOISE_FRAMES = 16  # distinct noise fields, cycled
 
 
+class NoisyH264:
+    """Writes BGR frames with sensor noise (cycled fields of σ ``noise``) as H.264 through
+    ffmpeg, as a camera would; a context manager."""
+
+    def __init__(self, out: Path, size: tuple[int, int], fps: float, noise: float = 2.0,
+                 seed: int = 0, crf: int = 23) -> None:
+        w, h = size
+        rng = np.random.default_rng(seed)
+        self.fields = [rng.normal(0.0, noise, (h, w, 3)).astype(np.float32)
+                       for _ in range(NOISE_FRAMES)]
+        self.out, self.written = out, 0
+        self.cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt",
+                    "bgr24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-", "-c:v", "libx264",
+                    "-crf", str(crf), "-g", str(round(2 * fps)), "-pix_fmt", "yuv420p",
+                    str(out)]
+        self.enc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> NoisyH264:
+        self.enc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE)
+        return self
+
+    def write(self, img: np.ndarray) -> None:
+        assert self.enc is not None and self.enc.stdin is not None
+        noisy = img.astype(np.float32) + self.fields[self.written % NOISE_FRAMES]
+        self.enc.stdin.write(np.clip(noisy, 0, 255).astype(np.uint8).tobytes())
+        self.written += 1
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.enc is not None and self.enc.stdin is not None
+        self.enc.stdin.close()
+        if self.enc.wait() != 0 and exc[0] is None:
+            raise RuntimeError(f"ffmpeg could not encode {self.out}")
+
+
 def quiet_clip(video: Path, gt: Path, out: Path, walker: int, before_s: float = 20.0,
                after_s: float = 20.0, noise: float = 2.0, seed: int = 0) -> tuple[Path, Path]:
     """Write ``out`` (.mp4) and its ground truth (``out`` with .gt.txt); returns both paths."""
@@ -43,15 +77,9 @@ def quiet_clip(video: Path, gt: Path, out: Path, walker: int, before_s: float = 
         raise ValueError(f"{gt}: no track {walker}")
     first, last = min(boxes), max(boxes)
     n_before, n_after = round(before_s * fps), round(after_s * fps)
-    rng = np.random.default_rng(seed)
-    fields = [rng.normal(0.0, noise, (h, w, 3)).astype(np.float32) for _ in range(NOISE_FRAMES)]
     gt_out = out.with_suffix(".gt.txt")
     rows = []
-    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
-           "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-", "-c:v", "libx264", "-crf", "23",
-           "-g", str(round(2 * fps)), "-pix_fmt", "yuv420p", str(out)]
-    with subprocess.Popen(cmd, stdin=subprocess.PIPE) as enc:
-        assert enc.stdin is not None
+    with NoisyH264(out, (w, h), fps, noise, seed) as enc:
         for k in range(n_before + (last - first + 1) + n_after):
             img = background.copy()
             src = first + k - n_before  # 1-based frame of the clip shown now, if any
@@ -63,10 +91,6 @@ def quiet_clip(video: Path, gt: Path, out: Path, walker: int, before_s: float = 
                 bx, by, bx1, by1 = (float(v) for v in box)
                 rows.append(f"{k + 1},{walker},{bx:.2f},{by:.2f},{bx1 - bx:.2f},{by1 - by:.2f},"
                             "1,-1,-1,-1")
-            noisy = img.astype(np.float32) + fields[k % NOISE_FRAMES]
-            enc.stdin.write(np.clip(noisy, 0, 255).astype(np.uint8).tobytes())
-        enc.stdin.close()
-        if enc.wait() != 0:
-            raise RuntimeError(f"ffmpeg could not encode {out}")
+            enc.write(img)
     gt_out.write_text("\n".join(rows) + "\n")
     return out, gt_out
