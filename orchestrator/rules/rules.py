@@ -496,6 +496,8 @@ class ClimbRule(_ShapeRule):
 
     kind = "climb"
 
+    config: ClimbConfig
+
     def __init__(self, config: ClimbConfig, defaults: RuleDefaults) -> None:
         self.config = config
         self.s = _Settings.resolve(config, defaults)
@@ -503,6 +505,13 @@ class ClimbRule(_ShapeRule):
         self.inward = SIDE_A if config.outside == "b" else -SIDE_A  # side value of inside
         self.near, self.drop_s = config.near, config.drop_s
         self._tracks: dict[int, _ClimbTrack] = {}
+
+    @property
+    def geometry(self) -> tuple[object, ...]:
+        """The edge, its outside and the anchor: flipping the outside starts afresh (the
+        tracks' sides were taken the other way round)."""
+        return (self.kind, tuple(map(tuple, self.config.points)), self.s.anchor,
+                self.config.outside)
 
     def measure(self, anchors: npt.NDArray[np.float32], tops: npt.NDArray[np.float32]
                 ) -> list[ClimbSample]:

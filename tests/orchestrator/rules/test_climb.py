@@ -144,3 +144,18 @@ def test_a_climb_needs_its_outside() -> None:
     with pytest.raises(ValidationError, match="zero-length"):
         CameraConfig.model_validate({"id": "c", "source": "x.mp4", "climbs": [
             {"name": "w", "points": [[0, 0], [0, 0]], "outside": "a"}]})
+
+
+def test_flipping_the_outside_in_an_edit_starts_the_sides_afresh() -> None:
+    # Someone standing at the wall's foot outside while an operator flips which side is
+    # outside: the sides taken the old way round must not read as a climb.
+    wall = {**FACING, "near": 2.0}  # approached from 160 px out: feet at 560, head at 440
+    eng = engine(wall)
+    standing = PathWalker(((0.0, 900, 560), (12.0, 900, 560)))
+    hits = []
+    for t, det in frames([standing], Camera(jitter=2), 12):
+        if abs(t - 4.0) < 0.05:
+            eng.reconfigure(CameraConfig.model_validate(
+                {"id": "c", "source": "x.mp4", "climbs": [{**wall, "outside": "b"}]}))
+        hits += eng.update(det, t, size=SIZE)
+    assert hits == []
