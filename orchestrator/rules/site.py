@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 Pair = tuple[float, float, float, float]  # x px, y px, X m, Y m
+THIN_SEARCH = 10  # pairs up to which a degenerate set's message names its thin triple
+RANK_TOL = 1e-7  # relative singular value under which the pairs leave the plane undetermined
 F64 = npt.NDArray[np.float64]
 
 
@@ -42,8 +44,10 @@ def _collinear(a: F64, b: F64, c: F64, tol: float) -> bool:
 
 
 def _thin_triple(p: F64, tol: float = 0.02) -> tuple[int, ...] | None:
-    """A triple of ``p`` (N, 2) that is nearly in a line, if every four points hold one (no
-    four of them fix a plane); None when some four are in general position."""
+    """For a message: a triple of ``p`` (N, 2, at most ``THIN_SEARCH`` points) that is nearly
+    in a line, if every four points hold one; None when some four are in general position."""
+    if len(p) > THIN_SEARCH:
+        return None
     first = None
     for four in itertools.combinations(range(len(p)), 4):
         thin = next((t for t in itertools.combinations(four, 3)
@@ -74,12 +78,6 @@ class Homography:
             raise CalibrationError(f"a ground plane needs >=4 point pairs, got {len(pairs)}")
         arr = np.asarray(pairs, np.float64)
         img, site = arr[:, :2], arr[:, 2:]
-        for name, pts in (("image", img), ("site", site)):
-            bad = _thin_triple(pts)
-            if bad is not None:
-                raise CalibrationError(
-                    f"pairs {bad[0]}, {bad[1]} and {bad[2]} are in a line in the {name} "
-                    f"({pts[list(bad)].tolist()}): spread the points over the ground")
         ti, ts = _normaliser(img), _normaliser(site)
         a = np.c_[img, np.ones(len(img))] @ ti.T
         b = np.c_[site, np.ones(len(site))] @ ts.T
@@ -87,8 +85,22 @@ class Homography:
         for (x, y, _), (u, v, _) in zip(a, b, strict=True):
             rows.append([-x, -y, -1, 0, 0, 0, u * x, u * y, u])
             rows.append([0, 0, 0, -x, -y, -1, v * x, v * y, v])
-        _, _, vt = np.linalg.svd(np.asarray(rows))
+        _, sv, vt = np.linalg.svd(np.asarray(rows))
         hn = vt[-1].reshape(3, 3)
+        # Linear in the number of pairs (a set of 64 is checked as fast as one of 4): the
+        # plane is fixed when one homography fits, i.e. the system leaves one dimension free,
+        # and that homography is not singular (site points in a line).
+        s0 = max(float(sv[0]), 1e-12)
+        if sv[7] < RANK_TOL * s0 or abs(np.linalg.det(hn)) < RANK_TOL:
+            for name, pts in (("image", img), ("site", site)):
+                bad = _thin_triple(pts)
+                if bad is not None:
+                    raise CalibrationError(
+                        f"pairs {bad[0]}, {bad[1]} and {bad[2]} are in a line in the {name} "
+                        f"({pts[list(bad)].tolist()}): spread the points over the ground")
+            raise CalibrationError("the pairs do not fix a ground plane (too few distinct "
+                                   "points, or all near one line): spread four or more over "
+                                   "the ground, no three in a line")
         matrix = np.linalg.inv(ts) @ hn @ ti
         w = np.c_[img, np.ones(len(img))] @ matrix[2]
         if not (np.all(w > 0) or np.all(w < 0)):

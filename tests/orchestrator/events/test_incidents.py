@@ -48,6 +48,10 @@ def test_four_or_more_pairs_fix_the_ground_plane() -> None:
     ([[0, 0, 0, 0], [50, 50, 5, 5], [100, 100, 10, 10], [100, 0, 10, 0]], "in a line"),
     ([[0, 0, 0, 0], [100, 0, 10, 0], [100, 100, 10, 10], [0, 100, 0, 10], [50, 50, 9, 1]],
      "do not fit one ground plane"),
+    ([[0, 0, 0, 0], [100, 0, 10, 0], [100, 100, 20, 0], [0, 100, 30, 0]], "in a line in the site"),
+    # 64 copies of one point (the API's fuzzer sent it): refused at once, not by searching
+    # every four of them for a triangle (that took minutes and held the API's loop)
+    ([[0, 0, 0, 0]] * 64, "do not fix a ground plane"),
 ])
 def test_pairs_that_fix_no_plane_are_a_clear_config_error(pairs: list, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
