@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.config import CameraConfig, DetectorConfig, Settings, TrackerConfig
+from orchestrator.config import (
+    CameraConfig,
+    DetectorConfig,
+    NightConfig,
+    Settings,
+    TrackerConfig,
+)
 from orchestrator.detect import DetectionBatcher, DetectorError, FrameRejected, regions
 from orchestrator.detect.motion import DETECT, HOLD, SKIP, Gate
 from orchestrator.detect.night import NIGHT, NightSwitch, night_detector
@@ -184,6 +190,7 @@ class CameraPipeline:
         self._gate = _gate(camera)
         self._detected = Detections.empty()  # the detector's last answer (held, see Gate)
         self._batcher_for = batcher_for  # a detector setting's batcher (a night setting)
+        self._night: tuple[NightConfig, DetectionBatcher] | None = None  # its batcher, held
         self._saved_heights = float("-inf")  # camera time the learned heights were last saved
         self._base = (self.stats.frames_decoded, self.stats.frames_dropped,
                       self.stats.decode_errors)
@@ -285,8 +292,7 @@ class CameraPipeline:
             night = self.state.night_switch(self.camera)
             self.stats.mode = night.update(frame.timestamp, frame.capture_time, frame=frame)
             if self.stats.mode == NIGHT:
-                batcher = await self._batcher_for(
-                    night_detector(self.settings.detector, self.camera.night))
+                batcher = await self._night_batcher(self.camera.night)
         gate = DETECT if self._gate is None else self._gate.decide(
             frame, frame.timestamp, self.tracker.alive > 0)
         if gate == SKIP:  # nothing moved and nothing is followed: nothing to detect or judge
@@ -365,6 +371,15 @@ class CameraPipeline:
         if self.on_frame:
             self.on_frame(frame, det)
         await self.recorder.poll()
+
+    async def _night_batcher(self, night: NightConfig) -> DetectionBatcher:
+        """The night setting's batcher, looked up once per setting (not every night frame:
+        the lookup builds and serialises a detector config)."""
+        if self._night is None or self._night[0] is not night:
+            assert self._batcher_for is not None
+            self._night = night, await self._batcher_for(
+                night_detector(self.settings.detector, night))
+        return self._night[1]
 
     def _perspective(self, frame: AnalysisFrame) -> Perspective:
         return self.state.perspective_for(self.camera, frame.size, self._heights_path)
