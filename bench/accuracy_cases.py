@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +13,24 @@ import numpy as np
 
 from orchestrator.config import CameraConfig
 from orchestrator.detections import Detections, box_anchors
-from orchestrator.evaluation.synthetic import (
-    Camera,
-    Walker,
-    frames,
-    odd_box_then_hidden,
-    standing_on_line,
-    swapped_pair,
-)
 from orchestrator.rules import RuleEngine
 from trackers import ByteTrack
+
+
+def _this_checkouts_synthetic() -> Any:
+    """This checkout's synthetic trajectories, whichever ``orchestrator`` (this checkout's or
+    an older commit's) judges them: the same cases for every version."""
+    path = Path(__file__).resolve().parents[1] / "orchestrator" / "evaluation" / "synthetic.py"
+    spec = importlib.util.spec_from_file_location("perishield_synthetic_cases", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+_syn = _this_checkouts_synthetic()
+Camera, Walker, frames = _syn.Camera, _syn.Walker, _syn.frames
 
 LINE = {"name": "wall", "points": [[0, 500], [1900, 500]], "direction": "any"}
 ZONE = {"name": "yard", "points": [[400, 300], [1400, 300], [1400, 900], [400, 900]]}
@@ -103,11 +113,15 @@ def run_cases() -> dict[str, dict[str, Any]]:
             _judge(_engine([LINE], cooldown_s=0, confirm_frames=2), _appearing(), ByteTrack()),
             1),
         "stands on the line, steps off it": (
-            _judge(_engine([LINE], cooldown_s=0), standing_on_line(500, seed=0)), 0),
+            _judge(_engine([LINE], cooldown_s=0), _syn.standing_on_line(500, seed=0)), 0),
         "two people swapped by the tracker": (
-            _judge(_engine([LINE], cooldown_s=0), swapped_pair(500, fps=10)), 0),
+            _judge(_engine([LINE], cooldown_s=0), _syn.swapped_pair(500, fps=10)), 0),
         "one odd box, hidden, then crosses": (
-            _judge(_engine([LINE], cooldown_s=0), odd_box_then_hidden(500)), 1),
+            _judge(_engine([LINE], cooldown_s=0), _syn.odd_box_then_hidden(500)), 1),
+        "swapped by the tracker as one crosses": (
+            _judge(_engine([LINE], cooldown_s=0), _syn.swapped_while_crossing(500, fps=10)), 1),
+        "an id left in a zone, found again": (
+            _judge(_engine(zones=[ZONE], cooldown_s=0), _syn.left_and_found(300, 900)), 1),
     }
     return {name: {**r, "expected": n} for name, (r, n) in cases.items()}
 

@@ -144,6 +144,36 @@ def swapped_pair(line_y: float, fps: float) -> Sequence:
     return out
 
 
+def swapped_while_crossing(line_y: float, fps: float) -> Sequence:
+    """A near person crosses the line y = ``line_y`` upwards at t = 3 while a far one walks
+    along above it; at that moment the tracker swaps their ids. One crossing, at t = 3."""
+    out = []
+    for k in range(int(6 * fps)):
+        t = k / fps
+        near, far = (300 + 60 * t, line_y + 60 * (3 - t), 200), (340 + 60 * t, line_y - 60, 120)
+        out.append((t, people([near, far], [1, 2] if t < 3 else [2, 1])))
+    return out
+
+
+def left_and_found(zone_top: float, zone_bottom: float, fps: float = 10.0) -> Sequence:
+    """Someone walks into a zone (top edge y = ``zone_top``) at t = 1 and stops inside;
+    a nearer person walks by outside, below its bottom edge. At t = 3 the tracker moves the
+    first one's id onto the passer-by (whose own id ends), and finds the first one again
+    0.5 s later under a new id: one entry, at t = 1."""
+    out = []
+    for k in range(int(6 * fps)):
+        t = k / fps
+        inside = (700, min(zone_top + 100 * (t - 1), zone_top + 200), 120)
+        passer = (1000 - 40 * t, zone_bottom + 100, 200)
+        if t < 3:
+            out.append((t, people([inside, passer], [1, 2])))
+        elif t < 3.5:
+            out.append((t, people([passer], [1])))
+        else:
+            out.append((t, people([inside, passer], [3, 1])))
+    return out
+
+
 def odd_box_then_hidden(line_y: float) -> Sequence:
     """A walker heads up for the line y = ``line_y`` (passing it at t = 2.4, 10 fps); one
     frame gives a merged box twice as tall reaching far below, then the walker is hidden

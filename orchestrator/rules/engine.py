@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -47,8 +49,10 @@ class RuleEngine:
     Besides the rules, it keeps the identity of what it judges: a track that appears away
     from the image border close to where another vanished moments before (behind a post, in a
     crowd) is the same object, and takes over its state: inside a zone, the side of each line,
-    cooldowns and trajectory. A new track's first positions, seen before the tracker gave it an
-    id (``births``), are judged too, at their own times.
+    cooldowns and trajectory. A track whose box jumps to another object and stays there
+    takes up that object's state, and leaves its own object's for the id that finds it next.
+    A new track's first positions, seen before the tracker gave it an id (``births``), are
+    judged too, at their own times.
 
     Example:
         >>> from orchestrator.config import CameraConfig
@@ -72,6 +76,8 @@ class RuleEngine:
         self._last_sweep = float("-inf")
         self._continued: set[int] = set()  # vanished tracks already taken over by a new id
         self._suspect: dict[int, _Suspect] = {}  # tracks whose box jumped (see _screen)
+        self._orphans: dict[int, _Orphan] = {}  # objects an id left for another (see _screen)
+        self._taken: set[int] = set()  # suspects whose object another id has taken up
         self._blind = BlindTime(bridge_s)
         self.reconfigure(camera)
 
@@ -94,6 +100,7 @@ class RuleEngine:
             if same:
                 r.adopt(same.pop(0))
         self.rules = rules
+        self._orphans.clear()  # their states are the old rules'
         self._anchors = sorted({r.s.anchor for r in self.rules} | {camera.rules.anchor}
                                | ({TOP} if self._climbs else set()))
         # Per anchor, every zone and line measured at once; each rule reads its column.
@@ -256,35 +263,68 @@ class RuleEngine:
     def _continue_tracks(self, ids: list[int], pts: npt.NDArray[np.float32],
                          heights: list[float], cls: list[int], border: list[bool],
                          t: float) -> None:
-        """A new id close to where a track of the same class vanished is that track."""
+        """A new id close to where a track of the same class vanished (or an object an id
+        left, see ``_screen``) is that object."""
         present = set(ids)
         for tid, (x, y), h, c, edge in zip(ids, pts.tolist(), heights, cls, border,
                                            strict=True):
             if tid in self.trajectories or edge:
                 continue
-            best, best_cost = None, 1.0
-            for old, tr in self.trajectories.items():
-                gap = t - tr.last_seen  # where it may have walked to: the whole time
-                if (old in present or old in self._continued or tr.at_border or gap <= 0
-                        or tr.class_id != c or not 0.6 <= h / max(tr.height, 1e-6) <= 1.6
-                        or self._lost(tr, t) > CONTINUE_S):
-                    continue
-                # Where it was, or where it would be had it walked on at its pace: it may have
-                # stopped behind the post or gone on behind it.
-                reach = max(tr.height, h) * (REACH + REACH_PER_S * gap)
-                (ox, oy), (vx, vy) = tr.points[-1], _velocity(tr)
-                cost = min(float(np.hypot(x - ox, y - oy)),
-                           float(np.hypot(x - ox - vx * gap, y - oy - vy * gap))) / reach
-                if cost <= best_cost:
-                    best, best_cost = old, cost
-            if best is not None:
-                self._continued.add(best)
+            found = self._donor((t, (x, y), h), c, present, suspects=False)
+            if found is None:
+                continue
+            kind, old = found
+            tr = self.trajectories[tid] = Trajectory(TRAJECTORY_MAX_POINTS)
+            if kind == "orphan":
+                orphan = self._orphans.pop(old)
+                for rule, state in zip(self.rules, orphan.states, strict=True):
+                    rule.take_over(tid, state)
+                src: Trajectory | _Orphan = orphan
+            else:
+                self._continued.add(old)
                 for rule in self.rules:
-                    rule.inherit(tid, best)
-                src = self.trajectories[best]
-                tr = self.trajectories[tid] = Trajectory(TRAJECTORY_MAX_POINTS)
-                tr.times.extend(src.times)
-                tr.points.extend(src.points)
+                    rule.inherit(tid, old)
+                src = self.trajectories[old]
+            tr.times.extend(src.times)
+            tr.points.extend(src.points)
+
+    def _donor(self, now: Seen, class_id: int, present: set[int], suspects: bool,
+               exclude: int | None = None) -> tuple[str, int] | None:
+        """The object of class ``class_id`` last seen where the box ``now`` is (within
+        reach for the time it was not seen, at its place or at its pace): a vanished track
+        ("lost"), an object an id left ("orphan") or, with ``suspects``, the object a
+        track followed before its box jumped ("suspect"); None if there is none."""
+        t, (x, y), h = now
+        best, best_cost = None, 1.0
+
+        def consider(kind: str, key: int, seen: Seen, v: tuple[float, float]) -> None:
+            nonlocal best, best_cost
+            t0, (ox, oy), oh = seen
+            gap = t - t0  # where it may have walked to: the whole time
+            if gap <= 0 or not 0.6 <= h / max(oh, 1e-6) <= 1.6:
+                return
+            # Where it was, or where it would be had it walked on at its pace: it may have
+            # stopped behind the post or gone on behind it.
+            reach = max(oh, h) * (REACH + REACH_PER_S * gap)
+            cost = min(math.hypot(x - ox, y - oy),
+                       math.hypot(x - ox - v[0] * gap, y - oy - v[1] * gap)) / reach
+            if cost <= best_cost:
+                best, best_cost = (kind, key), cost
+
+        for old, tr in self.trajectories.items():
+            if (old in present or old in self._continued or tr.at_border
+                    or tr.class_id != class_id or self._lost(tr, t) > CONTINUE_S):
+                continue
+            consider("lost", old, (tr.last_seen, tr.points[-1], tr.height), _velocity(tr))
+        for old, orphan in self._orphans.items():
+            if old != exclude and orphan.class_id == class_id and t - orphan.seen[0] <= CONTINUE_S:
+                consider("orphan", old, orphan.seen, orphan.velocity)
+        if suspects:
+            for old, s in self._suspect.items():
+                if (old != exclude and old not in self._taken
+                        and self.trajectories[old].class_id == class_id):
+                    consider("suspect", old, s.before, (0.0, 0.0))
+        return best
 
     def _screen(self, ids: list[int], pts: npt.NDArray[np.float32], heights: list[float],
                 t: float) -> npt.NDArray[np.bool_] | None:
@@ -294,9 +334,10 @@ class RuleEngine:
         One odd box (two people merged, a reflection) is left out and the track goes on as
         before once its box is back where it was; a box that stays where it jumped to is
         another object under the old id (the tracker swapped two people at different
-        depths): the track's sides and insides are forgotten and taken afresh, firing nothing.
+        depths): see ``_reassign``.
         """
         held = None
+        jumped: list[tuple[int, Seen, Seen]] = []
         for i, (tid, (x, y), h) in enumerate(zip(ids, pts.tolist(), heights, strict=True)):
             tr = self.trajectories.get(tid)
             if tr is None or tr.height <= 0 or h <= 0:
@@ -317,13 +358,46 @@ class RuleEngine:
             s.after = now
             if s.stayed >= JUMP_STAYS:
                 del self._suspect[tid]
-                for rule in self.rules:
-                    rule.restart(tid)
+                jumped.append((tid, s.before, now))
                 continue
             if held is None:
                 held = np.zeros(len(ids), bool)
             held[i] = True
+        if jumped:
+            self._reassign(jumped, set(ids))
         return held
+
+    def _reassign(self, jumped: list[tuple[int, Seen, Seen]], present: set[int]) -> None:
+        """Tracks whose box stayed where it jumped to follow other objects now. The object
+        each followed before is left as an orphan, with what every rule knew of it, for the
+        id that takes it up next; each takes up the object it jumped to: an orphan there (two
+        tracks swapped: each takes the other's), the object a suspect followed, or a track
+        lost there. An object none of them was is judged afresh, firing nothing."""
+        for tid, before, _ in jumped:
+            if tid in self._taken:  # another id has taken its object up already
+                self._taken.discard(tid)
+                continue
+            tr = self.trajectories[tid]
+            cut = bisect.bisect_right(tr.times, before[0])
+            self._orphans[tid] = _Orphan(
+                before, tr.class_id, _velocity(tr, until=before[0]),
+                [rule.hand_over(tid) for rule in self.rules],
+                list(itertools.islice(tr.times, cut)), list(itertools.islice(tr.points, cut)))
+        for tid, _, now in jumped:
+            found = self._donor(now, self.trajectories[tid].class_id, present, suspects=True,
+                                exclude=tid)
+            if found is None:
+                for rule in self.rules:
+                    rule.restart(tid)
+                continue
+            kind, old = found
+            if kind == "orphan":
+                states = self._orphans.pop(old).states
+            else:
+                states = [rule.hand_over(old) for rule in self.rules]
+                (self._taken if kind == "suspect" else self._continued).add(old)
+            for rule, state in zip(self.rules, states, strict=True):
+                rule.take_over(tid, state)
 
     def _record(self, ids: list[int], pts: npt.NDArray[np.float32], heights: list[float],
                 cls: list[int], border: list[bool], t: float) -> None:
@@ -347,10 +421,13 @@ class RuleEngine:
         seen = np.array([tr.last_seen for tr in self.trajectories.values()])
         lost = self._blind.lost(seen, t) if self._blind.has_gaps else t - seen
         stale = [ids[i] for i in np.flatnonzero(lost > self.forget_after_s).tolist()]
+        for old in [k for k, o in self._orphans.items() if t - o.seen[0] > CONTINUE_S]:
+            del self._orphans[old]
         for tid in stale:
             del self.trajectories[tid]
             self._continued.discard(tid)
             self._suspect.pop(tid, None)
+            self._taken.discard(tid)
             for rule in self.rules:
                 rule.forget(tid)
         self._blind.forget_before(min((tr.last_seen for tr in self.trajectories.values()),
@@ -465,6 +542,19 @@ class _Suspect:
     stayed: int = 0
 
 
+@dataclass(slots=True)
+class _Orphan:
+    """An object an id left for another (its box jumped to another object and stayed):
+    where it was last seen, its pace, what each rule knew of it and its trajectory."""
+
+    seen: Seen
+    class_id: int
+    velocity: tuple[float, float]
+    states: list[Any]
+    times: list[float]
+    points: list[tuple[float, float]]
+
+
 def _jump(a: Seen, b: Seen) -> bool:
     """Whether the box changed size and place at once between ``a`` and ``b``, faster than a
     person or a car can (see JUMP_RATIO)."""
@@ -481,10 +571,16 @@ def _without(sel: npt.NDArray[np.int64] | None, held: npt.NDArray[np.bool_]
     return keep if sel is None else sel[~held[sel]]
 
 
-def _velocity(tr: Trajectory, span_s: float = 0.5) -> tuple[float, float]:
-    """The track's mean velocity (px/s) over its last ``span_s`` seconds, (0, 0) if unknown."""
-    t1, (x1, y1) = tr.times[-1], tr.points[-1]
-    for t0, (x0, y0) in zip(reversed(tr.times), reversed(tr.points), strict=True):
+def _velocity(tr: Trajectory, span_s: float = 0.5, until: float | None = None
+              ) -> tuple[float, float]:
+    """The track's mean velocity (px/s) over its last ``span_s`` seconds (up to ``until``),
+    (0, 0) if unknown."""
+    n = len(tr.times) if until is None else bisect.bisect_right(tr.times, until)
+    if not n:
+        return 0.0, 0.0
+    t1, (x1, y1) = tr.times[n - 1], tr.points[n - 1]
+    for i in range(n - 2, -1, -1):
+        t0, (x0, y0) = tr.times[i], tr.points[i]
         if t1 - t0 >= span_s:
             return (x1 - x0) / (t1 - t0), (y1 - y0) / (t1 - t0)
     t0, (x0, y0) = tr.times[0], tr.points[0]

@@ -285,6 +285,21 @@ class _TrackRule:
         if st is not None and new_id not in self._tracks:
             self._tracks[new_id] = copy.deepcopy(st)
 
+    def hand_over(self, track_id: int) -> Any:
+        """A copy of what this rule knows of the object ``track_id`` follows (None: nothing),
+        for ``take_over`` by the id that follows that object next."""
+        st = self._tracks.get(track_id)
+        return None if st is None else copy.deepcopy(st)
+
+    def take_over(self, track_id: int, state: Any) -> None:
+        """Track ``track_id`` now follows the object ``state`` (from ``hand_over``) was
+        known as: it holds that object's side, inside and cooldowns. None: an object this
+        rule has not judged yet, taken as a new track."""
+        if state is None:
+            self._tracks.pop(track_id, None)
+        else:
+            self._tracks[track_id] = state
+
     def restart(self, track_id: int) -> None:
         """Track ``track_id`` jumped (see ``RuleEngine``): its side or inside is taken afresh
         from where it is now, without an event."""

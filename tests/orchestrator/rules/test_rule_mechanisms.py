@@ -18,9 +18,11 @@ from orchestrator.evaluation.synthetic import (
     Camera,
     Walker,
     frames,
+    left_and_found,
     odd_box_then_hidden,
     standing_on_line,
     swapped_pair,
+    swapped_while_crossing,
 )
 from orchestrator.pipeline import CameraState
 from orchestrator.rules import RuleEngine, RuleHit
@@ -232,6 +234,27 @@ def test_two_people_swapped_by_the_tracker_cross_nothing(fps: int) -> None:
     # (no appearance model tells them apart in a crowd). The swapped boxes jumped in size and
     # place, faster than anyone walks: neither crossed.
     assert replay(engine([LINE], cooldown_s=0), swapped_pair(500, fps)) == []
+
+
+@pytest.mark.parametrize("fps", [7, 10, 25])
+def test_a_person_swapped_by_the_tracker_as_they_cross_still_crossed(fps: int) -> None:
+    # The ids of a near person crossing the line and a far one walking along it are swapped
+    # as the near one crosses: each id takes up what the other's object was (its side, the
+    # samples of the crossing under way), so the crossing counts once, at its time, and the
+    # far one crossed nothing.
+    hits = replay(engine([LINE], cooldown_s=0), swapped_while_crossing(500, fps))
+    assert [(h.track_id, h.direction) for h in hits] == [(2, "a_to_b")]
+    assert abs(hits[0].timestamp - 3.0) < 0.2
+
+
+def test_an_object_an_id_left_keeps_its_inside_when_found_again() -> None:
+    # The tracker moves the id of someone standing in the yard onto a passer-by outside it,
+    # and finds them again under a new id: the new id takes up what the old one knew of
+    # them (inside, entered already), so nobody enters again; the passer-by under the moved
+    # id is outside, as before.
+    hits = replay(engine(zones=[ZONE], cooldown_s=0), left_and_found(300, 900))
+    assert [(h.track_id, h.direction, round(h.timestamp, 1)) for h in hits] == [
+        (1, "enter", 1.0)]
 
 
 def test_one_odd_box_does_not_break_a_track_that_goes_on_to_cross() -> None:
