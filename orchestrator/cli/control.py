@@ -71,11 +71,13 @@ def cmd_params(args: argparse.Namespace) -> int:
                               "camera": got.camera.model_dump(mode="json")}, indent=2))
         elif args.params_command == "list":
             rows = [[v.camera.id, str(v.version), str(v.camera.enabled), v.camera.source,
-                     str(len(v.camera.zones)), str(len(v.camera.lines))]
+                     *(str(len(rules)) for rules in (v.camera.zones, v.camera.lines,
+                                                     v.camera.routes, v.camera.climbs))]
                     if isinstance(v, VersionedCamera) else
-                    [v.camera, str(v.version), "INVALID", str(v)[:60], "", ""]
+                    [v.camera, str(v.version), "INVALID", str(v)[:60], "", "", "", ""]
                     for v in await pc.list()]
-            print_table(rows, ["camera", "version", "enabled", "source", "zones", "lines"])
+            print_table(rows, ["camera", "version", "enabled", "source", "zones", "lines",
+                               "routes", "climbs"])
         elif args.params_command == "delete":
             await pc.delete(args.camera)
         else:  # import

@@ -339,6 +339,7 @@ def test_a_poisoned_document_disables_its_camera_alone(tmp_path: Path, prefix: s
                '[[0, 0], [null, 1], [5, 5]]}]}', "version": 2})
     listed = cli("params", "list", "-c", cfg)
     assert listed.returncode == 0 and "INVALID" in listed.stdout, listed.stderr
+    assert listed.stdout.split()[4:8] == ["zones", "lines", "routes", "climbs"], listed.stdout
     assert all(f"cam0{i}" in listed.stdout for i in range(4))
     assert cli("params", "get", "cam00", "-c", cfg).returncode == 0
     worker = WorkerProc(cfg, "w0")
