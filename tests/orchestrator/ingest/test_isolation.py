@@ -127,7 +127,11 @@ def test_bad_cameras_do_not_slow_a_good_one(tmp_path: Path, stadtmitte: Path,
     print(f"good camera alone: {alone_frames} frames in {WINDOW_S:g} s, lag p99 "
           f"{alone_lag:.0f} ms; beside 31 bad ones: {frames} frames, lag p99 {lag:.0f} ms")
     assert frames >= alone_frames / 2
-    assert lag <= max(2 * alone_lag, 250.0)
+    # A fault that held the good camera up (an open or a read blocking the loop) would cost it
+    # seconds (the open timeout is 10 s). The bad cameras' own reconnect attempts cost CPU:
+    # on a busy two-core machine (`stress --cpu 2`) that is up to a few hundred ms at p99
+    # (measured: 84 ms alone, 296 ms beside them), which is contention, not a fault.
+    assert lag <= max(3 * alone_lag, 500.0)
 
 
 def test_metrics_answer_and_sigterm_is_prompt_beside_bad_cameras(
