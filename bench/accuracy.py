@@ -4,7 +4,7 @@ synthetic trajectories; draws the pictures of docs/accuracy.md.
     .venv/bin/python bench/accuracy.py                  # this checkout only
     .venv/bin/python bench/accuracy.py --before 0d56539 # and that commit, side by side
     .venv/bin/python bench/accuracy.py --plots docs/img # the trajectory plots (matplotlib)
-    .venv/bin/python bench/accuracy.py --variants       # and at 10 / 7 fps, at half size
+    .venv/bin/python bench/accuracy.py --variants       # and at 10 / 7 / 5 fps, at half size
 
 What it includes: the real detector (YOLOX-Nano, ONNX Runtime) on the shared clips at their own
 frame rate (the demo at its 10 fps), ByteTrack, the rules, and `perishield eval`'s scoring
@@ -156,7 +156,8 @@ def evaluate_sets(tree: Path) -> list[dict]:
 
 # The same rule sets where they were not drawn: other analysis rates, and the clips at half
 # size (people 60–120 px tall, as on a wide perimeter view).
-VARIANTS = (("10 fps", 10.0, 1.0), ("7 fps", 7.0, 1.0), ("half size, 7 fps", 7.0, 0.5))
+VARIANTS = (("10 fps", 10.0, 1.0), ("7 fps", 7.0, 1.0), ("5 fps (the default rate)", 5.0, 1.0),
+            ("half size, 7 fps", 7.0, 0.5))
 
 
 def _scaled_clip(name: str, scale: float, into: Path) -> tuple[str, str]:
@@ -252,7 +253,7 @@ def main() -> None:
     ap.add_argument("--before", help="an older commit to compare with")
     ap.add_argument("--plots", type=Path, help="write the trajectory plots into this folder")
     ap.add_argument("--variants", action="store_true",
-                    help="also run every set at 10 and 7 fps and at half size (7 fps)")
+                    help="also run every set at 10, 7 and 5 fps and at half size (7 fps)")
     args = ap.parse_args()
     trees = {"now": ROOT}
     with tempfile.TemporaryDirectory(prefix="perishield-before-") as tmp:
