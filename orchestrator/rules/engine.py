@@ -350,6 +350,7 @@ class RuleEngine:
                 self._suspect[tid] = s = _Suspect((tr.last_seen, tr.points[-1], tr.height))
             elif not _jump(s.before, now):  # back where it was: the jump was one odd box
                 del self._suspect[tid]
+                self._taken.discard(tid)  # it follows its object still: a later jump leaves it
                 continue
             elif s.after is not None and not _jump(s.after, now):
                 s.stayed += 1
