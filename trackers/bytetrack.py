@@ -256,10 +256,13 @@ class ByteTrackBatch:
         cams = (tr.cam, det_cam)
 
         confirmed = np.flatnonzero(tr.ids >= 0)
-        m1, left_tracks, left_high = _associate(cost, confirmed, high, 1 - cfg.match_iou, cams)
-        still_tracked = left_tracks[tr.state[left_tracks] == TRACKED]
+        # Tracks seen on the last frame first, lost ones on the boxes left (see ByteTrack).
+        seen = tr.state[confirmed] == TRACKED
+        m1, still_tracked, left_high = _associate(cost, confirmed[seen], high,
+                                                  1 - cfg.match_iou, cams)
+        m_back, lost, left_high = _associate(cost, confirmed[~seen], left_high,
+                                             1 - cfg.match_iou, cams)
         m2, unmatched, _ = _associate(cost, still_tracked, low, 1 - cfg.low_match_iou, cams)
-        lost = left_tracks[tr.state[left_tracks] != TRACKED]
         if len(lost) and len(left_high):
             reach = self._reach_cost(lost, left_high, xyxy, class_id, det_cam, det_t)
             m_lost, _, left_high = _associate(reach, lost, left_high, 1.0, cams)
@@ -268,7 +271,7 @@ class ByteTrackBatch:
         tentative = np.flatnonzero(tr.ids < 0)
         m3, dead, new_high = _associate(cost, tentative, left_high, 1 - cfg.new_match_iou, cams)
 
-        matches = np.concatenate([m1, m2, m_lost, m3])
+        matches = np.concatenate([m1, m_back, m2, m_lost, m3])
         self._apply(matches, xyxy, class_id, det_t, out)
         tr.state[unmatched] = LOST
         self._drop(dead, batch)
@@ -389,10 +392,14 @@ class ByteTrack:
     this object is gone.
 
     Every track is predicted once per frame and the IoU of all predicted boxes with all
-    detections is computed once; the three association stages (confirmed tracks with high
-    scores, still-tracked leftovers with low scores, tentative tracks with the high leftovers)
-    pick their blocks of that matrix, and all matched tracks get one Kalman update at the end
-    (the stages touch disjoint tracks, so this equals updating after each stage).
+    detections is computed once; the association stages (confirmed tracks seen on the last
+    frame with high scores, then lost confirmed tracks with the high leftovers, still-tracked
+    leftovers with low scores, lost leftovers by reach, tentative tracks with the high
+    leftovers) pick their blocks of that matrix, and all matched tracks get one Kalman update
+    at the end (the stages touch disjoint tracks, so this equals updating after each stage).
+    Tracks seen on the last frame go first, as in DeepSORT's matching cascade: matched all at
+    once, a lost track whose prediction drifted onto a passer-by's box would take it and push
+    the passer-by's own track onto the box of the person found again (an id swap).
 
     Example:
         >>> bt = ByteTrack()

@@ -132,3 +132,27 @@ def test_lost_track_found_again_after_an_occlusion(hidden_s: float) -> None:
         ids = bt.update(box.astype(np.float32), np.array([0.9], np.float32), np.array([0]), t)
         seen |= {int(i) for i in ids if i >= 0}
     assert seen == {1}
+
+
+def test_a_lost_track_does_not_take_the_box_of_a_track_seen_last_frame() -> None:
+    # B stands still, then is hidden for 1 s behind A, who walks past with a wide box (a
+    # person with a pushchair). When B is seen again, a step left of where it stood, A's box
+    # is where B was predicted, and A's own box still overlaps B's new one enough to match
+    # while B's prediction does not. Matched all at once (as many pairs as possible), A would
+    # take B's box and B A's: an id swap. Tracks seen last frame are matched first; B is then
+    # found again by reach.
+    def box(x: float, bottom: float, w: float, h: float) -> list[float]:
+        return [x - w / 2, bottom - h, x + w / 2, bottom]
+
+    bt = ByteTrack()
+    rows = []
+    for k in range(30):
+        boxes = [box(380 + 6 * k, 320, 100, 230)]
+        if k < 10:
+            boxes.append(box(500, 300, 60, 190))
+        elif k >= 20:
+            boxes.append(box(455 - (k - 20), 300, 60, 190))
+        rows.append(step(bt, boxes, k / 10))
+    assert rows[9] == [1, 2]
+    assert rows[19] == [1]
+    assert all(r == [1, 2] for r in rows[20:])
