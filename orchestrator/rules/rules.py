@@ -222,12 +222,15 @@ class _Side:
         if len(self.since) > 256:
             del self.since[1]
 
-    def act(self) -> tuple[float, tuple[float, float]]:
+    def act(self, margin: float | None = None) -> tuple[float, tuple[float, float]]:
         """Time and point where the boundary was passed in ``since``.
 
         The pass is the split of the samples into old side / new side that leaves the least
         distance on the wrong side (jitter before or after the pass does not move it), then
-        interpolated between the two samples around the split.
+        interpolated between the two samples around the split. With ``margin``, an anchor
+        that then stood on the boundary for ``LINGER_S`` or more, within ``margin`` of it
+        (standing on a zone's edge, its feet a few pixels either side, before walking in),
+        passed it when it left: see ``_linger``.
         """
         new = 1 if self.since[-1][3] > 0 else -1
         s = [x[3] * new for x in self.since]
@@ -239,6 +242,9 @@ class _Side:
                 best, best_cost = k, wrong_before + wrong_after
             wrong_before += max(0.0, v)
             wrong_after -= max(0.0, -v)
+        left = None if margin is None else _linger(self.since, s, best, margin)
+        if left is not None:
+            return left
         t1, x1, y1, d1 = self.since[best]
         if best == 0:
             return t1, (x1, y1)
@@ -257,6 +263,62 @@ def _cool(last_fire: dict[str | None, float], direction: str | None, t: float,
         return False
     last_fire[direction] = t
     return True
+
+
+LINGER_S = 1.0  # standing on a boundary this long before going over: the act is the leaving
+
+
+def _linger(since: list[Sample], s: list[float], first: int, margin: float
+            ) -> tuple[float, tuple[float, float]] | None:
+    """When the anchor left the boundary, if it stood on it after passing it at ``first``.
+
+    ``s`` are the distances of ``since`` (positive on the new side). The samples from
+    ``first`` on are split where a level stretch (standing) best gives way to a straight
+    move (least squares of both, with running sums); if the level was within ``margin`` of
+    the boundary and lasted ``LINGER_S``, the act is where the move left that level: where
+    the move's straight fit meets it (or the step to the move's one sample does). None: no
+    such stretch.
+    """
+    n = len(s) - first
+    if n < 3 or since[-1][0] - since[first][0] < LINGER_S:
+        return None
+    t = [x[0] - since[first][0] for x in since[first:]]
+    d = s[first:]
+    # Suffix sums for the straight fits of d[k:], prefix sums for the level fits of d[:k].
+    st = stt = sd = sdd = std = 0.0
+    line = [0.0] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        st, stt, sd = st + t[k], stt + t[k] * t[k], sd + d[k]
+        sdd, std = sdd + d[k] * d[k], std + t[k] * d[k]
+        m = n - k
+        sxx, sxy, syy = stt - st * st / m, std - st * sd / m, sdd - sd * sd / m
+        line[k] = syy - sxy * sxy / sxx if sxx > 1e-12 else syy
+    best, best_sse, level = 0, line[0], 0.0
+    pd = pdd = 0.0
+    for k in range(1, n):
+        pd, pdd = pd + d[k - 1], pdd + d[k - 1] * d[k - 1]
+        sse = pdd - pd * pd / k + line[k]
+        if sse < best_sse:
+            best, best_sse, level = k, sse, pd / k
+    if best == 0 or abs(level) > margin or t[best - 1] < LINGER_S:
+        return None
+    # When the move met the level: where the straight fit of the move does (the step to its
+    # one sample if it has one), between the last level sample and the last sample.
+    tm, dm = t[best:], d[best:]
+    mt, md = sum(tm) / len(tm), sum(dm) / len(dm)
+    sxx = sum((x - mt) ** 2 for x in tm)
+    sxy = sum((x - mt) * (y - md) for x, y in zip(tm, dm, strict=True))
+    if sxx > 0 and sxy > 0:
+        at = mt + (level - md) * sxx / sxy
+    elif dm[0] > d[best - 1]:
+        at = t[best - 1] + (tm[0] - t[best - 1]) * (level - d[best - 1]) / (dm[0] - d[best - 1])
+    else:
+        at = t[best - 1]
+    at = min(max(at, t[best - 1]), t[-1])
+    k = max(i for i in range(best - 1, len(t) - 1) if t[i] <= at)
+    (t0, x0, y0, _), (t1, x1, y1, _) = since[first + k], since[first + k + 1]
+    f = (at - t[k]) / (t[k + 1] - t[k]) if t[k + 1] > t[k] else 0.0
+    return t0 + f * (t1 - t0), (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
 
 
 class _TrackRule:
@@ -371,10 +433,10 @@ class ZoneRule(_ShapeRule):
             if st is None:
                 st = tracks[tid] = _ZoneTrack(side=-1)
             mp = margin * h  # margin_px, inline: this loop runs for every track and zone
-            changed = st.step((t, x, y, d), mp if mp > MIN_MARGIN_PX else MIN_MARGIN_PX,
-                              confirm)
+            mp = mp if mp > MIN_MARGIN_PX else MIN_MARGIN_PX
+            changed = st.step((t, x, y, d), mp, confirm)
             if changed == 1:
-                st.entered_at, st.entry_point = st.act()
+                st.entered_at, st.entry_point = st.act(mp)
                 st.fired = False
             if st.side == 1 and not st.fired and t - st.entered_at >= self.min_dwell_s:
                 st.fired = True  # once per stay; a stay starting inside the cooldown is silent
@@ -434,13 +496,13 @@ class LineRule(_ShapeRule):
                     st.keep((t, x, y, 0.0))
                 continue
             mp = margin * h  # margin_px, inline: this loop runs for every track and line
-            if not st.step((t, x, y, side * d), mp if mp > MIN_MARGIN_PX else MIN_MARGIN_PX,
-                           confirm):
+            mp = mp if mp > MIN_MARGIN_PX else MIN_MARGIN_PX
+            if not st.step((t, x, y, side * d), mp, confirm):
                 continue
             path = [(p[1], p[2]) for p in st.since]
             crossed = any(self.line.crossed_by(a, b) for a, b in itertools.pairwise(path))
             direction = "b_to_a" if st.side == SIDE_A else "a_to_b"
-            act, point = st.act()
+            act, point = st.act(mp)
             st.since = [st.since[-1]]
             if (crossed and self.direction in ("any", direction)
                     and st.cool(direction, act, self.s.cooldown_s)):
@@ -676,7 +738,7 @@ class RouteRule(_TrackRule):
             mp = max(MIN_MARGIN_PX, margin * h)
             for z, (zs, d) in enumerate(zip(st.zones, ds, strict=True)):
                 if zs.step((t, x, y, d), mp, confirm) == 1:
-                    at, point = zs.act()
+                    at, point = zs.act(mp)
                     done = self._enter(st, z, (at, point, h))
                     if done is not None and st.cool("complete", at, self.s.cooldown_s):
                         hits.append(RuleHit(self.s.name, self.kind, "complete", tid, row, at,

@@ -16,6 +16,7 @@ from orchestrator.config import CameraConfig, TrackerConfig
 from orchestrator.detections import Detections
 from orchestrator.evaluation.synthetic import (
     Camera,
+    PathWalker,
     Walker,
     frames,
     left_and_found,
@@ -65,6 +66,24 @@ def test_event_is_stamped_with_the_act_not_its_confirmation(fps: int, jitter: fl
         assert abs(h.timestamp - 3.0) < 0.15  # the act, within about a frame
         assert h.point == pytest.approx((300, 500), abs=15)
         assert h.detected - h.timestamp >= 2 / fps  # confirmation frames came after
+
+
+@pytest.mark.parametrize("fps", [5, 10, 25])
+@pytest.mark.parametrize("where", ["zone", "line"])
+def test_standing_on_the_edge_then_going_over_is_stamped_when_they_went(fps: int,
+                                                                         where: str) -> None:
+    # Walks up to the zone's top edge (or the line), stands there 3 s with the feet 4 px
+    # over (within the margin: the box's feet are that uncertain), then walks in at 4.0 s.
+    # The act is the walking in, not the first frame a few pixels over.
+    edge = 300 if where == "zone" else 500
+    person = PathWalker(((0.0, 800, edge - 50), (1.0, 800, edge + 4), (4.0, 800, edge + 4),
+                         (6.0, 800, edge + 124)))
+    rules = {"zones": [ZONE]} if where == "zone" else {"lines": [LINE]}
+    for seed in range(5):
+        hits = judge(engine(**rules, cooldown_s=0), [person], Camera(fps=fps, jitter=2,
+                                                                     seed=seed), 6)
+        assert len(hits) == 1
+        assert hits[0].timestamp == pytest.approx(4.0, abs=0.3)
 
 
 def test_crossing_back_fires_at_once_repeats_are_cooled_down() -> None:
