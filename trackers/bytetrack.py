@@ -332,7 +332,16 @@ class ByteTrackBatch:
             return
         tr = self._tracks
         ti, di = matches[:, 0], matches[:, 1]
-        tr.kf.update(ti, kalman.xyxy_to_xyah(xyxy[di]))
+        z = kalman.xyxy_to_xyah(xyxy[di])
+        # A new track's second box: its move from the first (where its prediction still is,
+        # at rest) is its velocity. Left to the filter, a track started at rest lags a walker
+        # for frames, more the fewer frames a second, and the boxes it lags onto are others'.
+        second = tr.hits[ti] == 1
+        if second.any():
+            k = ti[second]
+            tr.kf.vel[k, :2] = z[second, :2] - tr.kf.pos[k, :2]
+            tr.kf.pos[k, :2] = z[second, :2]
+        tr.kf.update(ti, z)
         tr.state[ti] = TRACKED
         tr.hits[ti] += 1
         tr.last_seen[ti] = det_t[di]
@@ -399,7 +408,9 @@ class ByteTrack:
     at the end (the stages touch disjoint tracks, so this equals updating after each stage).
     Tracks seen on the last frame go first, as in DeepSORT's matching cascade: matched all at
     once, a lost track whose prediction drifted onto a passer-by's box would take it and push
-    the passer-by's own track onto the box of the person found again (an id swap).
+    the passer-by's own track onto the box of the person found again (an id swap). A new
+    track's velocity is the move between its first two boxes (the filter alone starts at
+    rest and takes frames to learn it: at 5 fps the lagging prediction lands on others' boxes).
 
     Example:
         >>> bt = ByteTrack()

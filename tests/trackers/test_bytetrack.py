@@ -100,7 +100,7 @@ def test_kalman_blocks_equal_the_full_filter() -> None:
 
 
 # Stated accuracy on TUD-Stadtmitte with the real YOLOX-Nano detector at 25 fps (every frame):
-MIN_MOTA, MIN_IDF1 = 0.75, 0.70
+MIN_MOTA, MIN_IDF1 = 0.75, 0.75  # measured 0.789, 0.782 (IDF1 0.732 before 4bd4d2e)
 
 
 def test_tracker_accuracy_on_labelled_sequence(tmp_path: Path, stadtmitte: Path,
@@ -156,3 +156,27 @@ def test_a_lost_track_does_not_take_the_box_of_a_track_seen_last_frame() -> None
     assert rows[9] == [1, 2]
     assert rows[19] == [1]
     assert all(r == [1, 2] for r in rows[20:])
+
+
+def test_walkers_keep_their_ids_at_five_frames_a_second() -> None:
+    # 100 scenes of five people walking at up to 110 px/s, analysed at 5 fps (the default
+    # rate): 22 px a frame, half a box width. A track that started at rest lagged its walker
+    # for frames after it was confirmed (4 px a frame of velocity after its second box), and
+    # the boxes it lagged onto were others': 16 id changes. Its second box's move from the
+    # first is its velocity now: 4.
+    changes = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        start = rng.uniform([50, 250], [590, 400], (5, 2))
+        velocity = rng.uniform(-1, 1, (5, 2)) * [110, 25]
+        h = rng.uniform(100, 160, 5)
+        bt, walker_id = ByteTrack(), {}
+        for k in range(25):
+            p = start + velocity * k / 5
+            boxes = np.stack([p[:, 0] - 0.2 * h, p[:, 1] - h, p[:, 0] + 0.2 * h, p[:, 1]], 1)
+            ids = step(bt, (boxes + rng.normal(0, 2, (5, 4))).tolist(), k / 5)
+            for walker, tid in enumerate(ids):
+                if tid >= 0:
+                    changes += walker_id.setdefault(walker, tid) != tid
+                    walker_id[walker] = tid
+    assert changes <= 6
