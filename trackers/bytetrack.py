@@ -270,8 +270,17 @@ class ByteTrackBatch:
             m_lost = _NO_MATCH
         tentative = np.flatnonzero(tr.ids < 0)
         m3, dead, new_high = _associate(cost, tentative, left_high, 1 - cfg.new_match_iou, cams)
+        # A track of one box knows nothing of its velocity: a runner at a low frame rate has
+        # left its box by the next frame. Found by reach, as a lost track is.
+        first = dead[tr.hits[dead] == 1]
+        if len(first) and len(new_high):
+            reach = self._reach_cost(first, new_high, xyxy, class_id, det_cam, det_t)
+            m4, _, new_high = _associate(reach, first, new_high, 1.0, cams)
+            dead = np.setdiff1d(dead, m4[:, 0])
+        else:
+            m4 = _NO_MATCH
 
-        matches = np.concatenate([m1, m_back, m2, m_lost, m3])
+        matches = np.concatenate([m1, m_back, m2, m_lost, m3, m4])
         self._apply(matches, xyxy, class_id, det_t, out)
         tr.state[unmatched] = LOST
         self._drop(dead, batch)
@@ -404,7 +413,7 @@ class ByteTrack:
     detections is computed once; the association stages (confirmed tracks seen on the last
     frame with high scores, then lost confirmed tracks with the high leftovers, still-tracked
     leftovers with low scores, lost leftovers by reach, tentative tracks with the high
-    leftovers) pick their blocks of that matrix, and all matched tracks get one Kalman update
+    leftovers, and those of one box by reach) pick their blocks of that matrix, and all matched tracks get one Kalman update
     at the end (the stages touch disjoint tracks, so this equals updating after each stage).
     Tracks seen on the last frame go first, as in DeepSORT's matching cascade: matched all at
     once, a lost track whose prediction drifted onto a passer-by's box would take it and push

@@ -180,3 +180,15 @@ def test_walkers_keep_their_ids_at_five_frames_a_second() -> None:
                     changes += walker_id.setdefault(walker, tid) != tid
                     walker_id[walker] = tid
     assert changes <= 6
+
+
+def test_a_runner_at_five_frames_a_second_is_tracked() -> None:
+    # 200 px/s, 120 px tall, analysed at 5 fps: 40 px a frame, nearly a box width. Its second
+    # box barely overlaps its first, so a new track (whose one box says nothing of its
+    # velocity) never matched by IoU and was born again on every frame; it is found by
+    # reach, as a lost track is.
+    bt = ByteTrack()
+    ids = [step(bt, [[100 + 40 * k - 24, 200, 100 + 40 * k + 24, 320]], k / 5)
+           for k in range(10)]
+    assert ids[0] == [-1]
+    assert all(i == [1] for i in ids[1:])
