@@ -413,8 +413,9 @@ class ByteTrack:
     detections is computed once; the association stages (confirmed tracks seen on the last
     frame with high scores, then lost confirmed tracks with the high leftovers, still-tracked
     leftovers with low scores, lost leftovers by reach, tentative tracks with the high
-    leftovers, and those of one box by reach) pick their blocks of that matrix, and all matched tracks get one Kalman update
-    at the end (the stages touch disjoint tracks, so this equals updating after each stage).
+    leftovers, and those of one box by reach) pick their blocks of that matrix, and all
+    matched tracks get one Kalman update at the end (the stages touch disjoint tracks, so
+    this equals updating after each stage).
     Tracks seen on the last frame go first, as in DeepSORT's matching cascade: matched all at
     once, a lost track whose prediction drifted onto a passer-by's box would take it and push
     the passer-by's own track onto the box of the person found again (an id swap). A new
