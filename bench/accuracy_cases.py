@@ -122,6 +122,11 @@ def run_cases() -> dict[str, dict[str, Any]]:
             _judge(_engine([LINE], cooldown_s=0), _syn.swapped_while_crossing(500, fps=10)), 1),
         "an id left in a zone, found again": (
             _judge(_engine(zones=[ZONE], cooldown_s=0), _syn.left_and_found(300, 900)), 1),
+        "stands on a zone's edge, walks in at 4 s": (
+            _judge(_engine(zones=[ZONE], cooldown_s=0),
+                   frames([_syn.PathWalker(((0.0, 800, 250), (1.0, 800, 304),
+                                            (4.0, 800, 304), (6.0, 800, 424)))],
+                          Camera(fps=10, jitter=2, seed=0), 6)), 1),
     }
     return {name: {**r, "expected": n} for name, (r, n) in cases.items()}
 

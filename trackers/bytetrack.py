@@ -21,6 +21,7 @@ from trackers.matching import iou_pairs, linear_assignment
 
 TRACKED, LOST = 0, 1
 _MISMATCH = 2.0  # added to a cost: boxes of another class or camera never match a track
+RUN_HEIGHTS_S = 2.0  # a person running: about two body heights a second
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +275,8 @@ class ByteTrackBatch:
         # left its box by the next frame. Found by reach, as a lost track is.
         first = dead[tr.hits[dead] == 1]
         if len(first) and len(new_high):
-            reach = self._reach_cost(first, new_high, xyxy, class_id, det_cam, det_t)
+            reach = self._reach_cost(first, new_high, xyxy, class_id, det_cam, det_t,
+                                     RUN_HEIGHTS_S)
             m4, _, new_high = _associate(reach, first, new_high, 1.0, cams)
             dead = np.setdiff1d(dead, m4[:, 0])
         else:
@@ -311,12 +313,12 @@ class ByteTrackBatch:
 
     def _reach_cost(self, lost: npt.NDArray[np.int64], dets: npt.NDArray[np.int64],
                     xyxy: npt.NDArray[np.float32], class_id: npt.NDArray[np.int64],
-                    det_cam: npt.NDArray[np.int64], det_t: npt.NDArray[np.float64]
-                    ) -> npt.NDArray[np.float32]:
+                    det_cam: npt.NDArray[np.int64], det_t: npt.NDArray[np.float64],
+                    speed: float | None = None) -> npt.NDArray[np.float32]:
         """Cost (≤ 1 within reach) of finding each lost track again at each detection: the
-        distance of the centres over the reach, which grows with the time lost; other classes,
-        other cameras and boxes of another size never match. A full matrix, blocks picked by
-        ``_associate``.
+        distance of the centres over the reach, which grows with the time lost (at most
+        ``speed`` box heights a second, if given); other classes, other cameras and boxes of
+        another size never match. A full matrix, blocks picked by ``_associate``.
         """
         tr = self._tracks
         cost = np.full((len(tr), len(xyxy)), 2.0, np.float32)
@@ -325,6 +327,8 @@ class ByteTrackBatch:
         dist = np.hypot(pos[:, None, 0] - box[None, :, 0], pos[:, None, 1] - box[None, :, 1])
         gone = np.maximum(self._t_of[tr.cam[lost]] - tr.last_seen[lost], 0.0)
         reach = self.config.reach * pos[:, 3] * (1.0 + gone)
+        if speed is not None:
+            reach = np.minimum(reach, speed * pos[:, 3] * gone)
         ratio = box[None, :, 3] / np.maximum(pos[:, None, 3], 1e-6)
         c = dist / reach[:, None]
         c[(ratio < 0.7) | (ratio > 1.4)] = 2.0

@@ -121,7 +121,9 @@ class TrackerConfig(_Strict):
                           "(an occlusion behind a post or another person).")
     min_hits: int = Field(2, ge=1, description="Matched frames before a track is confirmed.")
     reach: float = Field(0.3, ge=0, le=5, description="How far from its predicted centre a lost "
-                         "track may be found again, in box heights times (1 + seconds lost).")
+                         "track may be found again, in box heights times (1 + seconds lost); "
+                         "also how far a new track's second box may be from its first (a "
+                         "runner at a low frame rate no longer overlaps it).")
     bridge_s: float = Field(15.0, ge=0, le=300, description="Longest stretch without analysed "
                             "frames (a reconnect, a detector outage) that does not count as time "
                             "a track was lost: tracks, sides and dwell carry across it.")
