@@ -167,7 +167,7 @@ def test_the_graph_with_nms_fires_todays_events(triton: TritonServer, tmp_path: 
     in_process = events(config, tmp_path / "graph", model=str(graph))
     served = events(config, tmp_path / "triton", backend="triton",
                     triton=TritonConfig(url=triton.grpc_url))
-    assert len(today) >= 3
+    assert len(today) >= 2  # something to compare: 2 (stadtmitte-polyline) to 7 (the demo)
     assert in_process == today
     assert served == today
 
