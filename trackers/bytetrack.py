@@ -327,8 +327,8 @@ class ByteTrackBatch:
         dist = np.hypot(pos[:, None, 0] - box[None, :, 0], pos[:, None, 1] - box[None, :, 1])
         gone = np.maximum(self._t_of[tr.cam[lost]] - tr.last_seen[lost], 0.0)
         reach = self.config.reach * pos[:, 3] * (1.0 + gone)
-        if speed is not None:
-            reach = np.minimum(reach, speed * pos[:, 3] * gone)
+        if speed is not None:  # (a frame with its predecessor's timestamp: reach ~0)
+            reach = np.maximum(np.minimum(reach, speed * pos[:, 3] * gone), 1e-6)
         ratio = box[None, :, 3] / np.maximum(pos[:, None, 3], 1e-6)
         c = dist / reach[:, None]
         c[(ratio < 0.7) | (ratio > 1.4)] = 2.0
