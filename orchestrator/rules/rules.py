@@ -7,6 +7,7 @@ the engine); the small per-track state machines
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import math
@@ -248,9 +249,9 @@ class _Side:
         t1, x1, y1, d1 = self.since[best]
         if best == 0:
             return t1, (x1, y1)
-        t0, x0, y0, d0 = self.since[best - 1]
-        f = abs(d0) / max(abs(d0) + abs(d1), 1e-9)
-        return t0 + f * (t1 - t0), (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
+        d0 = self.since[best - 1][3]
+        return _between(self.since[best - 1], self.since[best],
+                        abs(d0) / max(abs(d0) + abs(d1), 1e-9))
 
     def cool(self, direction: str | None, t: float, cooldown_s: float) -> bool:
         return _cool(self.last_fire, direction, t, cooldown_s)
@@ -284,15 +285,18 @@ def _linger(since: list[Sample], s: list[float], first: int, margin: float
         return None
     t = [x[0] - since[first][0] for x in since[first:]]
     d = s[first:]
-    # Suffix sums for the straight fits of d[k:], prefix sums for the level fits of d[:k].
+    # Suffix sums for the straight fits of d[k:] (residual, and the means and co-moments the
+    # chosen one is read off), prefix sums for the level fits of d[:k].
     st = stt = sd = sdd = std = 0.0
-    line = [0.0] * (n + 1)
+    line = [0.0] * n
+    fit = [(0.0, 0.0, 0.0, 0.0)] * n  # mean t, mean d, Σ(t − t̄)², Σ(t − t̄)(d − d̄)
     for k in range(n - 1, -1, -1):
         st, stt, sd = st + t[k], stt + t[k] * t[k], sd + d[k]
         sdd, std = sdd + d[k] * d[k], std + t[k] * d[k]
         m = n - k
         sxx, sxy, syy = stt - st * st / m, std - st * sd / m, sdd - sd * sd / m
         line[k] = syy - sxy * sxy / sxx if sxx > 1e-12 else syy
+        fit[k] = (st / m, sd / m, sxx, sxy)
     best, best_sse, level = 0, line[0], 0.0
     pd = pdd = 0.0
     for k in range(1, n):
@@ -304,21 +308,22 @@ def _linger(since: list[Sample], s: list[float], first: int, margin: float
         return None
     # When the move met the level: where the straight fit of the move does (the step to its
     # one sample if it has one), between the last level sample and the last sample.
-    tm, dm = t[best:], d[best:]
-    mt, md = sum(tm) / len(tm), sum(dm) / len(dm)
-    sxx = sum((x - mt) ** 2 for x in tm)
-    sxy = sum((x - mt) * (y - md) for x, y in zip(tm, dm, strict=True))
-    if sxx > 0 and sxy > 0:
+    mt, md, sxx, sxy = fit[best]
+    if sxx > 1e-12 and sxy > 0:
         at = mt + (level - md) * sxx / sxy
-    elif dm[0] > d[best - 1]:
-        at = t[best - 1] + (tm[0] - t[best - 1]) * (level - d[best - 1]) / (dm[0] - d[best - 1])
+    elif d[best] > d[best - 1]:
+        at = t[best - 1] + (t[best] - t[best - 1]) * (level - d[best - 1]) / (d[best] - d[best - 1])
     else:
         at = t[best - 1]
     at = min(max(at, t[best - 1]), t[-1])
-    k = max(i for i in range(best - 1, len(t) - 1) if t[i] <= at)
-    (t0, x0, y0, _), (t1, x1, y1, _) = since[first + k], since[first + k + 1]
+    k = min(max(bisect.bisect_right(t, at) - 1, best - 1), n - 2)
     f = (at - t[k]) / (t[k + 1] - t[k]) if t[k + 1] > t[k] else 0.0
-    return t0 + f * (t1 - t0), (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
+    return _between(since[first + k], since[first + k + 1], f)
+
+
+def _between(a: Sample, b: Sample, f: float) -> tuple[float, tuple[float, float]]:
+    """Time and point the fraction ``f`` of the way from sample ``a`` to sample ``b``."""
+    return a[0] + f * (b[0] - a[0]), (a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2]))
 
 
 class _TrackRule:
