@@ -273,12 +273,12 @@ class ByteTrackBatch:
         m3, dead, new_high = _associate(cost, tentative, left_high, 1 - cfg.new_match_iou, cams)
         # A track of one box knows nothing of its velocity: a runner at a low frame rate has
         # left its box by the next frame. Found by reach, as a lost track is.
-        first = dead[tr.hits[dead] == 1]
-        if len(first) and len(new_high):
-            reach = self._reach_cost(first, new_high, xyxy, class_id, det_cam, det_t,
+        first = tr.hits[dead] == 1
+        if first.any() and len(new_high):
+            reach = self._reach_cost(dead[first], new_high, xyxy, class_id, det_cam, det_t,
                                      RUN_HEIGHTS_S)
-            m4, _, new_high = _associate(reach, first, new_high, 1.0, cams)
-            dead = np.setdiff1d(dead, m4[:, 0])
+            m4, unfound, new_high = _associate(reach, dead[first], new_high, 1.0, cams)
+            dead = np.concatenate([dead[~first], unfound])
         else:
             m4 = _NO_MATCH
 
